@@ -1,0 +1,89 @@
+"""The plugin marker interface, and how an object's interfaces become names.
+
+Two marker interfaces count: ours, and Twisted's ``twisted.plugin.IPlugin`` for plugin
+modules written for Twisted.  Twisted's is only consulted when ``twisted.plugin`` is
+already imported: a module that declares it has necessarily imported it, so checking
+``sys.modules`` never misses one and never drags Twisted in.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Optional
+
+from zope.interface import Interface, providedBy
+from zope.interface.interface import InterfaceClass
+
+
+class IPlugin(Interface):
+    """Marker for plugins: only objects providing it (or Twisted's) are returned.
+
+    Plugins should also provide some application-specific interface to be useful.
+    """
+
+    __module__ = "compat_plugin"
+
+
+TWISTED_IPLUGIN = "twisted.plugin.IPlugin"
+# Both markers are one concept to a caller: a query for either returns every plugin.
+MARKER_NAMES = (IPlugin.__identifier__, TWISTED_IPLUGIN)
+
+
+def adapt_to_marker(value: object) -> object:
+    """Return ``value`` seen as a plugin, or None if it is not one.
+
+    Exceptions from ``__conform__`` or adapter hooks propagate: the caller decides how to
+    report them.
+    """
+    adapted = IPlugin(value, None)
+    if adapted is None:
+        twisted_plugin = sys.modules.get("twisted.plugin")
+        marker = getattr(twisted_plugin, "IPlugin", None)
+        if isinstance(marker, InterfaceClass):
+            adapted = marker(value, None)
+    return adapted
+
+
+def interface_names(value: object) -> Optional[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Return (directly declared names, all names with bases) if ``value`` is a plugin.
+
+    Names are ``module.Name`` identifiers.  Both marker names are added to the second tuple
+    whenever either is present.
+    """
+    adapted = adapt_to_marker(value)
+    if adapted is None:
+        return None
+    spec = providedBy(adapted)
+    provided = tuple(iface.__identifier__ for iface in spec.interfaces())
+    everything = [iface.__identifier__ for iface in spec.__iro__]
+    everything.extend(name for name in MARKER_NAMES if name not in everything)
+    return provided, tuple(everything)
+
+
+def identifier(interface: InterfaceClass) -> str:
+    """The dotted name records use for ``interface``."""
+    name: str = interface.__identifier__
+    return name
+
+
+def imported_interface(name: str) -> Optional[InterfaceClass]:
+    """The interface called ``name`` if its module is already imported, else None.
+
+    Never imports: used where importing would defeat the cache (adapter look-ups).
+    """
+    module_name, _, attribute = name.rpartition(".")
+    found: Any = getattr(sys.modules.get(module_name), attribute, None)
+    return found if isinstance(found, InterfaceClass) else None
+
+
+def resolve_interface(name: str) -> Optional[InterfaceClass]:
+    """Import and return the interface called ``name``, or None if it cannot be found."""
+    import importlib
+
+    module_name, _, attribute = name.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception:
+        return None
+    found: Any = getattr(module, attribute, None)
+    return found if isinstance(found, InterfaceClass) else None

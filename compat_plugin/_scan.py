@@ -1,0 +1,65 @@
+"""Importing one plugin module and turning its module-level objects into records."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from types import ModuleType
+from typing import Optional, Union
+
+from ._interfaces import interface_names
+from ._records import LoadError, ModuleRecords, Origin, PluginRecord
+
+logger = logging.getLogger("compat_plugin")
+
+# What a broken plugin may raise while imported or inspected.  SystemExit is included because
+# a plugin calling sys.exit() at import time must not end its host; KeyboardInterrupt is not.
+PLUGIN_FAULTS = (Exception, SystemExit)
+
+
+def import_plugin_module(name: str, origin: Origin) -> Union[ModuleType, LoadError]:
+    """Import ``name``; on failure log it with its traceback and return the LoadError."""
+    try:
+        return importlib.import_module(name)
+    except PLUGIN_FAULTS as exc:
+        logger.error("cannot import plugin module %s from %s", name, origin, exc_info=True)
+        return LoadError(name, origin, exc)
+
+
+def docstring(value: object) -> Optional[str]:
+    """``value.__doc__`` if it is a string (records hold only plain data)."""
+    doc = getattr(value, "__doc__", None)
+    return doc if isinstance(doc, str) else None
+
+
+def plugin_record(
+    module: str, attribute: str, value: object, origin: Origin
+) -> Union[PluginRecord, LoadError, None]:
+    """The record for ``value`` if it is a plugin, None if not, a LoadError if asking failed."""
+    try:
+        names = interface_names(value)
+    except PLUGIN_FAULTS as exc:
+        target = f"{module}:{attribute}"
+        logger.error("cannot tell whether %s from %s is a plugin", target, origin, exc_info=True)
+        return LoadError(target, origin, exc)
+    if names is None:
+        return None
+    provided, interfaces = names
+    return PluginRecord(module, attribute, docstring(value), provided, interfaces, origin)
+
+
+def scan_module(module: ModuleType, origin: Origin) -> tuple[ModuleRecords, list[LoadError]]:
+    """Every module-level value that is a plugin, in the module's definition order.
+
+    Underscore names and names imported from elsewhere count, as in Twisted.  A value whose
+    inspection raises is reported and left out; the rest of the module still counts.
+    """
+    records: list[PluginRecord] = []
+    errors: list[LoadError] = []
+    for attribute, value in list(vars(module).items()):
+        outcome = plugin_record(module.__name__, attribute, value, origin)
+        if isinstance(outcome, PluginRecord):
+            records.append(outcome)
+        elif outcome is not None:
+            errors.append(outcome)
+    return ModuleRecords(module.__name__, docstring(module), tuple(records), origin), errors
