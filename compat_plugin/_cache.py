@@ -19,12 +19,13 @@ directory>.<interpreter>.json``, the user cache being ``$COMPAT_PLUGIN_CACHE_DIR
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import sys
-from typing import Any, Optional
+from typing import Any
 
 from ._dropins import Candidate, Listing
 from ._records import ModuleRecords, Origin, PluginRecord
@@ -75,17 +76,16 @@ def write_atomic(path: str, data: bytes) -> None:
     """
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
-    temporary = os.path.join(parent, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}")
+    unique = f"{os.getpid()}.{os.urandom(4).hex()}"
+    temporary = os.path.join(parent, f".{os.path.basename(path)}.{unique}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
         os.replace(temporary, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(temporary)
-        except OSError:
-            pass
         raise
 
 
@@ -186,7 +186,7 @@ def records_for(entry: Entry, module: str, origin: Origin) -> ModuleRecords:
 
 def matches(entry: Entry, candidate: Candidate) -> bool:
     """Whether ``entry`` describes exactly the file found on disk now."""
-    return (
+    return bool(
         entry[0] == candidate.filename
         and entry[1] == candidate.stamp.mtime_ns
         and entry[2] == candidate.stamp.size
@@ -205,7 +205,7 @@ class DirectoryCache:
         self.package = package
         self._paths: list[str] = [] if listing.in_archive else [primary_path(self.directory)]
         self._paths.append(fallback_path(self.directory))
-        self._on_disk: dict[str, Optional[dict[str, Entry]]] = dict.fromkeys(self._paths)
+        self._on_disk: dict[str, dict[str, Entry] | None] = dict.fromkeys(self._paths)
         self._unwritable: set[str] = set()
         self.entries: dict[str, Entry] = dict(self._stored(self._paths[0]))
         self._dirty = False
@@ -216,7 +216,7 @@ class DirectoryCache:
             stored = self._on_disk[path] = read_entries(path, self.directory, self.package)
         return stored
 
-    def lookup(self, candidate: Candidate) -> Optional[Entry]:
+    def lookup(self, candidate: Candidate) -> Entry | None:
         """The stored entry for ``candidate`` if one matches its stamp, else None."""
         entry = self.entries.get(candidate.name)
         if entry is not None and matches(entry, candidate):
@@ -251,7 +251,7 @@ class DirectoryCache:
         if not self._dirty or writes_disabled():
             return
         self._dirty = False
-        data: Optional[bytes] = None
+        data: bytes | None = None
         for path in self._paths:
             if path in self._unwritable:
                 continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 import keyword
 import os
 import sys
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from ._records import Stamp
 
@@ -35,7 +35,7 @@ class Listing(NamedTuple):
     in_archive: bool
 
 
-def pluginPackagePaths(name: str) -> list[str]:  # noqa: N802 - the legacy name
+def pluginPackagePaths(name: str) -> list[str]:
     """Return the directories that extend the plugin package ``name`` from ``sys.path``.
 
     For every ``sys.path`` entry, in order, the absolute path of ``entry/<name as a path>``,
@@ -56,7 +56,7 @@ def is_module_name(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name) and name != "__init__"
 
 
-def _stat_stamp(path: str) -> Optional[Stamp]:
+def _stat_stamp(path: str) -> Stamp | None:
     try:
         st = os.stat(path)
     except OSError:
@@ -64,7 +64,7 @@ def _stat_stamp(path: str) -> Optional[Stamp]:
     return Stamp(st.st_mtime_ns, st.st_size)
 
 
-def list_directory(directory: str) -> Optional[Listing]:
+def list_directory(directory: str) -> Listing | None:
     """List the plugin modules of one ``__path__`` entry, or None if it cannot be listed.
 
     Entries that do not exist, are plain files, or cannot be read give None without a word:
@@ -106,7 +106,7 @@ def list_directory(directory: str) -> Optional[Listing]:
     return Listing(directory, ordered, False)
 
 
-def _list_archive(directory: str) -> Optional[Listing]:
+def _list_archive(directory: str) -> Listing | None:
     """List a ``__path__`` entry that lies inside a zip archive, as zipimport serves it.
 
     Members are stamped with the archive's mtime and the member's size: an archive is
@@ -146,7 +146,7 @@ def _list_archive(directory: str) -> Optional[Listing]:
     return Listing(directory, tuple(found[name] for name in sorted(found)), True)
 
 
-def _split_archive_path(path: str) -> tuple[Optional[str], str]:
+def _split_archive_path(path: str) -> tuple[str | None, str]:
     """Split ``/a/b.zip/pkg/plugins`` into (``/a/b.zip``, ``pkg/plugins``).
 
     Walks up until something exists: a regular file there is taken as the archive; a

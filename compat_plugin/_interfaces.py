@@ -9,7 +9,7 @@ already imported: a module that declares it has necessarily imported it, so chec
 from __future__ import annotations
 
 import sys
-from typing import Any, Optional
+from typing import Any
 
 from zope.interface import Interface, providedBy
 from zope.interface.interface import InterfaceClass
@@ -44,7 +44,7 @@ def adapt_to_marker(value: object) -> object:
     return adapted
 
 
-def interface_names(value: object) -> Optional[tuple[tuple[str, ...], tuple[str, ...]]]:
+def interface_names(value: object) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """Return (directly declared names, all names with bases) if ``value`` is a plugin.
 
     Names are ``module.Name`` identifiers.  Both marker names are added to the second tuple
@@ -66,7 +66,7 @@ def identifier(interface: InterfaceClass) -> str:
     return name
 
 
-def imported_interface(name: str) -> Optional[InterfaceClass]:
+def imported_interface(name: str) -> InterfaceClass | None:
     """The interface called ``name`` if its module is already imported, else None.
 
     Never imports: used where importing would defeat the cache (adapter look-ups).
@@ -76,7 +76,7 @@ def imported_interface(name: str) -> Optional[InterfaceClass]:
     return found if isinstance(found, InterfaceClass) else None
 
 
-def resolve_interface(name: str) -> Optional[InterfaceClass]:
+def resolve_interface(name: str) -> InterfaceClass | None:
     """Import and return the interface called ``name``, or None if it cannot be found."""
     import importlib
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any, Optional, TypeVar
+from typing import Any, TypeVar
 
 from zope.interface.interface import InterfaceClass
 
@@ -24,7 +24,7 @@ class CachedDropin:
 
     def __init__(self, module: ModuleRecords) -> None:
         self.moduleName: str = module.module
-        self.description: Optional[str] = module.description
+        self.description: str | None = module.description
         self.plugins: list[CachedPlugin] = [CachedPlugin(self, record) for record in module.plugins]
 
 
@@ -39,7 +39,7 @@ class CachedPlugin:
         self.dropin = dropin
         self.record = record
         self.name: str = record.attribute
-        self.description: Optional[str] = record.description
+        self.description: str | None = record.description
 
     @property
     def provided(self) -> list[InterfaceClass]:
@@ -64,7 +64,7 @@ class CachedPlugin:
     getComponent = __conform__
 
 
-def getCache(module: ModuleType) -> dict[str, CachedDropin]:  # noqa: N802 - the legacy name
+def getCache(module: ModuleType) -> dict[str, CachedDropin]:
     """Map the short name of every plugin module of package ``module`` to its CachedDropin.
 
     Modules are scanned or read from the cache exactly as getPlugins does.
@@ -80,7 +80,7 @@ def _default_package() -> ModuleType:
     return twisted.plugins
 
 
-def getPlugins(interface: type[_T], package: Optional[ModuleType] = None) -> Iterator[_T]:  # noqa: N802
+def getPlugins(interface: type[_T], package: ModuleType | None = None) -> Iterator[_T]:
     """Yield every plugin beneath ``package`` that provides ``interface``.
 
     A generator: nothing is scanned until the first item is asked for.  ``package`` defaults

@@ -6,7 +6,7 @@ cached plugin without importing anything.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 
 class Stamp(NamedTuple):
@@ -28,10 +28,10 @@ class Origin(NamedTuple):
     """
 
     kind: str
-    path: Optional[str] = None
-    distribution: Optional[str] = None
-    version: Optional[str] = None
-    entry_point: Optional[str] = None
+    path: str | None = None
+    distribution: str | None = None
+    version: str | None = None
+    entry_point: str | None = None
 
     def __str__(self) -> str:
         if self.kind == "directory":
@@ -49,7 +49,7 @@ class PluginRecord(NamedTuple):
 
     module: str
     attribute: str
-    description: Optional[str]
+    description: str | None
     provided: tuple[str, ...]
     interfaces: tuple[str, ...]
     origin: Origin
@@ -64,7 +64,7 @@ class ModuleRecords(NamedTuple):
     """The plugins one module contributes, with the module's own docstring."""
 
     module: str
-    description: Optional[str]
+    description: str | None
     plugins: tuple[PluginRecord, ...]
     origin: Origin
 

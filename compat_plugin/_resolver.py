@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 from zope.interface.interface import InterfaceClass
 
@@ -48,7 +48,7 @@ class _Unsaved(NamedTuple):
     by the next process: the module failed, or some of its objects could not be inspected."""
 
     stamp: Stamp
-    scanned: Optional[ModuleRecords]
+    scanned: ModuleRecords | None
     errors: tuple[LoadError, ...]
 
 
@@ -75,10 +75,11 @@ def forget_state() -> None:
 
 def _scan_candidate(
     candidate: Candidate, module: str, origin: Origin, state: _DirectoryState
-) -> tuple[Optional[ModuleRecords], tuple[LoadError, ...]]:
+) -> tuple[ModuleRecords | None, tuple[LoadError, ...]]:
     unsaved = state.unsaved.get(candidate.name)
     if unsaved is not None and unsaved.stamp == candidate.stamp:
         return unsaved.scanned, unsaved.errors
+    errors: tuple[LoadError, ...]
     loaded = import_plugin_module(module, origin)
     if isinstance(loaded, LoadError):
         scanned, errors = None, (loaded,)
@@ -175,7 +176,7 @@ def _registry_adapts(record: PluginRecord, interface: InterfaceClass) -> bool:
     return False
 
 
-def _matches(record: PluginRecord, interface: InterfaceClass) -> Optional[bool]:
+def _matches(record: PluginRecord, interface: InterfaceClass) -> bool | None:
     """True if ``record`` provides ``interface`` (or an extension of it), False if Twisted's
     adapter registry adapts it to ``interface``, None if neither."""
     if identifier(interface) in record.interfaces:

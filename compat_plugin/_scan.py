@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import logging
 from types import ModuleType
-from typing import Optional, Union
 
 from ._interfaces import interface_names
 from ._records import LoadError, ModuleRecords, Origin, PluginRecord
@@ -17,7 +16,7 @@ logger = logging.getLogger("compat_plugin")
 PLUGIN_FAULTS = (Exception, SystemExit)
 
 
-def import_plugin_module(name: str, origin: Origin) -> Union[ModuleType, LoadError]:
+def import_plugin_module(name: str, origin: Origin) -> ModuleType | LoadError:
     """Import ``name``; on failure log it with its traceback and return the LoadError."""
     try:
         return importlib.import_module(name)
@@ -26,7 +25,7 @@ def import_plugin_module(name: str, origin: Origin) -> Union[ModuleType, LoadErr
         return LoadError(name, origin, exc)
 
 
-def docstring(value: object) -> Optional[str]:
+def docstring(value: object) -> str | None:
     """``value.__doc__`` if it is a string (records hold only plain data)."""
     doc = getattr(value, "__doc__", None)
     return doc if isinstance(doc, str) else None
@@ -34,7 +33,7 @@ def docstring(value: object) -> Optional[str]:
 
 def plugin_record(
     module: str, attribute: str, value: object, origin: Origin
-) -> Union[PluginRecord, LoadError, None]:
+) -> PluginRecord | LoadError | None:
     """The record for ``value`` if it is a plugin, None if not, a LoadError if asking failed."""
     try:
         names = interface_names(value)

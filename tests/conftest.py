@@ -12,7 +12,6 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Optional
 
 import pytest
 
@@ -43,7 +42,7 @@ __path__.extend(pluginPackagePaths(__name__))
 
 
 class PluginTree:
-    """A top-level package ``<name>`` with ``<name>.ifaces`` and a plugin package ``<name>.plugins``.
+    """A package ``<name>`` with ``<name>.ifaces`` and a plugin package ``<name>.plugins``.
 
     Files are real; the tree's root is put on ``sys.path`` for the test and every module of the
     tree is removed from ``sys.modules`` afterwards.
@@ -80,7 +79,7 @@ class PluginTree:
         return importlib.import_module(f"{self.name}.ifaces")
 
     def purge(self) -> None:
-        """Forget every imported module of the tree and the resolver's memory, as a new process would."""
+        """Forget the tree's imported modules and the resolver's memory, as a new process would."""
         for module in [m for m in sys.modules if m == self.name or m.startswith(self.name + ".")]:
             del sys.modules[module]
         _resolver.forget_state()
@@ -96,7 +95,9 @@ class PluginTree:
 
 
 @pytest.fixture(autouse=True)
-def _private_user_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _private_user_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every test gets its own per-user cache and a fresh resolver memory."""
     monkeypatch.setenv("COMPAT_PLUGIN_CACHE_DIR", str(tmp_path_factory.mktemp("usercache")))
     monkeypatch.delenv("COMPAT_PLUGIN_NO_CACHE_WRITE", raising=False)
@@ -115,9 +116,9 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginTree
 def run_python(
     code: str,
     *,
-    path: Optional[list[str]] = None,
-    env: Optional[dict[str, str]] = None,
-    user: Optional[int] = None,
+    path: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    user: int | None = None,
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter with ``path`` in front of ``PYTHONPATH``."""
@@ -134,5 +135,6 @@ def run_python(
         timeout=300,
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"child failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        output = f"{result.stdout}\n{result.stderr}"
+        raise AssertionError(f"child failed ({result.returncode}):\n{output}")
     return result

@@ -1,0 +1,1 @@
+"""A toy materials simulator whose materials are found as plugins."""

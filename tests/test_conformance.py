@@ -1,0 +1,362 @@
+"""What a legacy caller of twisted.plugin relies on, against real packages on disk."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import py_compile
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+from zope.interface import Interface
+
+import compat_plugin
+from compat_plugin import CachedDropin, CachedPlugin, IPlugin, getCache, getPlugins
+
+from .conftest import PluginTree, run_python
+
+PLUGIN = """
+\"\"\"Module {name} docstring.\"\"\"
+from zope.interface import implementer
+from compat_plugin import IPlugin
+from {{pkg}}.ifaces import ITestPlugin
+
+@implementer(IPlugin, ITestPlugin)
+class _Plugin:
+    \"\"\"Plugin {name}.\"\"\"
+
+{name} = _Plugin()
+"""
+
+
+def simple(tree: PluginTree, name: str) -> Path:
+    """A module ``name`` holding one ITestPlugin called ``name``."""
+    return tree.plugin(name, PLUGIN.format(name=name))
+
+
+def names(plugins: Iterable[object]) -> list[str]:
+    """The ``name`` each plugin made by PLUGIN was created under (from its docstring)."""
+    return [str(plugin.__doc__).split()[1].rstrip(".") for plugin in plugins]
+
+
+# -- Names -----------------------------------------------------------------------------------
+
+
+def test_legacy_names_are_importable() -> None:
+    for name in ("IPlugin", "getPlugins", "getPlugIns", "pluginPackagePaths", "getCache",
+                 "CachedDropin", "CachedPlugin"):
+        assert name in compat_plugin.__all__
+        assert getattr(compat_plugin, name) is not None
+    assert compat_plugin.getPlugIns is compat_plugin.getPlugins
+    assert IPlugin.extends(Interface)
+
+
+# -- getPlugins ------------------------------------------------------------------------------
+
+
+def test_getplugins_is_a_lazy_generator(tree: PluginTree) -> None:
+    simple(tree, "alpha")
+    package = tree.package()
+    result = getPlugins(tree.ifaces().ITestPlugin, package)
+    assert not tree.cache_files()
+    assert f"{tree.plugins_name}.alpha" not in sys.modules
+    assert names(result) == ["alpha"]
+    assert tree.cache_files()
+
+
+def test_base_interface_matches_and_interface_returns_everything(tree: PluginTree) -> None:
+    tree.plugin("derived", """
+        from zope.interface import implementer
+        from compat_plugin import IPlugin
+        from {pkg}.ifaces import IDerived, ITestPlugin2
+
+        @implementer(IPlugin, IDerived)
+        class D: pass
+        d = D()
+
+        @implementer(IPlugin, ITestPlugin2)
+        class Other: pass
+        other = Other()
+    """)
+    ifaces, package = tree.ifaces(), tree.package()
+    assert [type(p).__name__ for p in getPlugins(ifaces.ITestPlugin, package)] == ["D"]
+    assert [type(p).__name__ for p in getPlugins(ifaces.IDerived, package)] == ["D"]
+    assert [type(p).__name__ for p in getPlugins(Interface, package)] == ["D", "Other"]
+    assert [type(p).__name__ for p in getPlugins(IPlugin, package)] == ["D", "Other"]
+    assert list(getPlugins(ifaces.INobody, package)) == []
+
+
+def test_the_legacy_alias_behaves_the_same(tree: PluginTree) -> None:
+    simple(tree, "alpha")
+    package, iface = tree.package(), tree.ifaces().ITestPlugin
+    assert names(compat_plugin.getPlugIns(iface, package)) == names(getPlugins(iface, package))
+
+
+def test_path_is_read_live_and_odd_entries_are_skipped(tree: PluginTree, tmp_path: Path) -> None:
+    simple(tree, "alpha")
+    package = tree.package()
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "beta.py").write_text(PLUGIN.format(name="beta").format(pkg=tree.name))
+    a_file = tmp_path / "not-a-directory"
+    a_file.write_text("")
+    unreadable = tmp_path / "unreadable"
+    unreadable.mkdir(mode=0)
+    iface = tree.ifaces().ITestPlugin
+    package.__path__.extend([str(tmp_path / "missing"), str(a_file), str(unreadable)])
+    assert names(getPlugins(iface, package)) == ["alpha"]
+    package.__path__.append(str(extra))
+    assert names(getPlugins(iface, package)) == ["alpha", "beta"]
+    package.__path__.remove(str(extra))
+    assert names(getPlugins(iface, package)) == ["alpha"]
+
+
+# -- Which files are plugin modules ----------------------------------------------------------
+
+
+def test_sources_bytecode_and_subpackages(tree: PluginTree) -> None:
+    simple(tree, "alpha")
+    stale = simple(tree, "beta")
+    py_compile.compile(str(stale), cfile=str(stale.with_suffix(".pyc")))
+    stale.write_text(PLUGIN.format(name="beta_fresh").format(pkg=tree.name))
+    orphan = simple(tree, "gamma")
+    py_compile.compile(str(orphan), cfile=str(orphan.with_suffix(".pyc")))
+    orphan.unlink()
+    tree.write("plugins/delta/__init__.py", PLUGIN.format(name="delta"))
+    tree.write("plugins/nopackage/thing.py", PLUGIN.format(name="thing"))
+    for ignored in ("__init__", "not-valid", "class", "2start"):
+        tree.write(f"plugins/{ignored}.py" if ignored != "__init__" else "plugins/__pycache__/x.py",
+                   PLUGIN.format(name="ignored"))
+    found = getPlugins(tree.ifaces().ITestPlugin, tree.package())
+    assert sorted(names(found)) == ["alpha", "beta_fresh", "delta", "gamma"]
+    assert sorted(getCache(tree.package())) == ["alpha", "beta", "delta", "gamma"]
+    assert hasattr(sys.modules[f"{tree.plugins_name}.beta"], "beta_fresh")
+
+
+def test_first_directory_wins(tree: PluginTree, tmp_path: Path) -> None:
+    simple(tree, "alpha")
+    later = tmp_path / "system"
+    later.mkdir()
+    (later / "alpha.py").write_text("raise AssertionError('shadowed copy imported')")
+    (later / "beta.py").write_text(PLUGIN.format(name="beta").format(pkg=tree.name))
+    package = tree.package()
+    package.__path__.append(str(later))
+    assert names(getPlugins(tree.ifaces().ITestPlugin, package)) == ["alpha", "beta"]
+    assert sys.modules[f"{tree.plugins_name}.alpha"].__file__ == str(tree.plugins_dir / "alpha.py")
+
+
+# -- What one module contributes -------------------------------------------------------------
+
+
+def test_every_module_level_plugin_counts(tree: PluginTree) -> None:
+    tree.plugin("shared", """
+        from zope.interface import implementer, provider
+        from compat_plugin import IPlugin
+        from {pkg}.ifaces import ITestPlugin
+
+        @implementer(IPlugin, ITestPlugin)
+        class Implementing:
+            "Instances are plugins, the class is not."
+
+        instance = Implementing()
+        _private = Implementing()
+
+        @provider(IPlugin, ITestPlugin)
+        class Providing:
+            "The class itself is the plugin."
+
+        not_a_plugin = object()
+    """)
+    tree.plugin("importer", """
+        from {pkg}.plugins.shared import instance as borrowed
+    """)
+    module = f"{tree.plugins_name}.shared"
+    cache = getCache(tree.package())
+    assert [p.name for p in cache["shared"].plugins] == ["instance", "_private", "Providing"]
+    assert [p.name for p in cache["importer"].plugins] == ["borrowed"]
+    found = list(getPlugins(tree.ifaces().ITestPlugin, tree.package()))
+    shared = sys.modules[module]
+    # Twisted would yield `instance` twice (once as `borrowed`); each object comes once here.
+    assert found == [shared.instance, shared._private, shared.Providing]
+
+
+def test_cached_plugin_records_name_description_and_interfaces(tree: PluginTree) -> None:
+    simple(tree, "alpha")
+    dropin = getCache(tree.package())["alpha"]
+    assert isinstance(dropin, CachedDropin)
+    assert dropin.moduleName == f"{tree.plugins_name}.alpha"
+    assert dropin.description == "Module alpha docstring."
+    (plugin,) = dropin.plugins
+    assert isinstance(plugin, CachedPlugin)
+    assert plugin.dropin is dropin
+    assert plugin.name == "alpha"
+    assert plugin.description == "Plugin alpha."
+    ifaces = tree.ifaces()
+    assert plugin.provided == [IPlugin, ifaces.ITestPlugin]
+    assert repr(plugin) == (
+        f"<CachedPlugin 'alpha'/'{tree.plugins_name}.alpha' (provides 'IPlugin, ITestPlugin')>"
+    )
+    assert plugin.load() is sys.modules[dropin.moduleName].alpha
+    assert ifaces.ITestPlugin(plugin, None) is plugin.load()
+    assert plugin.__conform__(ifaces.ITestPlugin) is plugin.load()
+    assert plugin.getComponent(ifaces.ITestPlugin2, None, "dflt") == "dflt"
+
+
+def test_getcache_lists_modules_without_plugins(tree: PluginTree) -> None:
+    tree.plugin("empty", '"""Nothing here."""')
+    cache = getCache(tree.package())
+    assert cache["empty"].plugins == []
+    assert cache["empty"].description == "Nothing here."
+
+
+# -- Freshness -------------------------------------------------------------------------------
+
+
+def test_added_changed_and_deleted_modules(tree: PluginTree) -> None:
+    simple(tree, "alpha")
+    beta = simple(tree, "beta")
+    iface_name = f"{tree.name}.ifaces.ITestPlugin"
+
+    def current() -> list[str]:
+        tree.purge()
+        iface = importlib.import_module(iface_name.rpartition(".")[0]).ITestPlugin
+        return sorted(names(getPlugins(iface, tree.package())))
+
+    assert current() == ["alpha", "beta"]
+    simple(tree, "gamma")
+    assert current() == ["alpha", "beta", "gamma"]
+    before = os.stat(beta)
+    beta.write_text(PLUGIN.format(name="beta2").format(pkg=tree.name))
+    os.utime(beta, ns=(before.st_atime_ns, before.st_mtime_ns))  # same second, same mtime
+    assert current() == ["alpha", "beta2", "gamma"]
+    beta.unlink()
+    for compiled in (tree.plugins_dir / "__pycache__").glob("beta.*.pyc"):
+        compiled.unlink()
+    assert current() == ["alpha", "gamma"]
+    document = tree.cache_document()
+    assert sorted(document["modules"]) == ["alpha", "gamma"]  # type: ignore[call-overload]
+
+
+def test_broken_module_is_logged_and_others_still_come(
+    tree: PluginTree, caplog: pytest.LogCaptureFixture
+) -> None:
+    simple(tree, "alpha")
+    tree.plugin("broken", "raise ValueError('broken on purpose')")
+    simple(tree, "zeta")
+    with caplog.at_level(logging.ERROR, logger="compat_plugin"):
+        found = names(getPlugins(tree.ifaces().ITestPlugin, tree.package()))
+    assert found == ["alpha", "zeta"]
+    (record,) = [r for r in caplog.records if r.name == "compat_plugin"]
+    assert f"{tree.plugins_name}.broken" in record.getMessage()
+    assert record.exc_info is not None and "broken on purpose" in str(record.exc_info[1])
+    assert "broken" not in getCache(tree.package())
+
+
+def test_read_only_directory_sees_modules_added_later(tree: PluginTree) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root ignores permissions; tests/test_cache.py covers this as another user")
+    simple(tree, "alpha")
+    iface = tree.ifaces().ITestPlugin
+    assert names(getPlugins(iface, tree.package())) == ["alpha"]
+    simple(tree, "beta")
+    tree.plugins_dir.chmod(0o555)
+    try:
+        tree.purge()
+        iface = tree.ifaces().ITestPlugin
+        assert names(getPlugins(iface, tree.package())) == ["alpha", "beta"]
+    finally:
+        tree.plugins_dir.chmod(0o755)
+
+
+# -- pluginPackagePaths ----------------------------------------------------------------------
+
+
+def test_plugin_package_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package_root = tmp_path / "one"
+    (package_root / "my" / "plugins").mkdir(parents=True)
+    (package_root / "my" / "plugins" / "__init__.py").write_text("")
+    extension = tmp_path / "two"
+    (extension / "my" / "plugins").mkdir(parents=True)
+    compiled_only = tmp_path / "three"
+    (compiled_only / "my" / "plugins").mkdir(parents=True)
+    (compiled_only / "my" / "plugins" / "__init__.pyc").write_bytes(b"")
+    missing = tmp_path / "four"
+    monkeypatch.setattr(sys, "path", [str(package_root), str(extension), str(compiled_only),
+                                      str(missing)])
+    assert compat_plugin.pluginPackagePaths("my.plugins") == [
+        str(extension / "my" / "plugins"),
+        str(compiled_only / "my" / "plugins"),
+        str(missing / "my" / "plugins"),
+    ]
+
+
+def test_relative_sys_path_entries_become_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", ["rel"])
+    assert compat_plugin.pluginPackagePaths("a.b") == [str(tmp_path / "rel" / "a" / "b")]
+
+
+# -- Deliberate improvements -----------------------------------------------------------------
+
+
+def test_order_is_documented_and_the_same_warm_or_cold(tree: PluginTree, tmp_path: Path) -> None:
+    for name in ("zeta", "alpha", "mid"):
+        simple(tree, name)
+    tree.plugin("multi", """
+        from zope.interface import implementer
+        from compat_plugin import IPlugin
+        from {pkg}.ifaces import ITestPlugin
+        @implementer(IPlugin, ITestPlugin)
+        class M:
+            def __init__(self, label): self.label = label
+        second, first = M("second"), M("first")
+    """)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "aaa.py").write_text(PLUGIN.format(name="aaa").format(pkg=tree.name))
+    code = f"""
+        import {tree.plugins_name} as package
+        from {tree.name}.ifaces import ITestPlugin
+        from compat_plugin import getPlugins
+        package.__path__.append({str(extra)!r})
+        print([getattr(p, "label", type(p).__module__) for p in getPlugins(ITestPlugin, package)])
+    """
+    cold = run_python(code, path=[str(tree.root)]).stdout
+    warm = run_python(code, path=[str(tree.root)]).stdout
+    pkg = tree.plugins_name
+    assert cold == warm
+    assert cold.strip() == str([f"{pkg}.alpha", f"{pkg}.mid", "second", "first", f"{pkg}.zeta",
+                                f"{pkg}.aaa"])
+
+
+def test_warm_call_imports_only_matching_modules(tree: PluginTree) -> None:
+    for index in range(20):
+        interface = "ITestPlugin" if index % 5 == 0 else "ITestPlugin2"
+        tree.plugin(f"mod{index:02d}", f"""
+            from zope.interface import implementer
+            from compat_plugin import IPlugin
+            from {{pkg}}.ifaces import {interface}
+            @implementer(IPlugin, {interface})
+            class P: pass
+            plugin = P()
+        """)
+    code = f"""
+        import sys
+        import {tree.plugins_name} as package
+        from {tree.name}.ifaces import ITestPlugin, INobody
+        from compat_plugin import getPlugins
+        before = set(sys.modules)
+        found = list(getPlugins(ITestPlugin, package))
+        nobody = list(getPlugins(INobody, package))
+        print(len(found), len(nobody), sorted(set(sys.modules) - before))
+    """
+    run_python(code, path=[str(tree.root)])  # cold: fills the cache
+    out = run_python(code, path=[str(tree.root)]).stdout.split(" ", 2)
+    pkg = tree.plugins_name
+    assert out[:2] == ["4", "0"]
+    assert out[2].strip() == str([f"{pkg}.mod{i:02d}" for i in (0, 5, 10, 15)])
