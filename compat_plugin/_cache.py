@@ -3,12 +3,14 @@
 Format (``SCHEMA``)::
 
     {"schema": 1, "interpreter": "cpython-311", "directory": "/abs/dir", "package": "pkg.plugins",
+     "environment": "<digest of the installed distributions>",
      "modules": {"name": [filename, mtime_ns, size, docstring, plugins]}}
 
 where each plugin is ``[attribute, docstring, [declared interface names], [all interface
 names]]``.  The file is data only: it is parsed as JSON, checked entry by entry, and an entry is
-used only for a module file that exists now with exactly the recorded stamp.  Anything else in
-it is ignored and rewritten.
+used only for a module file that exists now with exactly the recorded stamp, and only while the
+same distributions are installed (a plugin module may define its plugins only when an optional
+dependency imports).  Anything else in it is ignored and rewritten.
 
 Where it lives: ``<plugin dir>/__pycache__/compat_plugin.<interpreter>.json``; when that cannot
 be written (site-wide installs, zip archives), ``<user cache>/compat_plugin/<hash of the
@@ -122,30 +124,44 @@ def valid_entry(entry: object) -> bool:
     )
 
 
-def read_entries(path: str, directory: str, package: str) -> dict[str, Entry]:
-    """The valid entries of the cache file at ``path``; empty if it is absent or unusable.
+def read_json(path: str) -> Any:
+    """The parsed JSON document at ``path``, or None if it is absent or not JSON.
 
-    Never raises for bad content: a file that is not ours, not JSON, of another schema,
-    interpreter, directory or package is reported at debug level and ignored.
+    Only ever parsed as data; odd content is reported at debug level, never raised.
     """
     try:
         with open(path, "rb") as stream:
             raw = stream.read()
     except OSError:
-        return {}
+        return None
     try:
-        data = json.loads(raw)
+        return json.loads(raw)
     except (ValueError, RecursionError) as exc:
         logger.debug("ignoring unreadable plugin cache %s: %s", path, exc)
-        return {}
-    expected = {
+        return None
+
+
+def _header(directory: str, package: str, environment: str) -> dict[str, Any]:
+    return {
         "schema": SCHEMA,
         "interpreter": interpreter_tag(),
         "directory": os.path.abspath(directory),
         "package": package,
+        "environment": environment,
     }
+
+
+def read_entries(path: str, directory: str, package: str, environment: str) -> dict[str, Entry]:
+    """The valid entries of the cache file at ``path``; empty if it is absent or unusable.
+
+    A file written for another schema, interpreter, directory, package or set of installed
+    distributions (``environment``) is ignored, and so is every malformed entry.
+    """
+    data = read_json(path)
+    expected = _header(directory, package, environment)
     if type(data) is not dict or any(data.get(k) != v for k, v in expected.items()):
-        logger.debug("ignoring plugin cache %s: written for something else", path)
+        if data is not None:
+            logger.debug("ignoring plugin cache %s: written for something else", path)
         return {}
     modules = data.get("modules")
     if type(modules) is not dict:
@@ -153,15 +169,10 @@ def read_entries(path: str, directory: str, package: str) -> dict[str, Entry]:
     return {name: entry for name, entry in modules.items() if valid_entry(entry)}
 
 
-def encode(directory: str, package: str, entries: dict[str, Entry]) -> bytes:
+def encode(directory: str, package: str, environment: str, entries: dict[str, Entry]) -> bytes:
     """The bytes of a cache file holding ``entries``."""
-    document = {
-        "schema": SCHEMA,
-        "interpreter": interpreter_tag(),
-        "directory": os.path.abspath(directory),
-        "package": package,
-        "modules": entries,
-    }
+    document = _header(directory, package, environment)
+    document["modules"] = entries
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode("ascii")
 
 
@@ -200,9 +211,10 @@ class DirectoryCache:
     and never imports a module twice for the same stamp, even where nothing can be written.
     """
 
-    def __init__(self, listing: Listing, package: str) -> None:
+    def __init__(self, listing: Listing, package: str, environment: str) -> None:
         self.directory = listing.directory
         self.package = package
+        self.environment = environment
         self._paths: list[str] = [] if listing.in_archive else [primary_path(self.directory)]
         self._paths.append(fallback_path(self.directory))
         self._on_disk: dict[str, dict[str, Entry] | None] = dict.fromkeys(self._paths)
@@ -213,7 +225,9 @@ class DirectoryCache:
     def _stored(self, path: str) -> dict[str, Entry]:
         stored = self._on_disk[path]
         if stored is None:
-            stored = self._on_disk[path] = read_entries(path, self.directory, self.package)
+            stored = self._on_disk[path] = read_entries(
+                path, self.directory, self.package, self.environment
+            )
         return stored
 
     def lookup(self, candidate: Candidate) -> Entry | None:
@@ -258,7 +272,7 @@ class DirectoryCache:
             if self._stored(path) == self.entries:
                 return
             if data is None:
-                data = encode(self.directory, self.package, self.entries)
+                data = encode(self.directory, self.package, self.environment, self.entries)
             try:
                 write_atomic(path, data)
             except OSError as exc:

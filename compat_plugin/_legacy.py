@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -10,7 +10,7 @@ from zope.interface.interface import InterfaceClass
 
 from ._interfaces import resolve_interface
 from ._records import ModuleRecords, PluginRecord
-from ._resolver import adapt, iter_plugins, load, resolve
+from ._resolver import Rules, adapt, iter_plugins, load, resolve
 
 _T = TypeVar("_T")
 
@@ -65,13 +65,19 @@ class CachedPlugin:
 
 
 def getCache(module: ModuleType) -> dict[str, CachedDropin]:
-    """Map the short name of every plugin module of package ``module`` to its CachedDropin.
+    """Map every plugin module of package ``module`` to its CachedDropin.
 
+    Directory modules are keyed by their short name, as in Twisted; modules reached through
+    entry points by their dotted name (a short name taken by a directory module wins).
     Modules are scanned or read from the cache exactly as getPlugins does.
     """
-    return {
-        found.module.rpartition(".")[2]: CachedDropin(found) for found in resolve(module).modules
-    }
+    dropins: dict[str, CachedDropin] = {}
+    for found in resolve(module).modules:
+        key = found.module
+        if found.origin.kind == "directory":
+            key = key.rpartition(".")[2]
+        dropins.setdefault(key, CachedDropin(found))
+    return dropins
 
 
 def _default_package() -> ModuleType:
@@ -80,19 +86,31 @@ def _default_package() -> ModuleType:
     return twisted.plugins
 
 
-def getPlugins(interface: type[_T], package: ModuleType | None = None) -> Iterator[_T]:
+def getPlugins(
+    interface: type[_T],
+    package: ModuleType | None = None,
+    *,
+    disable: Iterable[str] = (),
+    enable: Iterable[str] = (),
+) -> Iterator[_T]:
     """Yield every plugin beneath ``package`` that provides ``interface``.
 
     A generator: nothing is scanned until the first item is asked for.  ``package`` defaults
-    to ``twisted.plugins``.  Plugins providing an interface that extends ``interface`` count;
-    those Twisted's adapter registry adapts to it are yielded adapted.  A plugin that fails
-    to load or adapt is logged on the ``compat_plugin`` logger and skipped.
+    to ``twisted.plugins``.  Plugins come from the package's ``__path__`` directories and from
+    the entry points of installed distributions in the group named ``package.__name__``.
+    Plugins providing an interface that extends ``interface`` count; those Twisted's adapter
+    registry adapts to it are yielded adapted.  A plugin that fails to load or adapt is logged
+    on the ``compat_plugin`` logger and skipped.
+
+    ``disable`` holds glob patterns (added to ``COMPAT_PLUGIN_DISABLE``) matched against
+    distribution, entry-point and module names; matching candidates are never imported unless
+    an ``enable`` pattern matches them too.
     """
     if package is None:
         package = _default_package()
     if not isinstance(interface, InterfaceClass):
         raise TypeError(f"getPlugins needs a zope.interface interface, not {interface!r}")
-    yield from iter_plugins(interface, package)
+    yield from iter_plugins(interface, package, Rules(disable, enable))
 
 
 getPlugIns = getPlugins

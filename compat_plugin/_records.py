@@ -75,3 +75,15 @@ class LoadError(NamedTuple):
     target: str
     origin: Origin
     error: BaseException
+
+
+class MalformedEntryPoint(ValueError):
+    """An entry point's value does not name ``module`` or ``module:attribute``."""
+
+
+class NotAPlugin(TypeError):
+    """An entry point names an object that provides no IPlugin."""
+
+
+class IncompatiblePlugin(Exception):
+    """A plugin distribution requires a version of the host that is not installed."""

@@ -1,28 +1,48 @@
-"""From a plugin package to the plugin objects a caller asked for.
+"""From a plugin package to the plugin objects a caller asked for: one resolver, two sources.
 
-Order, the same with a cold or a warm cache: ``__path__`` entries in their current order;
-within one directory, modules by name (code-point order); within one module, plugins in the
-order the module defines them.  A module name already taken by an earlier directory is
-shadowed there.  An object reached twice in one call is yielded once, at its first place.
+Order, the same with a cold or a warm cache: first the directory plugins -- ``__path__``
+entries in their current order; within one directory, modules by name (code-point order) --
+then the entry-point plugins, by their distribution's position on ``sys.path``, then
+distribution name, then entry-point name; within one module, plugins in the order the module
+defines them.  A module name already taken by an earlier directory is shadowed there; a module
+or object already reached is not listed again; an object reached twice in one call (imported
+into two modules) is yielded once, at its first place.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import logging
 import os
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any, NamedTuple
 
 from zope.interface.interface import InterfaceClass
 
-from ._cache import DirectoryCache, entry_for, records_for
-from ._dropins import Candidate, Listing, list_directory
+from ._cache import DirectoryCache, Entry, entry_for, matches, records_for
+from ._dropins import Candidate, list_directory
+from ._entrypoints import EntryPointIndex, EntryPointSpec, current_index, file_candidate, save_index
 from ._interfaces import identifier, imported_interface, interface_names
-from ._records import LoadError, ModuleRecords, Origin, PluginRecord, Stamp
-from ._scan import PLUGIN_FAULTS, import_plugin_module, scan_module
+from ._records import (
+    IncompatiblePlugin,
+    LoadError,
+    MalformedEntryPoint,
+    ModuleRecords,
+    Origin,
+    PluginRecord,
+    Stamp,
+)
+from ._scan import (
+    PLUGIN_FAULTS,
+    import_plugin_module,
+    resolve_attribute,
+    scan_module,
+    scan_object,
+)
 
 logger = logging.getLogger("compat_plugin")
 
@@ -43,64 +63,101 @@ class StaleRecord(Exception):
     """A cached record no longer describes the object it names."""
 
 
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+class Rules:
+    """Which candidates may be imported: glob patterns checked before any import.
+
+    A candidate is skipped when a disable pattern matches its distribution name, entry-point
+    name or module name (short or dotted) and no enable pattern does.  Disable patterns come
+    from ``COMPAT_PLUGIN_DISABLE`` (comma-separated) and the ``disable`` argument; distribution
+    names are compared normalized (case, and ``-``/``_``/``.`` alike).
+    """
+
+    def __init__(self, disable: Iterable[str] = (), enable: Iterable[str] = ()) -> None:
+        from_environment = os.environ.get("COMPAT_PLUGIN_DISABLE", "").split(",")
+        self.disable = tuple(p.strip() for p in [*from_environment, *disable] if p.strip())
+        self.enable = tuple(p.strip() for p in enable if p.strip())
+
+    @staticmethod
+    def _match(pattern: str, names: tuple[str, ...], distribution: str | None) -> bool:
+        if distribution is not None and fnmatch.fnmatchcase(distribution, _normalized(pattern)):
+            return True
+        return any(fnmatch.fnmatchcase(name, pattern) for name in names)
+
+    def blocking(self, names: tuple[str, ...], distribution: str | None = None) -> str | None:
+        """The disable pattern that keeps these names out, or None if they may be imported."""
+        if not self.disable:
+            return None
+        for pattern in self.disable:
+            if self._match(pattern, names, distribution):
+                if any(self._match(allow, names, distribution) for allow in self.enable):
+                    return None
+                return pattern
+        return None
+
+
 class _Unsaved(NamedTuple):
     """A scan this process keeps but does not persist, so it is redone (and re-reported)
-    by the next process: the module failed, or some of its objects could not be inspected."""
+    by the next process: the module failed, or some of its objects could not be inspected.
+    ``stamp`` is None where the file was never found (it stays valid for the process)."""
 
-    stamp: Stamp
+    stamp: Stamp | None
     scanned: ModuleRecords | None
     errors: tuple[LoadError, ...]
 
 
-class _DirectoryState(NamedTuple):
-    cache: DirectoryCache
-    unsaved: dict[str, _Unsaved]
-
-
-_states: dict[tuple[str, str], _DirectoryState] = {}
-
-
-def _state(listing: Listing, package: str) -> _DirectoryState:
-    key = (listing.directory, package)
-    state = _states.get(key)
-    if state is None:
-        state = _states[key] = _DirectoryState(DirectoryCache(listing, package), {})
-    return state
+_caches: dict[tuple[str, str], DirectoryCache] = {}
+_unsaved: dict[tuple[str, str], _Unsaved] = {}
+_warned: set[str] = set()
 
 
 def forget_state() -> None:
-    """Drop what this process remembers of plugin directories (the files stay)."""
-    _states.clear()
+    """Drop what this process remembers of plugin directories and entry points."""
+    from ._entrypoints import forget_indexes
+
+    _caches.clear()
+    _unsaved.clear()
+    _warned.clear()
+    forget_indexes()
 
 
-def _scan_candidate(
-    candidate: Candidate, module: str, origin: Origin, state: _DirectoryState
-) -> tuple[ModuleRecords | None, tuple[LoadError, ...]]:
-    unsaved = state.unsaved.get(candidate.name)
-    if unsaved is not None and unsaved.stamp == candidate.stamp:
-        return unsaved.scanned, unsaved.errors
-    errors: tuple[LoadError, ...]
-    loaded = import_plugin_module(module, origin)
-    if isinstance(loaded, LoadError):
-        scanned, errors = None, (loaded,)
-    else:
-        scanned, error_list = scan_module(loaded, origin)
-        errors = tuple(error_list)
-    if errors:
-        state.cache.forget(candidate.name)
-        state.unsaved[candidate.name] = _Unsaved(candidate.stamp, scanned, errors)
-    else:
-        state.unsaved.pop(candidate.name, None)
-        assert scanned is not None
-        state.cache.store(candidate.name, entry_for(candidate, scanned))
-    return scanned, errors
+def _warn_once(message: str, *args: object) -> None:
+    text = message % args
+    if text not in _warned:
+        _warned.add(text)
+        logger.warning("%s", text)
 
 
-def directory_modules(package: ModuleType) -> Resolution:
+def _remember(
+    key: tuple[str, str],
+    candidate: Candidate | None,
+    scanned: ModuleRecords | None,
+    errors: tuple[LoadError, ...],
+) -> Entry | None:
+    """Keep a fresh scan: the entry to persist, or None when it must only live in memory."""
+    if errors or candidate is None or scanned is None:
+        _unsaved[key] = _Unsaved(candidate.stamp if candidate else None, scanned, errors)
+        return None
+    _unsaved.pop(key, None)
+    return entry_for(candidate, scanned)
+
+
+def _recalled(key: tuple[str, str], stamp: Stamp | None) -> _Unsaved | None:
+    unsaved = _unsaved.get(key)
+    if unsaved is not None and (unsaved.stamp is None or unsaved.stamp == stamp):
+        return unsaved
+    return None
+
+
+def _directory_modules(
+    package: ModuleType, environment: str, rules: Rules,
+    modules: list[ModuleRecords], errors: list[LoadError],
+) -> None:
     """Scan (or read from the cache) every plugin module of ``package.__path__``, live."""
     package_name = package.__name__
-    modules: list[ModuleRecords] = []
-    errors: list[LoadError] = []
     taken: set[str] = set()
     for directory in list(getattr(package, "__path__", ())):
         if not isinstance(directory, str):
@@ -108,39 +165,142 @@ def directory_modules(package: ModuleType) -> Resolution:
         listing = list_directory(os.path.abspath(directory))
         if listing is None:
             continue
-        state = _state(listing, package_name)
-        state.cache.retain(listing)
+        cache = _caches.get((listing.directory, package_name))
+        if cache is None or cache.environment != environment:
+            cache = _caches[listing.directory, package_name] = DirectoryCache(
+                listing, package_name, environment
+            )
+        cache.retain(listing)
         origin = Origin("directory", path=listing.directory)
         for candidate in listing.candidates:
             if candidate.name in taken:
                 continue
             taken.add(candidate.name)
             module = f"{package_name}.{candidate.name}"
-            entry = state.cache.lookup(candidate)
+            if rules.blocking((candidate.name, module)):
+                continue
+            entry = cache.lookup(candidate)
             if entry is not None:
                 modules.append(records_for(entry, module, origin))
                 continue
-            scanned, new_errors = _scan_candidate(candidate, module, origin, state)
-            errors.extend(new_errors)
-            if scanned is not None:
-                modules.append(scanned)
-        state.cache.save()
-    return Resolution(tuple(modules), tuple(errors))
+            key = (listing.directory, module)
+            unsaved = _recalled(key, candidate.stamp)
+            if unsaved is None:
+                loaded = import_plugin_module(module, origin)
+                if isinstance(loaded, LoadError):
+                    unsaved = _Unsaved(candidate.stamp, None, (loaded,))
+                else:
+                    scanned, found_errors = scan_module(loaded, origin)
+                    unsaved = _Unsaved(candidate.stamp, scanned, tuple(found_errors))
+                fresh = _remember(key, candidate, unsaved.scanned, unsaved.errors)
+                if fresh is None:
+                    cache.forget(candidate.name)
+                else:
+                    cache.store(candidate.name, fresh)
+            errors.extend(unsaved.errors)
+            if unsaved.scanned is not None:
+                modules.append(unsaved.scanned)
+        cache.save()
 
 
-def resolve(package: ModuleType) -> Resolution:
-    """All plugin records of ``package`` in the documented order, with the load errors."""
-    return directory_modules(package)
+def _entry_point_module(
+    index: EntryPointIndex, spec: EntryPointSpec, module: str, attribute: str | None
+) -> _Unsaved:
+    """What one entry point contributes: from the index if its module file is unchanged."""
+    origin = spec.origin
+    entry = index.scanned.get(spec.key)
+    if entry is not None and matches(entry, file_candidate(spec.key, entry[0])):
+        return _Unsaved(None, records_for(entry, module, origin), ())
+    key = (f"entry-point {index.group}", spec.key)
+    unsaved = _recalled(key, None)
+    if unsaved is not None:
+        return unsaved
+    loaded = import_plugin_module(module, origin)
+    if isinstance(loaded, LoadError):
+        _remember(key, None, None, (loaded,))
+        return _Unsaved(None, None, (loaded,))
+    scanned: ModuleRecords | None
+    if attribute is None:
+        scanned, found = scan_module(loaded, origin)
+    else:
+        scanned, found = scan_object(loaded, attribute, origin)
+    candidate = file_candidate(spec.key, getattr(loaded, "__file__", None))
+    fresh = _remember(key, candidate, scanned, tuple(found))
+    if fresh is None:
+        index.forget(spec)
+    else:
+        index.store(spec, fresh)
+    return _Unsaved(None, scanned, tuple(found))
+
+
+def _entry_point_modules(
+    index: EntryPointIndex, rules: Rules, taken: set[str],
+    modules: list[ModuleRecords], errors: list[LoadError],
+) -> None:
+    """Every entry point of the group, gated and filtered before anything is imported."""
+    for spec in index.entry_points:
+        origin = spec.origin
+        reason = index.incompatible.get(spec.distribution)
+        if reason is not None:
+            _warn_once("skipping plugin distribution %s %s: it %s",
+                       spec.distribution, spec.version, reason)
+            errors.append(LoadError(spec.distribution, origin, IncompatiblePlugin(reason)))
+            continue
+        target = spec.target()
+        if target is None:
+            problem = MalformedEntryPoint(f"{spec.name} = {spec.value!r} is not module[:object]")
+            _warn_once("ignoring entry point of %s %s: %s", spec.distribution, spec.version,
+                       problem)
+            errors.append(LoadError(f"{spec.distribution}:{spec.name}", origin, problem))
+            continue
+        module, attribute = target
+        if rules.blocking((spec.name, module), spec.distribution):
+            continue
+        if attribute is None and module in taken:
+            continue
+        outcome = _entry_point_module(index, spec, module, attribute)
+        errors.extend(outcome.errors)
+        if outcome.scanned is not None:
+            modules.append(outcome.scanned)
+
+
+def _deduplicated(modules: list[ModuleRecords]) -> tuple[ModuleRecords, ...]:
+    """Drop plugins (and whole modules) already reached through an earlier candidate."""
+    seen: set[tuple[str, str]] = set()
+    kept: list[ModuleRecords] = []
+    for found in modules:
+        fresh = tuple(r for r in found.plugins if (r.module, r.attribute) not in seen)
+        seen.update((r.module, r.attribute) for r in fresh)
+        if len(fresh) == len(found.plugins):
+            kept.append(found)
+        elif fresh:
+            kept.append(found._replace(plugins=fresh))
+    return tuple(kept)
+
+
+def resolve(package: ModuleType, rules: Rules | None = None) -> Resolution:
+    """All plugin records of ``package`` from both sources, in the documented order."""
+    rules = rules if rules is not None else Rules()
+    index = current_index(package.__name__)
+    modules: list[ModuleRecords] = []
+    errors: list[LoadError] = []
+    _directory_modules(package, index.environment, rules, modules, errors)
+    taken = {found.module for found in modules}
+    _entry_point_modules(index, rules, taken, modules, errors)
+    save_index(index)
+    return Resolution(_deduplicated(modules), tuple(errors))
 
 
 def _invalidate(record: PluginRecord) -> None:
     """Make the next call rescan the module a stale ``record`` came from."""
+    if record.origin.kind != "directory" or record.origin.path is None:
+        forget_state()
+        return
     package, _, short = record.module.rpartition(".")
-    if record.origin.path is not None:
-        state = _states.get((record.origin.path, package))
-        if state is not None:
-            state.cache.forget(short)
-            state.cache.save()
+    cache = _caches.get((record.origin.path, package))
+    if cache is not None:
+        cache.forget(short)
+        cache.save()
 
 
 def load(record: PluginRecord) -> Any:
@@ -151,7 +311,7 @@ def load(record: PluginRecord) -> Any:
     """
     module = importlib.import_module(record.module)
     try:
-        value = getattr(module, record.attribute)
+        value = resolve_attribute(module, record.attribute)
     except AttributeError:
         raise StaleRecord(f"{record.qualified_name} no longer exists") from None
     names = interface_names(value)
@@ -197,10 +357,12 @@ def adapt(record: PluginRecord, interface: InterfaceClass, default: Any = None) 
     return value if match else interface(value, default)
 
 
-def iter_plugins(interface: InterfaceClass, package: ModuleType) -> Iterator[Any]:
+def iter_plugins(
+    interface: InterfaceClass, package: ModuleType, rules: Rules | None = None
+) -> Iterator[Any]:
     """Yield the plugins of ``package`` providing ``interface``, each object once."""
     seen: dict[int, object] = {}
-    for record in resolve(package).plugins():
+    for record in resolve(package, rules).plugins():
         match = _matches(record, interface)
         if match is None:
             continue

@@ -7,7 +7,7 @@ import logging
 from types import ModuleType
 
 from ._interfaces import interface_names
-from ._records import LoadError, ModuleRecords, Origin, PluginRecord
+from ._records import LoadError, ModuleRecords, NotAPlugin, Origin, PluginRecord
 
 logger = logging.getLogger("compat_plugin")
 
@@ -62,3 +62,31 @@ def scan_module(module: ModuleType, origin: Origin) -> tuple[ModuleRecords, list
         elif outcome is not None:
             errors.append(outcome)
     return ModuleRecords(module.__name__, docstring(module), tuple(records), origin), errors
+
+
+def resolve_attribute(module: ModuleType, path: str) -> object:
+    """``module.a.b`` for ``path`` ``"a.b"``; AttributeError if any step is missing."""
+    value: object = module
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def scan_object(
+    module: ModuleType, attribute: str, origin: Origin
+) -> tuple[ModuleRecords | None, list[LoadError]]:
+    """The record of the one object an entry point names, or why there is none."""
+    target = f"{module.__name__}:{attribute}"
+    try:
+        value = resolve_attribute(module, attribute)
+    except AttributeError as exc:
+        logger.warning("%s from %s names a missing object: %s", target, origin, exc)
+        return None, [LoadError(target, origin, exc)]
+    outcome = plugin_record(module.__name__, attribute, value, origin)
+    if outcome is None:
+        problem = NotAPlugin(f"{target} provides neither compat_plugin's nor Twisted's IPlugin")
+        logger.warning("ignoring %s from %s: %s", target, origin, problem)
+        return None, [LoadError(target, origin, problem)]
+    if isinstance(outcome, LoadError):
+        return None, [outcome]
+    return ModuleRecords(module.__name__, docstring(module), (outcome,), origin), []
