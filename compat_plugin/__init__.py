@@ -18,6 +18,7 @@ from ._records import (
     NotAPlugin,
     Origin,
     PluginRecord,
+    Skip,
 )
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "NotAPlugin",
     "Origin",
     "PluginRecord",
+    "Skip",
     "discover",
     "getCache",
     "getPlugIns",

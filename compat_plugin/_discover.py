@@ -9,7 +9,7 @@ from typing import NamedTuple
 from zope.interface.interface import InterfaceClass
 
 from ._interfaces import identifier
-from ._records import LoadError, PluginRecord
+from ._records import LoadError, PluginRecord, Skip
 from ._resolver import Rules, resolve
 
 
@@ -18,11 +18,13 @@ class Discovery(NamedTuple):
 
     ``plugins`` are in the documented resolution order, each with its ``origin``; ``errors``
     lists every candidate that could not be imported, inspected or accepted, with the
-    exception that stopped it.
+    exception that stopped it; ``skipped`` every candidate left out on purpose before import
+    (shadowed, disabled, a duplicate), with the reason.
     """
 
     plugins: tuple[PluginRecord, ...]
     errors: tuple[LoadError, ...]
+    skipped: tuple[Skip, ...]
 
 
 def discover(
@@ -43,4 +45,4 @@ def discover(
     plugins = tuple(
         record for record in resolution.plugins() if wanted is None or wanted in record.interfaces
     )
-    return Discovery(plugins, resolution.errors)
+    return Discovery(plugins, resolution.errors, resolution.skipped)

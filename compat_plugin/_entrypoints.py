@@ -70,6 +70,15 @@ class EntryPointSpec(NamedTuple):
         return module, attribute if colon else None
 
 
+class Shadowed(NamedTuple):
+    """A later copy of a distribution, hidden by the one found first on ``sys.path``."""
+
+    distribution: str
+    version: str
+    path: str
+    by: str
+
+
 class EntryPointIndex:
     """What the installed distributions declare for one group, and what their plugins are."""
 
@@ -82,6 +91,7 @@ class EntryPointIndex:
         entry_points: list[EntryPointSpec],
         incompatible: dict[str, str],
         scanned: dict[str, Entry],
+        shadowed: list[Shadowed],
     ) -> None:
         self.group = group
         self.path = path
@@ -90,6 +100,7 @@ class EntryPointIndex:
         self.entry_points = entry_points
         self.incompatible = incompatible
         self.scanned = scanned
+        self.shadowed = shadowed
         self.dirty = False
 
     def store(self, spec: EntryPointSpec, entry: Entry) -> None:
@@ -111,6 +122,7 @@ class EntryPointIndex:
             "entry_points": [list(spec) for spec in self.entry_points],
             "incompatible": self.incompatible,
             "scanned": self.scanned,
+            "shadowed": [list(item) for item in self.shadowed],
         }
 
 
@@ -182,12 +194,19 @@ def read_index(group: str, path: list[str]) -> EntryPointIndex | None:
         or type(data.get("incompatible")) is not dict
         or not all(type(v) is str for v in data["incompatible"].values())
         or type(data.get("scanned")) is not dict
+        or type(data.get("shadowed")) is not list
+        or not all(
+            type(item) is list and len(item) == 4 and all(type(part) is str for part in item)
+            for item in data["shadowed"]
+        )
     ):
         return None
     scanned = {key: entry for key, entry in data["scanned"].items() if valid_entry(entry)}
     specs = [EntryPointSpec(*spec) for spec in data["entry_points"]]
+    shadowed = [Shadowed(*item) for item in data["shadowed"]]
     return EntryPointIndex(
-        group, path, data["stamps"], data["environment"], specs, data["incompatible"], scanned
+        group, path, data["stamps"], data["environment"], specs, data["incompatible"], scanned,
+        shadowed,
     )
 
 
@@ -254,6 +273,7 @@ def build_index(
     metadata = _metadata()
     seen: dict[str, str] = {}
     specs: list[EntryPointSpec] = []
+    shadowed: list[Shadowed] = []
     requirements: dict[str, list[str]] = {}
     everything: list[str] = []
     for position, directory in _distribution_dirs(path):
@@ -270,7 +290,7 @@ def build_index(
         canonical = canonicalize_name(name)
         everything.append(f"{canonical}=={version}")
         if canonical in seen:
-            logger.debug("%s at %s is shadowed by %s", name, directory, seen[canonical])
+            shadowed.append(Shadowed(canonical, version, directory, seen[canonical]))
             continue
         seen[canonical] = directory
         try:
@@ -292,7 +312,9 @@ def build_index(
     scanned = dict(previous.scanned) if previous is not None else {}
     keys = {spec.key for spec in specs}
     scanned = {key: entry for key, entry in scanned.items() if key in keys}
-    index = EntryPointIndex(group, path, stamps, environment, specs, incompatible, scanned)
+    index = EntryPointIndex(
+        group, path, stamps, environment, specs, incompatible, scanned, shadowed
+    )
     index.dirty = True
     return index
 

@@ -77,6 +77,15 @@ class LoadError(NamedTuple):
     error: BaseException
 
 
+class Skip(NamedTuple):
+    """A candidate deliberately left out before import, and why (shadowed, disabled, a
+    duplicate of an earlier candidate)."""
+
+    target: str
+    origin: Origin
+    reason: str
+
+
 class MalformedEntryPoint(ValueError):
     """An entry point's value does not name ``module`` or ``module:attribute``."""
 

@@ -34,6 +34,7 @@ from ._records import (
     ModuleRecords,
     Origin,
     PluginRecord,
+    Skip,
     Stamp,
 )
 from ._scan import (
@@ -48,10 +49,11 @@ logger = logging.getLogger("compat_plugin")
 
 
 class Resolution(NamedTuple):
-    """Everything one discovery pass found: modules in order, and what could not be loaded."""
+    """One discovery pass: modules in order, what could not be loaded, what was left out."""
 
     modules: tuple[ModuleRecords, ...]
     errors: tuple[LoadError, ...]
+    skipped: tuple[Skip, ...]
 
     def plugins(self) -> Iterator[PluginRecord]:
         """Every plugin record, in resolution order."""
@@ -152,13 +154,18 @@ def _recalled(key: tuple[str, str], stamp: Stamp | None) -> _Unsaved | None:
     return None
 
 
+class _Collected(NamedTuple):
+    modules: list[ModuleRecords]
+    errors: list[LoadError]
+    skipped: list[Skip]
+
+
 def _directory_modules(
-    package: ModuleType, environment: str, rules: Rules,
-    modules: list[ModuleRecords], errors: list[LoadError],
+    package: ModuleType, environment: str, rules: Rules, out: _Collected
 ) -> None:
     """Scan (or read from the cache) every plugin module of ``package.__path__``, live."""
     package_name = package.__name__
-    taken: set[str] = set()
+    taken: dict[str, str] = {}
     for directory in list(getattr(package, "__path__", ())):
         if not isinstance(directory, str):
             continue
@@ -173,15 +180,18 @@ def _directory_modules(
         cache.retain(listing)
         origin = Origin("directory", path=listing.directory)
         for candidate in listing.candidates:
-            if candidate.name in taken:
-                continue
-            taken.add(candidate.name)
             module = f"{package_name}.{candidate.name}"
-            if rules.blocking((candidate.name, module)):
+            if candidate.name in taken:
+                out.skipped.append(Skip(module, origin, f"shadowed by {taken[candidate.name]}"))
+                continue
+            taken[candidate.name] = os.path.join(listing.directory, candidate.filename)
+            pattern = rules.blocking((candidate.name, module))
+            if pattern is not None:
+                out.skipped.append(Skip(module, origin, f"disabled by pattern {pattern!r}"))
                 continue
             entry = cache.lookup(candidate)
             if entry is not None:
-                modules.append(records_for(entry, module, origin))
+                out.modules.append(records_for(entry, module, origin))
                 continue
             key = (listing.directory, module)
             unsaved = _recalled(key, candidate.stamp)
@@ -197,9 +207,9 @@ def _directory_modules(
                     cache.forget(candidate.name)
                 else:
                     cache.store(candidate.name, fresh)
-            errors.extend(unsaved.errors)
+            out.errors.extend(unsaved.errors)
             if unsaved.scanned is not None:
-                modules.append(unsaved.scanned)
+                out.modules.append(unsaved.scanned)
         cache.save()
 
 
@@ -233,48 +243,59 @@ def _entry_point_module(
     return _Unsaved(None, scanned, tuple(found))
 
 
-def _entry_point_modules(
-    index: EntryPointIndex, rules: Rules, taken: set[str],
-    modules: list[ModuleRecords], errors: list[LoadError],
-) -> None:
+def _entry_point_modules(index: EntryPointIndex, rules: Rules, out: _Collected) -> None:
     """Every entry point of the group, gated and filtered before anything is imported."""
+    taken = {found.module: found.origin for found in out.modules}
+    for item in index.shadowed:
+        origin = Origin("entry-point", item.path, item.distribution, item.version)
+        out.skipped.append(Skip(item.distribution, origin, f"shadowed by {item.by}"))
     for spec in index.entry_points:
         origin = spec.origin
         reason = index.incompatible.get(spec.distribution)
         if reason is not None:
             _warn_once("skipping plugin distribution %s %s: it %s",
                        spec.distribution, spec.version, reason)
-            errors.append(LoadError(spec.distribution, origin, IncompatiblePlugin(reason)))
+            out.errors.append(LoadError(spec.distribution, origin, IncompatiblePlugin(reason)))
             continue
         target = spec.target()
         if target is None:
             problem = MalformedEntryPoint(f"{spec.name} = {spec.value!r} is not module[:object]")
             _warn_once("ignoring entry point of %s %s: %s", spec.distribution, spec.version,
                        problem)
-            errors.append(LoadError(f"{spec.distribution}:{spec.name}", origin, problem))
+            out.errors.append(LoadError(f"{spec.distribution}:{spec.name}", origin, problem))
             continue
         module, attribute = target
-        if rules.blocking((spec.name, module), spec.distribution):
+        pattern = rules.blocking((spec.name, module), spec.distribution)
+        if pattern is not None:
+            out.skipped.append(Skip(spec.value, origin, f"disabled by pattern {pattern!r}"))
             continue
         if attribute is None and module in taken:
+            out.skipped.append(Skip(module, origin, f"duplicate of the one from {taken[module]}"))
             continue
         outcome = _entry_point_module(index, spec, module, attribute)
-        errors.extend(outcome.errors)
+        out.errors.extend(outcome.errors)
         if outcome.scanned is not None:
-            modules.append(outcome.scanned)
+            out.modules.append(outcome.scanned)
 
 
-def _deduplicated(modules: list[ModuleRecords]) -> tuple[ModuleRecords, ...]:
+def _deduplicated(out: _Collected) -> tuple[ModuleRecords, ...]:
     """Drop plugins (and whole modules) already reached through an earlier candidate."""
-    seen: set[tuple[str, str]] = set()
+    seen: dict[tuple[str, str], Origin] = {}
     kept: list[ModuleRecords] = []
-    for found in modules:
-        fresh = tuple(r for r in found.plugins if (r.module, r.attribute) not in seen)
-        seen.update((r.module, r.attribute) for r in fresh)
+    for found in out.modules:
+        fresh: list[PluginRecord] = []
+        for record in found.plugins:
+            first = seen.get((record.module, record.attribute))
+            if first is None:
+                seen[record.module, record.attribute] = record.origin
+                fresh.append(record)
+            else:
+                reason = f"duplicate of the one from {first}"
+                out.skipped.append(Skip(record.qualified_name, record.origin, reason))
         if len(fresh) == len(found.plugins):
             kept.append(found)
         elif fresh:
-            kept.append(found._replace(plugins=fresh))
+            kept.append(found._replace(plugins=tuple(fresh)))
     return tuple(kept)
 
 
@@ -282,13 +303,12 @@ def resolve(package: ModuleType, rules: Rules | None = None) -> Resolution:
     """All plugin records of ``package`` from both sources, in the documented order."""
     rules = rules if rules is not None else Rules()
     index = current_index(package.__name__)
-    modules: list[ModuleRecords] = []
-    errors: list[LoadError] = []
-    _directory_modules(package, index.environment, rules, modules, errors)
-    taken = {found.module for found in modules}
-    _entry_point_modules(index, rules, taken, modules, errors)
+    out = _Collected([], [], [])
+    _directory_modules(package, index.environment, rules, out)
+    _entry_point_modules(index, rules, out)
     save_index(index)
-    return Resolution(_deduplicated(modules), tuple(errors))
+    modules = _deduplicated(out)
+    return Resolution(modules, tuple(out.errors), tuple(out.skipped))
 
 
 def _invalidate(record: PluginRecord) -> None:
