@@ -141,6 +141,15 @@ def read_json(path: str) -> Any:
         return None
 
 
+def same_fields(data: dict[str, Any], expected: dict[str, Any]) -> bool:
+    """Whether ``data`` holds exactly ``expected``'s values, types included (``true`` is not
+    ``1`` here, as it is to ``==``)."""
+    return all(
+        type(data.get(key)) is type(value) and data.get(key) == value
+        for key, value in expected.items()
+    )
+
+
 def _header(directory: str, package: str, environment: str) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
@@ -159,7 +168,7 @@ def read_entries(path: str, directory: str, package: str, environment: str) -> d
     """
     data = read_json(path)
     expected = _header(directory, package, environment)
-    if type(data) is not dict or any(data.get(k) != v for k, v in expected.items()):
+    if type(data) is not dict or not same_fields(data, expected):
         if data is not None:
             logger.debug("ignoring plugin cache %s: written for something else", path)
         return {}
@@ -238,8 +247,8 @@ class DirectoryCache:
         for path in self._paths[1:]:
             entry = self._stored(path).get(candidate.name)
             if entry is not None and matches(entry, candidate):
+                # Adopted, not changed: the fallback already holds it, nothing to write.
                 self.entries[candidate.name] = entry
-                self._dirty = True
                 return entry
         return None
 

@@ -24,6 +24,7 @@ from ._cache import (
     Entry,
     interpreter_tag,
     read_json,
+    same_fields,
     user_cache_root,
     valid_entry,
     write_atomic,
@@ -183,10 +184,10 @@ def read_index(group: str, path: list[str]) -> EntryPointIndex | None:
     data = read_json(index_path(group, path))
     if (
         type(data) is not dict
-        or data.get("schema") != SCHEMA
-        or data.get("interpreter") != interpreter_tag()
-        or data.get("group") != group
-        or data.get("path") != path
+        or not same_fields(
+            data,
+            {"schema": SCHEMA, "interpreter": interpreter_tag(), "group": group, "path": path},
+        )
         or not _valid_stamps(data.get("stamps"), len(path))
         or type(data.get("environment")) is not str
         or type(data.get("entry_points")) is not list

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -35,7 +36,6 @@ from ._records import (
     Origin,
     PluginRecord,
     Skip,
-    Stamp,
 )
 from ._scan import (
     PLUGIN_FAULTS,
@@ -101,18 +101,21 @@ class Rules:
         return None
 
 
-class _Unsaved(NamedTuple):
-    """A scan this process keeps but does not persist, so it is redone (and re-reported)
-    by the next process: the module failed, or some of its objects could not be inspected.
-    ``stamp`` is None where the file was never found (it stays valid for the process)."""
+class _Scan(NamedTuple):
+    """What importing one candidate gave.  Scans that are not persisted -- the module failed,
+    some object could not be inspected, or the module was already imported and may predate
+    its file -- are kept in memory for the process, so they are neither redone nor re-reported
+    until the file changes; the next process tries again."""
 
-    stamp: Stamp | None
+    candidate: Candidate | None
     scanned: ModuleRecords | None
     errors: tuple[LoadError, ...]
 
 
 _caches: dict[tuple[str, str], DirectoryCache] = {}
-_unsaved: dict[tuple[str, str], _Unsaved] = {}
+_unsaved: dict[tuple[str, str], _Scan] = {}
+# Files changed after this point may be newer than a module imported before a scan.
+_STARTED_NS = time.time_ns()
 _warned: set[str] = set()
 
 
@@ -133,25 +136,47 @@ def _warn_once(message: str, *args: object) -> None:
         logger.warning("%s", text)
 
 
-def _remember(
+def _recalled(key: tuple[str, str], candidate: Candidate | None) -> _Scan | None:
+    """An unpersisted scan of ``key`` that still matches its file (re-stated if not given)."""
+    kept = _unsaved.get(key)
+    if kept is None or kept.candidate is None:
+        return kept
+    current = candidate or file_candidate(kept.candidate.name, kept.candidate.filename)
+    return kept if current.stamp == kept.candidate.stamp else None
+
+
+def _scan(
     key: tuple[str, str],
+    module: str,
+    attribute: str | None,
+    origin: Origin,
     candidate: Candidate | None,
-    scanned: ModuleRecords | None,
-    errors: tuple[LoadError, ...],
-) -> Entry | None:
-    """Keep a fresh scan: the entry to persist, or None when it must only live in memory."""
-    if errors or candidate is None or scanned is None:
-        _unsaved[key] = _Unsaved(candidate.stamp if candidate else None, scanned, errors)
-        return None
+) -> tuple[_Scan, Entry | None]:
+    """Import and scan one candidate (its file found after import when not known before).
+
+    Returns the scan and the entry to persist, None when the scan may only live in memory.
+    """
+    preloaded = module in sys.modules
+    loaded = import_plugin_module(module, origin)
+    if isinstance(loaded, LoadError):
+        result = _Scan(candidate, None, (loaded,))
+    else:
+        found: ModuleRecords | None
+        if attribute is None:
+            found, problems = scan_module(loaded, origin)
+        else:
+            found, problems = scan_object(loaded, attribute, origin)
+        if candidate is None:
+            candidate = file_candidate(key[1], getattr(loaded, "__file__", None))
+        result = _Scan(candidate, found, tuple(problems))
+    # A module imported before this pass reflects its file as it was then; if the file has
+    # been written since this process started, what we scanned may be older than its stamp.
+    trusted = not preloaded or (candidate is not None and candidate.stamp.mtime_ns < _STARTED_NS)
+    if result.errors or result.scanned is None or result.candidate is None or not trusted:
+        _unsaved[key] = result
+        return result, None
     _unsaved.pop(key, None)
-    return entry_for(candidate, scanned)
-
-
-def _recalled(key: tuple[str, str], stamp: Stamp | None) -> _Unsaved | None:
-    unsaved = _unsaved.get(key)
-    if unsaved is not None and (unsaved.stamp is None or unsaved.stamp == stamp):
-        return unsaved
-    return None
+    return result, entry_for(result.candidate, result.scanned)
 
 
 class _Collected(NamedTuple):
@@ -194,53 +219,36 @@ def _directory_modules(
                 out.modules.append(records_for(entry, module, origin))
                 continue
             key = (listing.directory, module)
-            unsaved = _recalled(key, candidate.stamp)
-            if unsaved is None:
-                loaded = import_plugin_module(module, origin)
-                if isinstance(loaded, LoadError):
-                    unsaved = _Unsaved(candidate.stamp, None, (loaded,))
-                else:
-                    scanned, found_errors = scan_module(loaded, origin)
-                    unsaved = _Unsaved(candidate.stamp, scanned, tuple(found_errors))
-                fresh = _remember(key, candidate, unsaved.scanned, unsaved.errors)
+            result = _recalled(key, candidate)
+            if result is None:
+                result, fresh = _scan(key, module, None, origin, candidate)
                 if fresh is None:
                     cache.forget(candidate.name)
                 else:
                     cache.store(candidate.name, fresh)
-            out.errors.extend(unsaved.errors)
-            if unsaved.scanned is not None:
-                out.modules.append(unsaved.scanned)
+            out.errors.extend(result.errors)
+            if result.scanned is not None:
+                out.modules.append(result.scanned)
         cache.save()
 
 
 def _entry_point_module(
     index: EntryPointIndex, spec: EntryPointSpec, module: str, attribute: str | None
-) -> _Unsaved:
+) -> _Scan:
     """What one entry point contributes: from the index if its module file is unchanged."""
     origin = spec.origin
     entry = index.scanned.get(spec.key)
     if entry is not None and matches(entry, file_candidate(spec.key, entry[0])):
-        return _Unsaved(None, records_for(entry, module, origin), ())
+        return _Scan(None, records_for(entry, module, origin), ())
     key = (f"entry-point {index.group}", spec.key)
-    unsaved = _recalled(key, None)
-    if unsaved is not None:
-        return unsaved
-    loaded = import_plugin_module(module, origin)
-    if isinstance(loaded, LoadError):
-        _remember(key, None, None, (loaded,))
-        return _Unsaved(None, None, (loaded,))
-    scanned: ModuleRecords | None
-    if attribute is None:
-        scanned, found = scan_module(loaded, origin)
-    else:
-        scanned, found = scan_object(loaded, attribute, origin)
-    candidate = file_candidate(spec.key, getattr(loaded, "__file__", None))
-    fresh = _remember(key, candidate, scanned, tuple(found))
-    if fresh is None:
-        index.forget(spec)
-    else:
-        index.store(spec, fresh)
-    return _Unsaved(None, scanned, tuple(found))
+    result = _recalled(key, None)
+    if result is None:
+        result, fresh = _scan(key, module, attribute, origin, None)
+        if fresh is None:
+            index.forget(spec)
+        else:
+            index.store(spec, fresh)
+    return result
 
 
 def _entry_point_modules(index: EntryPointIndex, rules: Rules, out: _Collected) -> None:
