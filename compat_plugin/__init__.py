@@ -20,6 +20,7 @@ from ._records import (
     PluginRecord,
     Skip,
 )
+from ._resolver import load
 
 __all__ = [
     "CachedDropin",
@@ -38,5 +39,6 @@ __all__ = [
     "getCache",
     "getPlugIns",
     "getPlugins",
+    "load",
     "pluginPackagePaths",
 ]

@@ -335,7 +335,7 @@ def load(record: PluginRecord) -> Any:
     """Import ``record``'s module and return its object, checked against the record.
 
     Raises StaleRecord if the object no longer provides what the record says; any error
-    from the import itself propagates.
+    from the import itself propagates (a plugin module may raise anything).
     """
     module = importlib.import_module(record.module)
     try:

@@ -1,6 +1,8 @@
-"""``python -m matsim``: list every known material."""
+"""``python -m matsim``: every known material, and where it came from."""
 
-from matsim.imatsim import displayAllKnownMaterials
+import matsim.plugins
+from compat_plugin import discover, load
+from matsim.imatsim import IMaterial, displayMaterial
 
-for line in displayAllKnownMaterials():
-    print(line)
+for record in discover(matsim.plugins, IMaterial).plugins:
+    print(f"{displayMaterial(load(record))}\n    from {record.origin}")

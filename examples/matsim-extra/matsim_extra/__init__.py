@@ -1,0 +1,1 @@
+"""Extra materials for matsim, found through an entry point."""
