@@ -40,7 +40,7 @@ def discover(
     this is decided from the records alone, so nothing but modules needing a scan is
     imported.  ``disable`` and ``enable`` are glob patterns as for ``getPlugins``.
     """
-    resolution = resolve(package, Rules(disable, enable))
+    resolution = resolve(package, Rules(disable, enable), interface)
     wanted = identifier(interface) if interface is not None else None
     plugins = tuple(
         record for record in resolution.plugins() if wanted is None or wanted in record.interfaces

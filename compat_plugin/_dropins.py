@@ -17,11 +17,17 @@ from ._records import Stamp
 
 
 class Candidate(NamedTuple):
-    """A plugin module found on disk: its short name, the file loaded for it, that file's stamp."""
+    """A plugin module found on disk: its short name, the file loaded for it (relative to the
+    directory), and that file's stamp (flat: one of these is built per module per call)."""
 
     name: str
     filename: str
-    stamp: Stamp
+    mtime_ns: int
+    size: int
+
+    @property
+    def stamp(self) -> Stamp:
+        return Stamp(self.mtime_ns, self.size)
 
 
 class Listing(NamedTuple):
@@ -51,17 +57,12 @@ def pluginPackagePaths(name: str) -> list[str]:
     ]
 
 
+_KEYWORDS = frozenset(keyword.kwlist)
+
+
 def is_module_name(name: str) -> bool:
     """Whether ``name`` can be imported as a plugin module of a package."""
-    return name.isidentifier() and not keyword.iskeyword(name) and name != "__init__"
-
-
-def _stat_stamp(path: str) -> Stamp | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return Stamp(st.st_mtime_ns, st.st_size)
+    return name.isidentifier() and name not in _KEYWORDS and name != "__init__"
 
 
 def list_directory(directory: str) -> Listing | None:
@@ -71,39 +72,44 @@ def list_directory(directory: str) -> Listing | None:
     a plugin package's ``__path__`` routinely names directories that are not there.
     """
     try:
-        entries = list(os.scandir(directory))
+        scan = os.scandir(directory)
     except (NotADirectoryError, FileNotFoundError):
         return _list_archive(directory)
     except OSError:
         return None
-    packages: dict[str, Candidate] = {}
     sources: dict[str, os.DirEntry[str]] = {}
     compiled: dict[str, os.DirEntry[str]] = {}
-    for entry in entries:
-        name = entry.name
-        stem, dot, suffix = name.rpartition(".")
-        if dot and suffix == "py" and is_module_name(stem):
-            sources[stem] = entry
-        elif dot and suffix == "pyc" and is_module_name(stem):
-            compiled[stem] = entry
-        elif not dot and is_module_name(name) and entry.is_dir():
+    subdirectories: list[os.DirEntry[str]] = []
+    with scan:
+        for entry in scan:
+            name = entry.name
+            if name.endswith(".py"):
+                sources[name[:-3]] = entry
+            elif name.endswith(".pyc"):
+                compiled[name[:-4]] = entry
+            elif "." not in name:
+                subdirectories.append(entry)
+    found: dict[str, Candidate] = {}
+    for entry in subdirectories:
+        if is_module_name(entry.name) and entry.is_dir():
             for init in ("__init__.py", "__init__.pyc"):
-                stamp = _stat_stamp(os.path.join(entry.path, init))
-                if stamp is not None:
-                    packages[name] = Candidate(name, f"{name}/{init}", stamp)
-                    break
-    found = dict(packages)
-    for table in (sources, compiled):
-        for stem, entry in table.items():
-            if stem in found:
-                continue
-            try:
-                st = entry.stat()
-            except OSError:
-                continue
-            found[stem] = Candidate(stem, entry.name, Stamp(st.st_mtime_ns, st.st_size))
-    ordered = tuple(found[name] for name in sorted(found))
-    return Listing(directory, ordered, False)
+                try:
+                    st = os.stat(os.path.join(entry.path, init))
+                except OSError:
+                    continue
+                found[entry.name] = Candidate(
+                    entry.name, f"{entry.name}/{init}", st.st_mtime_ns, st.st_size
+                )
+                break
+    for stem, entry in (*sources.items(), *compiled.items()):
+        if stem in found or not is_module_name(stem):
+            continue
+        try:
+            st = entry.stat()
+        except OSError:
+            continue
+        found[stem] = Candidate(stem, entry.name, st.st_mtime_ns, st.st_size)
+    return Listing(directory, tuple([found[name] for name in sorted(found)]), False)
 
 
 def _list_archive(directory: str) -> Listing | None:
@@ -136,13 +142,13 @@ def _list_archive(directory: str) -> Listing | None:
             chosen = f"{head}/__init__.py"
             if chosen not in members:
                 chosen = f"{head}/__init__.pyc"
-            found[head] = Candidate(head, chosen, Stamp(archive_mtime, members[chosen]))
+            found[head] = Candidate(head, chosen, archive_mtime, members[chosen])
     for suffix in (".py", ".pyc"):
         for relative, size in members.items():
             stem = relative[: -len(suffix)]
             if "/" in relative or not relative.endswith(suffix) or not is_module_name(stem):
                 continue
-            found.setdefault(stem, Candidate(stem, relative, Stamp(archive_mtime, size)))
+            found.setdefault(stem, Candidate(stem, relative, archive_mtime, size))
     return Listing(directory, tuple(found[name] for name in sorted(found)), True)
 
 

@@ -1,41 +1,44 @@
 """The entry-point source and its index cache.
 
-The group is the plugin package's dotted name.  Distributions are found the way
+The group is the plugin package's dotted name.  Distributions are found where
 ``importlib.metadata`` finds them -- ``*.dist-info`` and ``*.egg-info`` directories in each
 ``sys.path`` entry, in ``sys.path`` order -- and a later copy of a distribution (same normalized
-name) is shadowed by the first.
+name) is shadowed by the first.  Their metadata files are read here directly (the core metadata
+and entry-point formats are small and fixed), so that building an index does not pay for
+importing ``importlib.metadata``; ``packaging`` is imported only to check requirements on the
+host.
 
 What metadata says is kept in an *index*, one JSON file per (group, ``sys.path``, interpreter)
 in the per-user cache.  It is valid while every ``sys.path`` entry keeps its stamp: installing,
 upgrading or removing a distribution adds or removes a directory there and so changes it.  While
-the index is valid, neither ``importlib.metadata`` nor ``packaging`` is imported.  The index also
-keeps what each entry point's module contributed, validated by that module file's own stamp.
+the index is valid no metadata is read at all.  The index also keeps what each entry point's
+module contributed, validated by that module file's own stamp.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
 import sys
 from typing import Any, NamedTuple, Optional
 
 from ._cache import (
     Entry,
+    digest,
+    dump_json,
+    entry_from,
     interpreter_tag,
-    read_json,
+    parse_json,
+    read_bytes,
     same_fields,
     user_cache_root,
-    valid_entry,
     write_atomic,
     writes_disabled,
 )
 from ._dropins import Candidate
-from ._records import Origin, Stamp
+from ._log import logger
+from ._records import Origin
 
-logger = logging.getLogger("compat_plugin")
-
-SCHEMA = 1
+SCHEMA = 2
 # Stamps of the sys.path entries; None for an entry that does not exist.
 PathStamps = list[Optional[list[int]]]
 
@@ -104,12 +107,14 @@ class EntryPointIndex:
         self.shadowed = shadowed
         self.dirty = False
 
-    def store(self, spec: EntryPointSpec, entry: Entry) -> None:
-        self.scanned[spec.key] = entry
+    def store(self, key: str, entry: Entry) -> None:
+        """Remember what the entry point ``key`` (an ``EntryPointSpec.key``) contributed."""
+        self.scanned[key] = entry
         self.dirty = True
 
-    def forget(self, spec: EntryPointSpec) -> None:
-        if self.scanned.pop(spec.key, None) is not None:
+    def forget(self, key: str) -> None:
+        """Drop what is remembered for the entry point ``key``."""
+        if self.scanned.pop(key, None) is not None:
             self.dirty = True
 
     def document(self) -> dict[str, Any]:
@@ -122,7 +127,7 @@ class EntryPointIndex:
             "environment": self.environment,
             "entry_points": [list(spec) for spec in self.entry_points],
             "incompatible": self.incompatible,
-            "scanned": self.scanned,
+            "scanned": {key: list(entry) for key, entry in self.scanned.items()},
             "shadowed": [list(item) for item in self.shadowed],
         }
 
@@ -147,14 +152,14 @@ def file_candidate(key: str, filename: str | None) -> Candidate:
         try:
             st = os.stat(filename)
         except OSError:
-            return Candidate(key, filename, Stamp(-1, -1))
-        return Candidate(key, filename, Stamp(st.st_mtime_ns, st.st_size))
-    return Candidate(key, "", Stamp(-1, -1))
+            return Candidate(key, filename, -1, -1)
+        return Candidate(key, filename, st.st_mtime_ns, st.st_size)
+    return Candidate(key, "", -1, -1)
 
 
 def index_path(group: str, path: list[str]) -> str:
-    key = "\0".join([group, *path]).encode("utf-8", "surrogateescape")
-    name = f"{hashlib.sha256(key).hexdigest()[:32]}.{interpreter_tag()}.json"
+    """The index file for ``group`` under ``path`` (a ``sys.path``)."""
+    name = f"{digest(chr(0).join([group, *path]))}.{interpreter_tag()}.json"
     return os.path.join(user_cache_root(), "entry-points", name)
 
 
@@ -181,7 +186,9 @@ def _valid_stamps(stamps: object, length: int) -> bool:
 
 def read_index(group: str, path: list[str]) -> EntryPointIndex | None:
     """The stored index for ``group`` and ``path``, or None if absent or not usable."""
-    data = read_json(index_path(group, path))
+    where = index_path(group, path)
+    raw = read_bytes(where)
+    data = parse_json(raw, where) if raw is not None else None
     if (
         type(data) is not dict
         or not same_fields(
@@ -202,7 +209,11 @@ def read_index(group: str, path: list[str]) -> EntryPointIndex | None:
         )
     ):
         return None
-    scanned = {key: entry for key, entry in data["scanned"].items() if valid_entry(entry)}
+    scanned = {
+        key: entry
+        for key, item in data["scanned"].items()
+        if (entry := entry_from(item)) is not None
+    }
     specs = [EntryPointSpec(*spec) for spec in data["entry_points"]]
     shadowed = [Shadowed(*item) for item in data["shadowed"]]
     return EntryPointIndex(
@@ -218,31 +229,25 @@ def save_index(index: EntryPointIndex) -> None:
     index.dirty = False
     target = index_path(index.group, index.path)
     try:
-        write_atomic(target, _encode(index.document()))
+        write_atomic(target, dump_json(index.document()).encode("ascii"))
     except OSError as exc:
         if target not in _unwritable:
             _unwritable.add(target)
-            logger.info("entry-point index %s is not writable (%s)", target, exc.strerror or exc)
+            logger().info("entry-point index %s is not writable (%s)", target,
+                          exc.strerror or exc)
 
 
 _unwritable: set[str] = set()
 
 
-def _encode(document: dict[str, Any]) -> bytes:
-    import json
-
-    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode("ascii")
-
-
 # -- Building an index from installed metadata (the cold path) -------------------------------
 
 
-def _metadata() -> Any:
-    if sys.version_info >= (3, 10):
-        import importlib.metadata as metadata
-    else:  # pragma: no cover - the stdlib module lacks what we use before 3.10
-        import importlib_metadata as metadata
-    return metadata
+def canonical_name(name: str) -> str:
+    """A distribution name normalized as package indexes compare them (PEP 503)."""
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _distribution_dirs(path: list[str]) -> list[tuple[int, str]]:
@@ -255,10 +260,100 @@ def _distribution_dirs(path: list[str]) -> list[tuple[int, str]]:
             continue
         for name in names:
             if name.endswith((".dist-info", ".egg-info")):
-                directory = os.path.join(entry or ".", name)
-                if os.path.isdir(directory):
-                    found.append((position, directory))
+                found.append((position, os.path.join(entry or ".", name)))
     return found
+
+
+def _read_text(directory: str, name: str) -> str | None:
+    raw = read_bytes(os.path.join(directory, name))
+    return None if raw is None else raw.decode("utf-8")
+
+
+def _metadata_file(directory: str) -> str:
+    return "METADATA" if directory.endswith(".dist-info") else "PKG-INFO"
+
+
+def _headers(text: str) -> dict[str, list[str]]:
+    """The header fields of a core metadata file (up to the first blank line)."""
+    fields: dict[str, list[str]] = {}
+    last: list[str] | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        if line[0] in " \t" and last is not None:
+            last[-1] += " " + line.strip()
+            continue
+        key, colon, value = line.partition(":")
+        if not colon:
+            raise ValueError(f"not a metadata header line: {line!r}")
+        last = fields.setdefault(key.strip().lower(), [])
+        last.append(value.strip())
+    return fields
+
+
+def _egg_requirements(text: str) -> list[str]:
+    """The requirements in an egg-info ``requires.txt``: unconditional and marker sections."""
+    found: list[str] = []
+    marker: str | None = ""
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+            marker = section[1:] if section.startswith(":") else None  # extras do not count
+        elif marker is not None:
+            found.append(f"{line}; {marker}" if marker else line)
+    return found
+
+
+def _entry_points(text: str, group: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (name, value) pairs of ``group`` in an ``entry_points.txt``, and malformed lines."""
+    found: list[tuple[str, str]] = []
+    malformed: list[str] = []
+    section: str | None = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        if stripped.startswith("[") and stripped.endswith("]"):
+            section = stripped[1:-1].strip()
+        elif section == group:
+            name, equals, value = stripped.partition("=")
+            if equals and name.strip() and value.strip():
+                found.append((name.strip(), value.strip()))
+            else:
+                malformed.append(stripped)
+    return found, malformed
+
+
+def _name_from_directory(basename: str) -> str:
+    """The normalized distribution name in ``name-version.dist-info`` / ``name.egg-info``."""
+    return canonical_name(basename.rsplit(".", 1)[0].split("-", 1)[0])
+
+
+class _Distribution(NamedTuple):
+    name: str
+    version: str
+    position: int
+    directory: str
+    requires: list[str]
+
+
+def _describe(directory: str, position: int) -> _Distribution:
+    """Name, version and requirements from a metadata directory; raises if unreadable."""
+    text = _read_text(directory, _metadata_file(directory))
+    if text is None:
+        raise FileNotFoundError(f"no {_metadata_file(directory)} in {directory}")
+    fields = _headers(text)
+    name, version = fields.get("name", [""])[0], fields.get("version", [""])[0]
+    if not name or not version:
+        raise ValueError(f"{directory} names no distribution name and version")
+    if directory.endswith(".dist-info"):
+        requires = fields.get("requires-dist", [])
+    else:
+        requires = _egg_requirements(_read_text(directory, "requires.txt") or "")
+    return _Distribution(canonical_name(name), version, position, directory, requires)
 
 
 def build_index(
@@ -269,50 +364,48 @@ def build_index(
     A distribution whose metadata cannot be read, or whose entry points are malformed, is
     reported and skipped; the others still count.
     """
-    from packaging.utils import canonicalize_name
-
-    metadata = _metadata()
-    seen: dict[str, str] = {}
+    first: dict[str, str] = {}
+    contributing: list[_Distribution] = []
     specs: list[EntryPointSpec] = []
     shadowed: list[Shadowed] = []
-    requirements: dict[str, list[str]] = {}
-    everything: list[str] = []
+    installed: list[str] = []
     for position, directory in _distribution_dirs(path):
-        try:
-            dist = metadata.Distribution.at(directory)
-            meta = dist.metadata
-            name = meta["Name"] if meta is not None else None
-            version = meta["Version"] if meta is not None else None
-        except Exception as exc:  # a broken METADATA must not hide the other distributions
-            logger.warning("ignoring distribution at %s: unreadable metadata (%s)", directory, exc)
-            continue
-        if not name or not version:
+        metadata = _metadata_file(directory)
+        if not os.path.isfile(os.path.join(directory, metadata)):
             continue  # not a distribution (an empty or partial metadata directory)
-        canonical = canonicalize_name(name)
-        everything.append(f"{canonical}=={version}")
-        if canonical in seen:
-            shadowed.append(Shadowed(canonical, version, directory, seen[canonical]))
-            continue
-        seen[canonical] = directory
+        basename = os.path.basename(directory)
+        installed.append(basename)
+        earlier = first.setdefault(_name_from_directory(basename), directory)
         try:
-            declared = [ep for ep in dist.entry_points if ep.group == group]
-        except Exception as exc:
-            logger.warning("ignoring entry points of %s %s at %s: %s", name, version, directory,
-                           exc)
+            text = _read_text(directory, "entry_points.txt")
+        except (OSError, UnicodeDecodeError) as exc:
+            logger().warning("ignoring entry points in %s: %s", directory, exc)
             continue
-        for ep in sorted(declared, key=lambda ep: ep.name):
-            specs.append(EntryPointSpec(canonical, version, position, directory, ep.name, ep.value))
-        if declared:
-            try:
-                requirements[canonical] = list(dist.requires or [])
-            except Exception as exc:
-                logger.warning("cannot read the requirements of %s %s: %s", name, version, exc)
+        declared, malformed = _entry_points(text or "", group)
+        if not declared and not malformed:
+            continue
+        try:
+            dist = _describe(directory, position)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            logger().warning("ignoring distribution at %s: unreadable %s (%s)", directory,
+                             metadata, exc)
+            continue
+        if earlier != directory:
+            shadowed.append(Shadowed(dist.name, dist.version, directory, earlier))
+            continue
+        contributing.append(dist)
+        for line in malformed:
+            logger().warning("ignoring malformed entry point of %s %s: %r", dist.name,
+                             dist.version, line)
+        for name, value in sorted(declared):
+            specs.append(EntryPointSpec(dist.name, dist.version, position, directory, name,
+                                        value))
     specs.sort(key=lambda spec: (spec.position, spec.distribution, spec.name))
-    environment = hashlib.sha256("\n".join(sorted(everything)).encode()).hexdigest()[:32]
-    incompatible = _incompatible(requirements, group.split(".", 1)[0], metadata)
-    scanned = dict(previous.scanned) if previous is not None else {}
+    environment = digest("\n".join(sorted(installed)))
+    incompatible = _incompatible(contributing, group.split(".", 1)[0], path)
     keys = {spec.key for spec in specs}
-    scanned = {key: entry for key, entry in scanned.items() if key in keys}
+    kept = previous.scanned if previous is not None else {}
+    scanned = {key: entry for key, entry in kept.items() if key in keys}
     index = EntryPointIndex(
         group, path, stamps, environment, specs, incompatible, scanned, shadowed
     )
@@ -320,42 +413,82 @@ def build_index(
     return index
 
 
+def _installs(directory: str, top_level: str) -> bool:
+    """Whether the distribution described in ``directory`` installs package ``top_level``."""
+    listed = _read_text(directory, "top_level.txt")
+    if listed is not None:
+        return top_level in listed.split()
+    record = _read_text(directory, "RECORD") or ""
+    return any(
+        line.split(",", 1)[0].split("/", 1)[0] in (top_level, f"{top_level}.py")
+        for line in record.splitlines()
+    )
+
+
+def _host(requirements: set[str], top_level: str, path: list[str]) -> _Distribution | None:
+    """The distribution that installs ``top_level``, among those some plugin requires."""
+    for position, directory in _distribution_dirs(path):
+        name = _name_from_directory(os.path.basename(directory))
+        if name in requirements and _installs(directory, top_level):
+            try:
+                return _describe(directory, position)
+            except (OSError, UnicodeDecodeError, ValueError):
+                return None
+    return None
+
+
 def _incompatible(
-    requirements: dict[str, list[str]], top_level: str, metadata: Any
+    plugins: list[_Distribution], top_level: str, path: list[str]
 ) -> dict[str, str]:
     """Plugin distributions whose requirement on the host the installed host does not meet.
 
     The host is the distribution that installs the plugin package's top-level package.
     """
-    if not any(requirements.values()):
+    if not any(dist.requires for dist in plugins):
         return {}
     from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
 
-    hosts = metadata.packages_distributions().get(top_level) or []
-    if not hosts:
-        return {}
-    host = canonicalize_name(hosts[0])
-    try:
-        host_version = metadata.version(hosts[0])
-    except Exception:
+    parsed: dict[str, list[Requirement]] = {}
+    for dist in plugins:
+        for text in dist.requires:
+            try:
+                parsed.setdefault(dist.name, []).append(Requirement(text))
+            except InvalidRequirement:
+                logger().warning("ignoring invalid requirement %r of %s", text, dist.name)
+    wanted = {canonical_name(req.name) for reqs in parsed.values() for req in reqs}
+    host = _host(wanted, top_level, path)
+    if host is None:
         return {}
     problems: dict[str, str] = {}
-    for dist, declared in requirements.items():
-        for text in declared:
-            try:
-                requirement = Requirement(text)
-            except InvalidRequirement:
-                continue
-            if canonicalize_name(requirement.name) != host:
+    for plugin, requirements in parsed.items():
+        for requirement in requirements:
+            if canonical_name(requirement.name) != host.name:
                 continue
             if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
                 continue
-            if not requirement.specifier.contains(host_version, prereleases=True):
-                problems[dist] = (
-                    f"requires {requirement} but {hosts[0]} {host_version} is installed"
+            if not requirement.specifier.contains(host.version, prereleases=True):
+                problems[plugin] = (
+                    f"requires {requirement} but {host.name} {host.version} is installed"
                 )
     return problems
+
+
+def distribution_files(name: str, path: list[str]) -> set[str] | None:
+    """The real paths of the files the first installed copy of ``name`` lists in its RECORD
+    (or ``installed-files.txt``); None if no such distribution is installed."""
+    wanted = canonical_name(name)
+    for _, directory in _distribution_dirs(path):
+        if _name_from_directory(os.path.basename(directory)) != wanted:
+            continue
+        root = os.path.dirname(directory)
+        record = _read_text(directory, "RECORD")
+        if record is not None:
+            listed = [line.split(",", 1)[0] for line in record.splitlines()]
+        else:
+            root = directory
+            listed = (_read_text(directory, "installed-files.txt") or "").splitlines()
+        return {os.path.realpath(os.path.join(root, item)) for item in listed if item}
+    return None
 
 
 _indexes: dict[tuple[str, tuple[str, ...]], EntryPointIndex] = {}

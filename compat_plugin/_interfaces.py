@@ -29,18 +29,26 @@ TWISTED_IPLUGIN = "twisted.plugin.IPlugin"
 MARKER_NAMES = (IPlugin.__identifier__, TWISTED_IPLUGIN)
 
 
+def _twisted_marker() -> InterfaceClass | None:
+    marker = getattr(sys.modules.get("twisted.plugin"), "IPlugin", None)
+    return marker if isinstance(marker, InterfaceClass) else None
+
+
 def adapt_to_marker(value: object) -> object:
     """Return ``value`` seen as a plugin, or None if it is not one.
 
     Exceptions from ``__conform__`` or adapter hooks propagate: the caller decides how to
     report them.
     """
+    twisted_marker = _twisted_marker()
+    # Most plugins declare a marker outright: answer that without going through adaptation.
+    spec = providedBy(value)
+    if spec.isOrExtends(IPlugin) or (twisted_marker is not None
+                                     and spec.isOrExtends(twisted_marker)):
+        return value
     adapted = IPlugin(value, None)
-    if adapted is None:
-        twisted_plugin = sys.modules.get("twisted.plugin")
-        marker = getattr(twisted_plugin, "IPlugin", None)
-        if isinstance(marker, InterfaceClass):
-            adapted = marker(value, None)
+    if adapted is None and twisted_marker is not None:
+        adapted = twisted_marker(value, None)
     return adapted
 
 

@@ -11,23 +11,21 @@ into two modules) is yielded once, at its first place.
 
 from __future__ import annotations
 
-import fnmatch
 import importlib
-import logging
 import os
-import re
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from zope.interface.interface import InterfaceClass
 
-from ._cache import DirectoryCache, Entry, entry_for, matches, records_for
+from ._cache import DirectoryCache, Entry, decode, dump_json, entry_for
 from ._dropins import Candidate, list_directory
 from ._entrypoints import EntryPointIndex, EntryPointSpec, current_index, file_candidate, save_index
 from ._interfaces import identifier, imported_interface, interface_names
+from ._log import logger
 from ._records import (
     IncompatiblePlugin,
     LoadError,
@@ -44,8 +42,6 @@ from ._scan import (
     scan_module,
     scan_object,
 )
-
-logger = logging.getLogger("compat_plugin")
 
 
 class Resolution(NamedTuple):
@@ -65,8 +61,6 @@ class StaleRecord(Exception):
     """A cached record no longer describes the object it names."""
 
 
-def _normalized(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 class Rules:
@@ -85,9 +79,13 @@ class Rules:
 
     @staticmethod
     def _match(pattern: str, names: tuple[str, ...], distribution: str | None) -> bool:
-        if distribution is not None and fnmatch.fnmatchcase(distribution, _normalized(pattern)):
+        from fnmatch import fnmatchcase
+
+        from ._entrypoints import canonical_name
+
+        if distribution is not None and fnmatchcase(distribution, canonical_name(pattern)):
             return True
-        return any(fnmatch.fnmatchcase(name, pattern) for name in names)
+        return any(fnmatchcase(name, pattern) for name in names)
 
     def blocking(self, names: tuple[str, ...], distribution: str | None = None) -> str | None:
         """The disable pattern that keeps these names out, or None if they may be imported."""
@@ -133,7 +131,13 @@ def _warn_once(message: str, *args: object) -> None:
     text = message % args
     if text not in _warned:
         _warned.add(text)
-        logger.warning("%s", text)
+        logger().warning("%s", text)
+
+
+class _Store(Protocol):
+    def store(self, key: str, entry: Entry) -> None: ...
+
+    def forget(self, key: str) -> None: ...
 
 
 def _recalled(key: tuple[str, str], candidate: Candidate | None) -> _Scan | None:
@@ -145,17 +149,20 @@ def _recalled(key: tuple[str, str], candidate: Candidate | None) -> _Scan | None
     return kept if current.stamp == kept.candidate.stamp else None
 
 
-def _scan(
+def _scanned(
+    store: _Store,
     key: tuple[str, str],
     module: str,
     attribute: str | None,
     origin: Origin,
     candidate: Candidate | None,
-) -> tuple[_Scan, Entry | None]:
-    """Import and scan one candidate (its file found after import when not known before).
-
-    Returns the scan and the entry to persist, None when the scan may only live in memory.
-    """
+) -> _Scan:
+    """Import and scan one candidate (its file found after import when not known before),
+    and record the outcome in ``store`` under ``key[1]``, or only in memory when it must not
+    be persisted."""
+    remembered = _recalled(key, candidate)
+    if remembered is not None:
+        return remembered
     preloaded = module in sys.modules
     loaded = import_plugin_module(module, origin)
     if isinstance(loaded, LoadError):
@@ -171,18 +178,41 @@ def _scan(
         result = _Scan(candidate, found, tuple(problems))
     # A module imported before this pass reflects its file as it was then; if the file has
     # been written since this process started, what we scanned may be older than its stamp.
-    trusted = not preloaded or (candidate is not None and candidate.stamp.mtime_ns < _STARTED_NS)
+    trusted = not preloaded or (candidate is not None and candidate.mtime_ns < _STARTED_NS)
     if result.errors or result.scanned is None or result.candidate is None or not trusted:
         _unsaved[key] = result
-        return result, None
-    _unsaved.pop(key, None)
-    return result, entry_for(result.candidate, result.scanned)
+        store.forget(key[1])
+    else:
+        _unsaved.pop(key, None)
+        store.store(key[1], entry_for(result.candidate, result.scanned))
+    return result
 
 
 class _Collected(NamedTuple):
+    """What a pass gathers.  ``wanted`` (the JSON-quoted name of the asked interface, or None
+    for everything) lets cached modules that do not mention it be passed over undecoded."""
+
+    wanted: str | None
     modules: list[ModuleRecords]
     errors: list[LoadError]
     skipped: list[Skip]
+    directory_modules: dict[str, Origin]
+
+    def add(self, scan: _Scan) -> None:
+        self.errors.extend(scan.errors)
+        if scan.scanned is not None:
+            self.modules.append(scan.scanned)
+
+    def cached(self, entry: Entry | None, module: str, origin: Origin) -> bool:
+        """Take what ``entry`` says of ``module``; False if it must be scanned instead."""
+        if entry is None:
+            return False
+        if self.wanted is not None and not entry.mentions(self.wanted):
+            return True
+        decoded = decode(entry, module, origin)
+        if decoded is not None:
+            self.modules.append(decoded)
+        return decoded is not None
 
 
 def _directory_modules(
@@ -190,7 +220,7 @@ def _directory_modules(
 ) -> None:
     """Scan (or read from the cache) every plugin module of ``package.__path__``, live."""
     package_name = package.__name__
-    taken: dict[str, str] = {}
+    taken = out.directory_modules
     for directory in list(getattr(package, "__path__", ())):
         if not isinstance(directory, str):
             continue
@@ -206,54 +236,41 @@ def _directory_modules(
         origin = Origin("directory", path=listing.directory)
         for candidate in listing.candidates:
             module = f"{package_name}.{candidate.name}"
-            if candidate.name in taken:
-                out.skipped.append(Skip(module, origin, f"shadowed by {taken[candidate.name]}"))
+            if module in taken:
+                out.skipped.append(Skip(module, origin, f"shadowed by {taken[module]}"))
                 continue
-            taken[candidate.name] = os.path.join(listing.directory, candidate.filename)
-            pattern = rules.blocking((candidate.name, module))
-            if pattern is not None:
-                out.skipped.append(Skip(module, origin, f"disabled by pattern {pattern!r}"))
-                continue
-            entry = cache.lookup(candidate)
-            if entry is not None:
-                out.modules.append(records_for(entry, module, origin))
-                continue
-            key = (listing.directory, module)
-            result = _recalled(key, candidate)
-            if result is None:
-                result, fresh = _scan(key, module, None, origin, candidate)
-                if fresh is None:
-                    cache.forget(candidate.name)
-                else:
-                    cache.store(candidate.name, fresh)
-            out.errors.extend(result.errors)
-            if result.scanned is not None:
-                out.modules.append(result.scanned)
+            taken[module] = origin
+            if rules.disable:
+                pattern = rules.blocking((candidate.name, module))
+                if pattern is not None:
+                    out.skipped.append(Skip(module, origin, f"disabled by pattern {pattern!r}"))
+                    continue
+            if not out.cached(cache.lookup(candidate), module, origin):
+                key = (listing.directory, candidate.name)
+                out.add(_scanned(cache, key, module, None, origin, candidate))
         cache.save()
 
 
 def _entry_point_module(
-    index: EntryPointIndex, spec: EntryPointSpec, module: str, attribute: str | None
-) -> _Scan:
+    index: EntryPointIndex,
+    spec: EntryPointSpec,
+    module: str,
+    attribute: str | None,
+    out: _Collected,
+) -> None:
     """What one entry point contributes: from the index if its module file is unchanged."""
     origin = spec.origin
     entry = index.scanned.get(spec.key)
-    if entry is not None and matches(entry, file_candidate(spec.key, entry[0])):
-        return _Scan(None, records_for(entry, module, origin), ())
-    key = (f"entry-point {index.group}", spec.key)
-    result = _recalled(key, None)
-    if result is None:
-        result, fresh = _scan(key, module, attribute, origin, None)
-        if fresh is None:
-            index.forget(spec)
-        else:
-            index.store(spec, fresh)
-    return result
+    if entry is not None and not entry.matches(file_candidate(spec.key, entry.filename)):
+        entry = None
+    if not out.cached(entry, module, origin):
+        key = (f"entry-point {index.group}", spec.key)
+        out.add(_scanned(index, key, module, attribute, origin, None))
 
 
 def _entry_point_modules(index: EntryPointIndex, rules: Rules, out: _Collected) -> None:
     """Every entry point of the group, gated and filtered before anything is imported."""
-    taken = {found.module: found.origin for found in out.modules}
+    taken = out.directory_modules
     for item in index.shadowed:
         origin = Origin("entry-point", item.path, item.distribution, item.version)
         out.skipped.append(Skip(item.distribution, origin, f"shadowed by {item.by}"))
@@ -280,10 +297,7 @@ def _entry_point_modules(index: EntryPointIndex, rules: Rules, out: _Collected) 
         if attribute is None and module in taken:
             out.skipped.append(Skip(module, origin, f"duplicate of the one from {taken[module]}"))
             continue
-        outcome = _entry_point_module(index, spec, module, attribute)
-        out.errors.extend(outcome.errors)
-        if outcome.scanned is not None:
-            out.modules.append(outcome.scanned)
+        _entry_point_module(index, spec, module, attribute, out)
 
 
 def _deduplicated(out: _Collected) -> tuple[ModuleRecords, ...]:
@@ -307,11 +321,33 @@ def _deduplicated(out: _Collected) -> tuple[ModuleRecords, ...]:
     return tuple(kept)
 
 
-def resolve(package: ModuleType, rules: Rules | None = None) -> Resolution:
-    """All plugin records of ``package`` from both sources, in the documented order."""
+def _adapters_to(interface: InterfaceClass) -> bool:
+    """Whether Twisted's adapter registry may adapt anything to ``interface``."""
+    components = sys.modules.get("twisted.python.components")
+    if components is None:
+        return False
+    # The registry counts registrations by provided interface; an adapter to an interface
+    # extending ``interface`` serves it too.  Without that table, assume it may.
+    provided = getattr(components.globalRegistry, "_provided", None)
+    if not isinstance(provided, dict):
+        return True
+    return any(target.isOrExtends(interface) for target in provided)
+
+
+def resolve(
+    package: ModuleType, rules: Rules | None = None, interface: InterfaceClass | None = None
+) -> Resolution:
+    """The plugin records of ``package`` from both sources, in the documented order.
+
+    With ``interface``, modules whose cached records do not mention it are passed over (their
+    records are not built), unless Twisted's adapter registry may adapt something to it.
+    """
     rules = rules if rules is not None else Rules()
+    wanted = None
+    if interface is not None and not _adapters_to(interface):
+        wanted = dump_json(identifier(interface))
     index = current_index(package.__name__)
-    out = _Collected([], [], [])
+    out = _Collected(wanted, [], [], [], {})
     _directory_modules(package, index.environment, rules, out)
     _entry_point_modules(index, rules, out)
     save_index(index)
@@ -331,17 +367,20 @@ def _invalidate(record: PluginRecord) -> None:
         cache.save()
 
 
-def load(record: PluginRecord) -> Any:
+def load(record: PluginRecord, interface: InterfaceClass | None = None) -> Any:
     """Import ``record``'s module and return its object, checked against the record.
 
-    Raises StaleRecord if the object no longer provides what the record says; any error
-    from the import itself propagates (a plugin module may raise anything).
+    Raises StaleRecord if the object no longer provides what the record says (providing
+    ``interface``, when given, is enough); any error from the import itself propagates (a
+    plugin module may raise anything).
     """
     module = importlib.import_module(record.module)
     try:
         value = resolve_attribute(module, record.attribute)
     except AttributeError:
         raise StaleRecord(f"{record.qualified_name} no longer exists") from None
+    if interface is not None and interface.providedBy(value):
+        return value
     names = interface_names(value)
     if names is None or not set(record.interfaces).issubset(names[1]):
         raise StaleRecord(f"{record.qualified_name} no longer provides what its cache says")
@@ -364,12 +403,12 @@ def _registry_adapts(record: PluginRecord, interface: InterfaceClass) -> bool:
     return False
 
 
-def _matches(record: PluginRecord, interface: InterfaceClass) -> bool | None:
+def _matches(record: PluginRecord, interface: InterfaceClass, adapters: bool) -> bool | None:
     """True if ``record`` provides ``interface`` (or an extension of it), False if Twisted's
-    adapter registry adapts it to ``interface``, None if neither."""
+    adapter registry adapts it to ``interface`` (looked at only if ``adapters``), else None."""
     if identifier(interface) in record.interfaces:
         return True
-    return False if _registry_adapts(record, interface) else None
+    return False if adapters and _registry_adapts(record, interface) else None
 
 
 def adapt(record: PluginRecord, interface: InterfaceClass, default: Any = None) -> Any:
@@ -378,10 +417,10 @@ def adapt(record: PluginRecord, interface: InterfaceClass, default: Any = None) 
     A plugin providing ``interface`` or an interface extending it is returned as it is; one
     that Twisted's adapter registry can adapt is returned adapted.
     """
-    match = _matches(record, interface)
+    match = _matches(record, interface, _adapters_to(interface))
     if match is None:
         return default
-    value = load(record)
+    value = load(record, interface if match else None)
     return value if match else interface(value, default)
 
 
@@ -390,22 +429,23 @@ def iter_plugins(
 ) -> Iterator[Any]:
     """Yield the plugins of ``package`` providing ``interface``, each object once."""
     seen: dict[int, object] = {}
-    for record in resolve(package, rules).plugins():
-        match = _matches(record, interface)
+    adapters = _adapters_to(interface)
+    for record in resolve(package, rules, interface).plugins():
+        match = _matches(record, interface, adapters)
         if match is None:
             continue
         try:
-            value = load(record)
+            value = load(record, interface if match else None)
             if id(value) in seen:
                 continue
             seen[id(value)] = value
             found = value if match else interface(value, None)
         except StaleRecord as exc:
-            logger.warning("ignoring cached plugin from %s: %s", record.origin, exc)
+            logger().warning("ignoring cached plugin from %s: %s", record.origin, exc)
             _invalidate(record)
             continue
         except PLUGIN_FAULTS:
-            logger.error(
+            logger().error(
                 "cannot load plugin %s from %s as %s",
                 record.qualified_name, record.origin, identifier(interface), exc_info=True,
             )

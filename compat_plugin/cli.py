@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from ._cache import DirectoryCache, fallback_path, primary_path, user_cache_root
 from ._dropins import list_directory
-from ._entrypoints import current_index, index_path, path_stamps
+from ._entrypoints import current_index, distribution_files, index_path, path_stamps
 from ._interfaces import resolve_interface
 from ._records import LoadError, Origin, PluginRecord, Skip
 from ._resolver import Resolution, forget_state, resolve
@@ -284,14 +284,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _distribution_files(name: str) -> set[str]:
-    from ._entrypoints import _metadata
-
-    metadata = _metadata()
-    try:
-        dist = metadata.distribution(name)
-    except metadata.PackageNotFoundError:
-        raise UsageError(f"no distribution named {name!r}") from None
-    return {os.path.realpath(str(dist.locate_file(f))) for f in dist.files or ()}
+    path = [entry for entry in sys.path if isinstance(entry, str)]
+    files = distribution_files(name, path)
+    if files is None:
+        raise UsageError(f"no distribution named {name!r}")
+    return files
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:

@@ -89,8 +89,9 @@ class PluginTree:
         return sorted(self.plugins_dir.glob("__pycache__/compat_plugin.*.json"))
 
     def cache_document(self) -> dict[str, object]:
+        """The header (first line) of the directory's one cache file."""
         (path,) = self.cache_files()
-        document: dict[str, object] = json.loads(path.read_text())
+        document: dict[str, object] = json.loads(path.read_text().split("\n", 1)[0])
         return document
 
 
