@@ -2,18 +2,20 @@
 
 Format (``SCHEMA``), JSON Lines: the first line is a header, then one line per module::
 
-    {"schema": 2, "interpreter": "cpython-311", "directory": "/abs/dir", "package": "pkg.plugins",
+    {"schema": 3, "interpreter": "cpython-311", "directory": "/abs/dir", "package": "pkg.plugins",
      "environment": "<digest of the installed distributions>",
-     "modules": {"name": [filename, mtime_ns, size], ...}}
+     "modules": {"names": [...], "files": [...], "mtimes": [...], "sizes": [...]}}
     [docstring, [[attribute, docstring, [declared interface names], [all interface names]], ...]]
     ...
 
-The n-th module line describes the n-th name of ``modules``.  Keeping the per-module details
-on lines of their own lets a warm query parse only the stamps and the lines of the modules that
-mention the asked interface.  The file is data only: it is parsed as JSON, checked before use,
-and an entry is used only for a module file that exists now with exactly the recorded stamp,
-and only while the same distributions are installed (a plugin module may define its plugins
-only when an optional dependency imports).  Anything else in it is ignored and rewritten.
+Module n is called ``names[n]``, loads from ``files[n]`` (relative to the directory), whose
+stamp was ``mtimes[n]`` (``st_mtime_ns``) and ``sizes[n]``; line n + 1 holds its details. This
+layout is for the warm path: the stamps parse as four flat lists, and only the lines of modules
+that mention the asked interface are ever decoded. The file is data only: it is parsed as JSON,
+checked before use, and an entry is used only for a module file that exists now with exactly
+the recorded stamp, and only while the same distributions are installed (a plugin module may
+define its plugins only when an optional dependency imports). Anything else in it is ignored
+and rewritten.
 
 Where it lives: ``<plugin dir>/__pycache__/compat_plugin.<interpreter>.json``; when that cannot
 be written (site-wide installs, zip archives), ``<user cache>/compat_plugin/<hash of the
@@ -25,16 +27,18 @@ directory>.<interpreter>.json``, the user cache being ``$COMPAT_PLUGIN_CACHE_DIR
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from ._dropins import Candidate, Listing
 from ._log import logger
 from ._records import ModuleRecords, Origin, PluginRecord
 
-SCHEMA = 2
+SCHEMA = 3
 
 
 class Entry(NamedTuple):
@@ -53,13 +57,6 @@ class Entry(NamedTuple):
             and self.size == candidate.size
             and self.filename == candidate.filename
         )
-
-    def mentions(self, quoted_name: str) -> bool:
-        """Whether the details may name an interface (``quoted_name`` is ``json.dumps(name)``).
-
-        Conservative: a false "yes" only costs decoding the details.
-        """
-        return quoted_name in self.details
 
 
 def interpreter_tag() -> str:
@@ -127,6 +124,24 @@ def write_atomic(path: str, data: bytes) -> None:
         raise
 
 
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Hold the cyclic garbage collector while building many small acyclic objects.
+
+    Parsing a cache or listing a directory allocates thousands of lists and tuples that can
+    never form cycles; collections triggered meanwhile would only walk them (and, in a process
+    that has just imported a lot, may be full collections of everything).  Collection resumes
+    afterwards as usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def read_bytes(path: str) -> bytes | None:
     """The content of ``path``, or None if it cannot be read."""
     try:
@@ -183,44 +198,107 @@ def _header(directory: str, package: str, environment: str) -> dict[str, Any]:
     }
 
 
-def read_entries(path: str, directory: str, package: str, environment: str) -> dict[str, Entry]:
-    """The entries of the cache file at ``path`` whose stamps are well-formed.
+class StoredEntries:
+    """The entries of one cache file, decoded on demand: stamps in parallel lists, details as
+    raw lines.  Every item is type-checked where it is used; a malformed one is a miss."""
+
+    __slots__ = ("_details", "_files", "_mtimes", "_position", "_sizes")
+
+    def __init__(
+        self, names: list[str], files: list[Any], mtimes: list[Any], sizes: list[Any],
+        details: list[str],
+    ) -> None:
+        self._position = dict(zip(names, range(len(names))))
+        self._files, self._mtimes, self._sizes, self._details = files, mtimes, sizes, details
+
+    def current(self, candidate: Candidate) -> str | None:
+        """The details stored for ``candidate`` if its stamp matches exactly, else None."""
+        position = self._position.get(candidate.name)
+        if position is None:
+            return None
+        mtime_ns, size = self._mtimes[position], self._sizes[position]
+        if (
+            mtime_ns == candidate.mtime_ns
+            and size == candidate.size
+            and type(mtime_ns) is int
+            and type(size) is int
+            and self._files[position] == candidate.filename
+        ):
+            return self._details[position]
+        return None
+
+    def names(self) -> Iterator[str]:
+        return iter(self._position)
+
+    def get(self, name: str) -> Entry | None:
+        """The well-formed entry stored for ``name``, if any."""
+        position = self._position.get(name)
+        if position is None:
+            return None
+        item = [self._files[position], self._mtimes[position], self._sizes[position],
+                self._details[position]]
+        return entry_from(item)
+
+    def as_dict(self) -> dict[str, Entry]:
+        """Every well-formed entry, by module name."""
+        found = {name: self.get(name) for name in self._position}
+        return {name: entry for name, entry in found.items() if entry is not None}
+
+
+NOTHING_STORED = StoredEntries([], [], [], [], [])
+
+
+def read_entries(
+    path: str, directory: str, package: str, environment: str
+) -> StoredEntries:
+    """The entries of the cache file at ``path``.
 
     Empty if the file is absent or unusable: written for another schema, interpreter,
     directory, package or set of installed distributions (``environment``), or not of the
-    documented shape.  Details are checked when decoded (see ``decode``).
+    documented layout.
     """
     raw = read_bytes(path)
     if raw is None:
-        return {}
+        return NOTHING_STORED
     header_text, _, rest = raw.partition(b"\n")
     header = parse_json(header_text, path)
     if type(header) is not dict or not same_fields(header, _header(directory, package,
                                                                    environment)):
         if header is not None:
             logger().debug("ignoring plugin cache %s: written for something else", path)
-        return {}
-    stamps = header.get("modules")
+        return NOTHING_STORED
+    modules = header.get("modules")
+    if type(modules) is not dict:
+        return NOTHING_STORED
+    names, files, mtimes, sizes = (modules.get(key) for key in ("names", "files", "mtimes",
+                                                                "sizes"))
     try:
-        lines = rest.decode("ascii").split("\n")
+        details = rest.decode("ascii").split("\n")
     except UnicodeDecodeError:
-        return {}
-    if type(stamps) is not dict or len(lines) != len(stamps) + 1 or lines[-1] != "":
-        return {}
-    entries: dict[str, Entry] = {}
-    for (name, stamp), details in zip(stamps.items(), lines):
-        if type(stamp) is list and len(stamp) == 3:
-            entry = entry_from([*stamp, details])
-            if entry is not None:
-                entries[name] = entry
-    return entries
+        return NOTHING_STORED
+    count = len(details) - 1
+    if (
+        details[-1] != ""
+        or not all(type(column) is list and len(column) == count
+                   for column in (names, files, mtimes, sizes))
+        or not all(type(name) is str for name in names)  # type: ignore[union-attr]
+        or len(set(names)) != count  # type: ignore[arg-type]
+    ):
+        return NOTHING_STORED
+    return StoredEntries(names, files, mtimes, sizes, details[:-1])  # type: ignore[arg-type]
 
 
 def encode(directory: str, package: str, environment: str, entries: dict[str, Entry]) -> bytes:
-    """The bytes of a cache file holding ``entries``."""
+    """The bytes of a cache file holding ``entries`` (modules in name order)."""
+    names = sorted(entries)
     header = _header(directory, package, environment)
-    header["modules"] = {name: list(entry[:3]) for name, entry in entries.items()}
-    lines = [dump_json(header), *(entry.details for entry in entries.values()), ""]
+    header["modules"] = {
+        "names": names,
+        "files": [entries[name].filename for name in names],
+        "mtimes": [entries[name].mtime_ns for name in names],
+        "sizes": [entries[name].size for name in names],
+    }
+    lines = [dump_json(header), *(entries[name].details for name in names), ""]
     return "\n".join(lines).encode("ascii")
 
 
@@ -257,10 +335,10 @@ def _valid_details(details: object) -> bool:
     )
 
 
-def decode(entry: Entry, module: str, origin: Origin) -> ModuleRecords | None:
-    """The records ``entry`` describes for the module ``module``; None if its details are not
-    of the documented shape (the module is then scanned again)."""
-    details = parse_json(entry.details, module)
+def decode(text: str, module: str, origin: Origin) -> ModuleRecords | None:
+    """The records an entry's details ``text`` describes for the module ``module``; None if
+    they are not of the documented shape (the module is then scanned again)."""
+    details = parse_json(text, module)
     if not _valid_details(details):
         return None
     plugins = tuple(
@@ -273,8 +351,10 @@ def decode(entry: Entry, module: str, origin: Origin) -> ModuleRecords | None:
 class DirectoryCache:
     """What one process knows about one plugin directory, backed by the files above.
 
-    Entries are kept in memory between calls, so a process reads each cache file at most once
-    and never imports a module twice for the same stamp, even where nothing can be written.
+    The entries read from the directory's cache file are kept in memory between calls, with
+    what changed since (fresh scans, forgotten modules) and what was adopted from the per-user
+    file; so a process reads each cache file at most once and never imports a module twice for
+    the same stamp, even where nothing can be written.
     """
 
     def __init__(self, listing: Listing, package: str, environment: str) -> None:
@@ -283,10 +363,11 @@ class DirectoryCache:
         self.environment = environment
         self._primary = None if listing.in_archive else primary_path(self.directory)
         self._fallback_path: str | None = None
-        self._on_disk: dict[str, dict[str, Entry]] = {}
+        self._on_disk: dict[str, StoredEntries] = {}
         self._unwritable: set[str] = set()
-        self.entries: dict[str, Entry] = dict(self._stored(self._primary or self._fallback()))
-        self._dirty = False
+        self._base = self._stored(self._primary or self._fallback())
+        self._adopted: dict[str, Entry] = {}
+        self._changes: dict[str, Entry | None] = {}
 
     def _fallback(self) -> str:
         # Computed on first need: it hashes the path, which a warm call rarely has to do.
@@ -298,59 +379,71 @@ class DirectoryCache:
         """Where this directory's cache is looked for and written, in order."""
         return [path for path in (self._primary, self._fallback()) if path is not None]
 
-    def _stored(self, path: str) -> dict[str, Entry]:
+    def _stored(self, path: str) -> StoredEntries:
         stored = self._on_disk.get(path)
         if stored is None:
-            stored = self._on_disk[path] = read_entries(
-                path, self.directory, self.package, self.environment
-            )
+            with paused_gc():
+                stored = read_entries(path, self.directory, self.package, self.environment)
+            self._on_disk[path] = stored
         return stored
 
-    def lookup(self, candidate: Candidate) -> Entry | None:
-        """The stored entry for ``candidate`` if one matches its stamp, else None."""
-        entry = self.entries.get(candidate.name)
-        if entry is not None and entry.matches(candidate):
-            return entry
-        if self._primary is None:
-            return None  # the entries were read from the fallback itself
-        entry = self._stored(self._fallback()).get(candidate.name)
+    def lookup(self, candidate: Candidate) -> str | None:
+        """The stored details for ``candidate`` if an entry matches its stamp, else None."""
+        name = candidate.name
+        if name in self._changes or name in self._adopted:
+            entry = self._changes[name] if name in self._changes else self._adopted[name]
+            return entry.details if entry is not None and entry.matches(candidate) else None
+        details = self._base.current(candidate)
+        if details is not None or self._primary is None:
+            return details
+        entry = self._stored(self._fallback()).get(name)
         if entry is not None and entry.matches(candidate):
             # Adopted, not changed: the fallback already holds it, nothing to write.
-            self.entries[candidate.name] = entry
-            return entry
+            self._adopted[name] = entry
+            return entry.details
         return None
 
     def store(self, name: str, entry: Entry) -> None:
         """Remember a freshly scanned module."""
-        self.entries[name] = entry
-        self._dirty = True
+        self._changes[name] = entry
 
     def forget(self, name: str) -> None:
         """Drop the entry for ``name`` (it failed, or proved wrong when loaded)."""
-        if self.entries.pop(name, None) is not None:
-            self._dirty = True
+        self._changes[name] = None
 
     def retain(self, listing: Listing) -> None:
         """Drop entries for modules no longer in the directory."""
         present = {candidate.name for candidate in listing.candidates}
-        for name in [name for name in self.entries if name not in present]:
-            del self.entries[name]
-            self._dirty = True
+        for name in [*self._base.names(), *self._adopted]:
+            if name not in present and name not in self._changes:
+                self._changes[name] = None
+
+    def entries(self) -> dict[str, Entry]:
+        """Every entry this process holds for the directory, by module name."""
+        merged = self._base.as_dict()
+        merged.update(self._adopted)
+        for name, entry in self._changes.items():
+            if entry is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = entry
+        return merged
 
     def save(self) -> None:
         """Write the entries to the first location that takes them, if anything changed."""
-        if not self._dirty or writes_disabled():
+        if not self._changes or writes_disabled():
             return
-        self._dirty = False
+        entries = self.entries()
+        self._base, self._adopted, self._changes = _as_stored(entries), {}, {}
         data: bytes | None = None
         locations = self.locations()
         for path in locations:
             if path in self._unwritable:
                 continue
-            if self._stored(path) == self.entries:
+            if self._stored(path).as_dict() == entries:
                 return
             if data is None:
-                data = encode(self.directory, self.package, self.environment, self.entries)
+                data = encode(self.directory, self.package, self.environment, entries)
             try:
                 write_atomic(path, data)
             except OSError as exc:
@@ -362,5 +455,16 @@ class DirectoryCache:
                 else:
                     logger().info("plugin cache %s is not writable (%s)", path, reason)
                 continue
-            self._on_disk[path] = dict(self.entries)
+            self._on_disk[path] = self._base
             return
+
+
+def _as_stored(entries: dict[str, Entry]) -> StoredEntries:
+    names = list(entries)
+    return StoredEntries(
+        names,
+        [entries[name].filename for name in names],
+        [entries[name].mtime_ns for name in names],
+        [entries[name].size for name in names],
+        [entries[name].details for name in names],
+    )

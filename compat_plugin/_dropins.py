@@ -57,12 +57,15 @@ def pluginPackagePaths(name: str) -> list[str]:
     ]
 
 
-_KEYWORDS = frozenset(keyword.kwlist)
+_NOT_MODULES = frozenset([*keyword.kwlist, "__init__"])
+# Builds a Candidate without the NamedTuple constructor's extra call: one is made per module
+# on every call.
+_new_candidate = tuple.__new__
 
 
 def is_module_name(name: str) -> bool:
     """Whether ``name`` can be imported as a plugin module of a package."""
-    return name.isidentifier() and name not in _KEYWORDS and name != "__init__"
+    return name.isidentifier() and name not in _NOT_MODULES
 
 
 def list_directory(directory: str) -> Listing | None:
@@ -77,18 +80,30 @@ def list_directory(directory: str) -> Listing | None:
         return _list_archive(directory)
     except OSError:
         return None
-    sources: dict[str, os.DirEntry[str]] = {}
-    compiled: dict[str, os.DirEntry[str]] = {}
+    sources: list[Candidate] = []
+    compiled: list[os.DirEntry[str]] = []
     subdirectories: list[os.DirEntry[str]] = []
+    # One pass, stat-ing sources as they come: this loop runs once per module on every call.
     with scan:
         for entry in scan:
             name = entry.name
             if name.endswith(".py"):
-                sources[name[:-3]] = entry
+                stem = name[:-3]
+                if stem.isidentifier() and stem not in _NOT_MODULES:
+                    try:
+                        st = entry.stat()
+                    except OSError:
+                        continue
+                    sources.append(
+                        _new_candidate(Candidate, (stem, name, st.st_mtime_ns, st.st_size))
+                    )
             elif name.endswith(".pyc"):
-                compiled[name[:-4]] = entry
-            elif "." not in name:
+                compiled.append(entry)
+            elif "." not in name and name != "__pycache__":
                 subdirectories.append(entry)
+    sources.sort()  # by name: names are unique within one directory
+    if not compiled and not subdirectories:
+        return Listing(directory, tuple(sources), False)
     found: dict[str, Candidate] = {}
     for entry in subdirectories:
         if is_module_name(entry.name) and entry.is_dir():
@@ -101,14 +116,16 @@ def list_directory(directory: str) -> Listing | None:
                     entry.name, f"{entry.name}/{init}", st.st_mtime_ns, st.st_size
                 )
                 break
-    for stem, entry in (*sources.items(), *compiled.items()):
-        if stem in found or not is_module_name(stem):
-            continue
-        try:
-            st = entry.stat()
-        except OSError:
-            continue
-        found[stem] = Candidate(stem, entry.name, st.st_mtime_ns, st.st_size)
+    for candidate in sources:
+        found.setdefault(candidate.name, candidate)
+    for entry in compiled:
+        stem = entry.name[:-4]
+        if stem not in found and is_module_name(stem):
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            found[stem] = Candidate(stem, entry.name, st.st_mtime_ns, st.st_size)
     return Listing(directory, tuple([found[name] for name in sorted(found)]), False)
 
 

@@ -250,18 +250,40 @@ def canonical_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _distribution_dirs(path: list[str]) -> list[tuple[int, str]]:
-    """(sys.path position, metadata directory) of every distribution, in sys.path order."""
-    found: list[tuple[int, str]] = []
+class _MetadataDir(NamedTuple):
+    position: int
+    directory: str
+    inode: int
+
+
+def _distribution_dirs(path: list[str]) -> list[_MetadataDir]:
+    """Every ``*.dist-info`` / ``*.egg-info`` directory on ``path``, in sys.path order (by
+    name within one entry)."""
+    found: list[_MetadataDir] = []
     for position, entry in enumerate(path):
         try:
-            names = sorted(os.listdir(entry or "."))
+            with os.scandir(entry or ".") as scan:
+                items = sorted(
+                    (item.name, item.inode())
+                    for item in scan
+                    if item.name.endswith((".dist-info", ".egg-info")) and item.is_dir()
+                )
         except OSError:
             continue
-        for name in names:
-            if name.endswith((".dist-info", ".egg-info")):
-                found.append((position, os.path.join(entry or ".", name)))
+        found.extend(
+            _MetadataDir(position, os.path.join(entry or ".", name), inode)
+            for name, inode in items
+        )
     return found
+
+
+def installed_fingerprint(found: list[_MetadataDir]) -> str:
+    """What identifies the installed distributions: every metadata directory's path and inode
+    (a reinstall recreates the directory, so even the same version gets a new inode)."""
+    import zlib
+
+    text = "\n".join(f"{item.directory}:{item.inode}" for item in found)
+    return f"{zlib.crc32(text.encode('utf-8', 'surrogateescape')):08x}-{len(found)}"
 
 
 def _read_text(directory: str, name: str) -> str | None:
@@ -357,7 +379,11 @@ def _describe(directory: str, position: int) -> _Distribution:
 
 
 def build_index(
-    group: str, path: list[str], stamps: PathStamps, previous: EntryPointIndex | None
+    group: str,
+    path: list[str],
+    stamps: PathStamps,
+    previous: EntryPointIndex | None,
+    found: list[_MetadataDir],
 ) -> EntryPointIndex:
     """Read every distribution's metadata for ``group``; keep still-valid scans of ``previous``.
 
@@ -368,14 +394,11 @@ def build_index(
     contributing: list[_Distribution] = []
     specs: list[EntryPointSpec] = []
     shadowed: list[Shadowed] = []
-    installed: list[str] = []
-    for position, directory in _distribution_dirs(path):
+    for position, directory, _ in found:
         metadata = _metadata_file(directory)
         if not os.path.isfile(os.path.join(directory, metadata)):
             continue  # not a distribution (an empty or partial metadata directory)
-        basename = os.path.basename(directory)
-        installed.append(basename)
-        earlier = first.setdefault(_name_from_directory(basename), directory)
+        earlier = first.setdefault(_name_from_directory(os.path.basename(directory)), directory)
         try:
             text = _read_text(directory, "entry_points.txt")
         except (OSError, UnicodeDecodeError) as exc:
@@ -401,7 +424,7 @@ def build_index(
             specs.append(EntryPointSpec(dist.name, dist.version, position, directory, name,
                                         value))
     specs.sort(key=lambda spec: (spec.position, spec.distribution, spec.name))
-    environment = digest("\n".join(sorted(installed)))
+    environment = installed_fingerprint(found)
     incompatible = _incompatible(contributing, group.split(".", 1)[0], path)
     keys = {spec.key for spec in specs}
     kept = previous.scanned if previous is not None else {}
@@ -427,7 +450,7 @@ def _installs(directory: str, top_level: str) -> bool:
 
 def _host(requirements: set[str], top_level: str, path: list[str]) -> _Distribution | None:
     """The distribution that installs ``top_level``, among those some plugin requires."""
-    for position, directory in _distribution_dirs(path):
+    for position, directory, _ in _distribution_dirs(path):
         name = _name_from_directory(os.path.basename(directory))
         if name in requirements and _installs(directory, top_level):
             try:
@@ -477,7 +500,7 @@ def distribution_files(name: str, path: list[str]) -> set[str] | None:
     """The real paths of the files the first installed copy of ``name`` lists in its RECORD
     (or ``installed-files.txt``); None if no such distribution is installed."""
     wanted = canonical_name(name)
-    for _, directory in _distribution_dirs(path):
+    for _, directory, _ in _distribution_dirs(path):
         if _name_from_directory(os.path.basename(directory)) != wanted:
             continue
         root = os.path.dirname(directory)
@@ -505,7 +528,14 @@ def current_index(group: str) -> EntryPointIndex:
         if stored is not None and stored.stamps == stamps:
             index = stored
         else:
-            index = build_index(group, path, stamps, stored)
+            found = _distribution_dirs(path)
+            if stored is not None and stored.environment == installed_fingerprint(found):
+                # Something on sys.path changed, but not the distributions (a busy working
+                # directory, say): the index still holds.  Not rewritten for so little.
+                stored.stamps = stamps
+                index = stored
+            else:
+                index = build_index(group, path, stamps, stored, found)
         _indexes[key] = index
     return index
 

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple, Protocol
 
 from zope.interface.interface import InterfaceClass
 
-from ._cache import DirectoryCache, Entry, decode, dump_json, entry_for
+from ._cache import DirectoryCache, Entry, decode, dump_json, entry_for, paused_gc
 from ._dropins import Candidate, list_directory
 from ._entrypoints import EntryPointIndex, EntryPointSpec, current_index, file_candidate, save_index
 from ._interfaces import identifier, imported_interface, interface_names
@@ -203,13 +203,14 @@ class _Collected(NamedTuple):
         if scan.scanned is not None:
             self.modules.append(scan.scanned)
 
-    def cached(self, entry: Entry | None, module: str, origin: Origin) -> bool:
-        """Take what ``entry`` says of ``module``; False if it must be scanned instead."""
-        if entry is None:
+    def cached(self, details: str | None, module: str, origin: Origin) -> bool:
+        """Take what stored ``details`` say of ``module``; False if it must be scanned."""
+        if details is None:
             return False
-        if self.wanted is not None and not entry.mentions(self.wanted):
+        # A cheap, conservative test: a false "yes" only costs decoding the details.
+        if self.wanted is not None and self.wanted not in details:
             return True
-        decoded = decode(entry, module, origin)
+        decoded = decode(details, module, origin)
         if decoded is not None:
             self.modules.append(decoded)
         return decoded is not None
@@ -224,7 +225,8 @@ def _directory_modules(
     for directory in list(getattr(package, "__path__", ())):
         if not isinstance(directory, str):
             continue
-        listing = list_directory(os.path.abspath(directory))
+        with paused_gc():
+            listing = list_directory(os.path.abspath(directory))
         if listing is None:
             continue
         cache = _caches.get((listing.directory, package_name))
@@ -261,9 +263,8 @@ def _entry_point_module(
     """What one entry point contributes: from the index if its module file is unchanged."""
     origin = spec.origin
     entry = index.scanned.get(spec.key)
-    if entry is not None and not entry.matches(file_candidate(spec.key, entry.filename)):
-        entry = None
-    if not out.cached(entry, module, origin):
+    current = entry is not None and entry.matches(file_candidate(spec.key, entry.filename))
+    if not out.cached(entry.details if entry is not None and current else None, module, origin):
         key = (f"entry-point {index.group}", spec.key)
         out.add(_scanned(index, key, module, attribute, origin, None))
 
