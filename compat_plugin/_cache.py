@@ -200,32 +200,52 @@ def _header(directory: str, package: str, environment: str) -> dict[str, Any]:
 
 class StoredEntries:
     """The entries of one cache file, decoded on demand: stamps in parallel lists, details as
-    raw lines.  Every item is type-checked where it is used; a malformed one is a miss."""
+    the raw remainder of the file, split into lines only when one is needed.  Every item is
+    type-checked where it is used; a malformed one is a miss."""
 
-    __slots__ = ("_details", "_files", "_mtimes", "_position", "_sizes")
+    __slots__ = ("_files", "_lines", "_mentioned", "_mtimes", "_position", "_sizes", "_text")
 
     def __init__(
         self, names: list[str], files: list[Any], mtimes: list[Any], sizes: list[Any],
-        details: list[str],
+        text: bytes,
     ) -> None:
         self._position = dict(zip(names, range(len(names))))
-        self._files, self._mtimes, self._sizes, self._details = files, mtimes, sizes, details
+        self._files, self._mtimes, self._sizes = files, mtimes, sizes
+        self._text = text
+        self._lines: list[str] | None = None
+        self._mentioned: dict[str, bool] = {}
 
-    def current(self, candidate: Candidate) -> str | None:
-        """The details stored for ``candidate`` if its stamp matches exactly, else None."""
+    def _line(self, position: int) -> str:
+        if self._lines is None:
+            self._lines = self._text.decode("ascii").split("\n")
+        return self._lines[position]
+
+    def current(self, candidate: Candidate, wanted: str | None = None) -> str | None:
+        """What is stored for ``candidate`` if its stamp matches exactly, else None.
+
+        That is its details, or ``""`` when ``wanted`` (a JSON-quoted interface name) is given
+        and they do not mention it -- then they are not even split out of the file.
+        """
         position = self._position.get(candidate.name)
         if position is None:
             return None
         mtime_ns, size = self._mtimes[position], self._sizes[position]
-        if (
+        if not (
             mtime_ns == candidate.mtime_ns
             and size == candidate.size
             and type(mtime_ns) is int
             and type(size) is int
             and self._files[position] == candidate.filename
         ):
-            return self._details[position]
-        return None
+            return None
+        if wanted is not None:
+            mentioned = self._mentioned.get(wanted)
+            if mentioned is None:
+                mentioned = self._mentioned[wanted] = wanted.encode("ascii") in self._text
+            if not mentioned:
+                return ""
+        details = self._line(position)
+        return details if wanted is None or wanted in details else ""
 
     def names(self) -> Iterator[str]:
         return iter(self._position)
@@ -236,7 +256,7 @@ class StoredEntries:
         if position is None:
             return None
         item = [self._files[position], self._mtimes[position], self._sizes[position],
-                self._details[position]]
+                self._line(position)]
         return entry_from(item)
 
     def as_dict(self) -> dict[str, Entry]:
@@ -245,7 +265,7 @@ class StoredEntries:
         return {name: entry for name, entry in found.items() if entry is not None}
 
 
-NOTHING_STORED = StoredEntries([], [], [], [], [])
+NOTHING_STORED = StoredEntries([], [], [], [], b"")
 
 
 def read_entries(
@@ -272,20 +292,17 @@ def read_entries(
         return NOTHING_STORED
     names, files, mtimes, sizes = (modules.get(key) for key in ("names", "files", "mtimes",
                                                                 "sizes"))
-    try:
-        details = rest.decode("ascii").split("\n")
-    except UnicodeDecodeError:
-        return NOTHING_STORED
-    count = len(details) - 1
+    count = rest.count(b"\n")
     if (
-        details[-1] != ""
+        not rest.isascii()
+        or (not rest.endswith(b"\n") and count)
         or not all(type(column) is list and len(column) == count
                    for column in (names, files, mtimes, sizes))
         or not all(type(name) is str for name in names)  # type: ignore[union-attr]
         or len(set(names)) != count  # type: ignore[arg-type]
     ):
         return NOTHING_STORED
-    return StoredEntries(names, files, mtimes, sizes, details[:-1])  # type: ignore[arg-type]
+    return StoredEntries(names, files, mtimes, sizes, rest)  # type: ignore[arg-type]
 
 
 def encode(directory: str, package: str, environment: str, entries: dict[str, Entry]) -> bytes:
@@ -387,20 +404,23 @@ class DirectoryCache:
             self._on_disk[path] = stored
         return stored
 
-    def lookup(self, candidate: Candidate) -> str | None:
-        """The stored details for ``candidate`` if an entry matches its stamp, else None."""
+    def lookup(self, candidate: Candidate, wanted: str | None = None) -> str | None:
+        """What is stored for ``candidate`` if an entry matches its stamp, else None; as for
+        ``StoredEntries.current``, ``""`` stands for details that do not mention ``wanted``."""
         name = candidate.name
         if name in self._changes or name in self._adopted:
             entry = self._changes[name] if name in self._changes else self._adopted[name]
-            return entry.details if entry is not None and entry.matches(candidate) else None
-        details = self._base.current(candidate)
-        if details is not None or self._primary is None:
-            return details
+            if entry is None or not entry.matches(candidate):
+                return None
+            return entry.details if wanted is None or wanted in entry.details else ""
+        found = self._base.current(candidate, wanted)
+        if found is not None or self._primary is None:
+            return found
         entry = self._stored(self._fallback()).get(name)
         if entry is not None and entry.matches(candidate):
             # Adopted, not changed: the fallback already holds it, nothing to write.
             self._adopted[name] = entry
-            return entry.details
+            return entry.details if wanted is None or wanted in entry.details else ""
         return None
 
     def store(self, name: str, entry: Entry) -> None:
@@ -466,5 +486,5 @@ def _as_stored(entries: dict[str, Entry]) -> StoredEntries:
         [entries[name].filename for name in names],
         [entries[name].mtime_ns for name in names],
         [entries[name].size for name in names],
-        [entries[name].details for name in names],
+        "".join(f"{entries[name].details}\n" for name in names).encode("ascii"),
     )

@@ -31,7 +31,8 @@ class Candidate(NamedTuple):
 
 
 class Listing(NamedTuple):
-    """The candidates of one ``__path__`` entry, sorted by name.
+    """The candidates of one ``__path__`` entry, in no particular order (callers order what
+    they use: sorting every module name on every call would be wasted on a warm one).
 
     ``in_archive`` is true for a directory inside a zip file: nothing may be written there.
     """
@@ -101,7 +102,6 @@ def list_directory(directory: str) -> Listing | None:
                 compiled.append(entry)
             elif "." not in name and name != "__pycache__":
                 subdirectories.append(entry)
-    sources.sort()  # by name: names are unique within one directory
     if not compiled and not subdirectories:
         return Listing(directory, tuple(sources), False)
     found: dict[str, Candidate] = {}
@@ -126,7 +126,7 @@ def list_directory(directory: str) -> Listing | None:
             except OSError:
                 continue
             found[stem] = Candidate(stem, entry.name, st.st_mtime_ns, st.st_size)
-    return Listing(directory, tuple([found[name] for name in sorted(found)]), False)
+    return Listing(directory, tuple(found.values()), False)
 
 
 def _list_archive(directory: str) -> Listing | None:

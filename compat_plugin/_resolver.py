@@ -193,10 +193,17 @@ class _Collected(NamedTuple):
     for everything) lets cached modules that do not mention it be passed over undecoded."""
 
     wanted: str | None
+    package: str
     modules: list[ModuleRecords]
     errors: list[LoadError]
     skipped: list[Skip]
+    # Short names of the directory modules seen so far, with where each was found.
     directory_modules: dict[str, Origin]
+
+    def directory_origin(self, module: str) -> Origin | None:
+        """Where ``module`` was found as a directory module, if it was."""
+        package, _, short = module.rpartition(".")
+        return self.directory_modules.get(short) if package == self.package else None
 
     def add(self, scan: _Scan) -> None:
         self.errors.extend(scan.errors)
@@ -204,11 +211,14 @@ class _Collected(NamedTuple):
             self.modules.append(scan.scanned)
 
     def cached(self, details: str | None, module: str, origin: Origin) -> bool:
-        """Take what stored ``details`` say of ``module``; False if it must be scanned."""
+        """Take what stored ``details`` say of ``module``; False if it must be scanned.
+
+        ``""`` stands for details known not to mention the wanted interface.
+        """
         if details is None:
             return False
         # A cheap, conservative test: a false "yes" only costs decoding the details.
-        if self.wanted is not None and self.wanted not in details:
+        if not details or (self.wanted is not None and self.wanted not in details):
             return True
         decoded = decode(details, module, origin)
         if decoded is not None:
@@ -236,20 +246,33 @@ def _directory_modules(
             )
         cache.retain(listing)
         origin = Origin("directory", path=listing.directory)
+        # The loop below runs once per module on every call, in directory order: locals
+        # bound, module names built only for modules that matter, and only those sorted.
+        lookup, wanted, prefix = cache.lookup, out.wanted, f"{package_name}."
+        skipped: list[Skip] = []
+        relevant: list[tuple[str, Candidate, str | None]] = []
         for candidate in listing.candidates:
-            module = f"{package_name}.{candidate.name}"
-            if module in taken:
-                out.skipped.append(Skip(module, origin, f"shadowed by {taken[module]}"))
+            name = candidate.name
+            if name in taken:
+                skipped.append(Skip(prefix + name, origin, f"shadowed by {taken[name]}"))
                 continue
-            taken[module] = origin
+            taken[name] = origin
             if rules.disable:
-                pattern = rules.blocking((candidate.name, module))
+                pattern = rules.blocking((name, prefix + name))
                 if pattern is not None:
-                    out.skipped.append(Skip(module, origin, f"disabled by pattern {pattern!r}"))
+                    reason = f"disabled by pattern {pattern!r}"
+                    skipped.append(Skip(prefix + name, origin, reason))
                     continue
-            if not out.cached(cache.lookup(candidate), module, origin):
-                key = (listing.directory, candidate.name)
+            details = lookup(candidate, wanted)
+            if details != "":  # "": cached, and not mentioning the wanted interface
+                relevant.append((name, candidate, details))
+        relevant.sort()
+        for name, candidate, details in relevant:
+            module = prefix + name
+            if not out.cached(details, module, origin):
+                key = (listing.directory, name)
                 out.add(_scanned(cache, key, module, None, origin, candidate))
+        out.skipped.extend(sorted(skipped, key=lambda skip: skip.target))
         cache.save()
 
 
@@ -271,7 +294,6 @@ def _entry_point_module(
 
 def _entry_point_modules(index: EntryPointIndex, rules: Rules, out: _Collected) -> None:
     """Every entry point of the group, gated and filtered before anything is imported."""
-    taken = out.directory_modules
     for item in index.shadowed:
         origin = Origin("entry-point", item.path, item.distribution, item.version)
         out.skipped.append(Skip(item.distribution, origin, f"shadowed by {item.by}"))
@@ -295,8 +317,9 @@ def _entry_point_modules(index: EntryPointIndex, rules: Rules, out: _Collected) 
         if pattern is not None:
             out.skipped.append(Skip(spec.value, origin, f"disabled by pattern {pattern!r}"))
             continue
-        if attribute is None and module in taken:
-            out.skipped.append(Skip(module, origin, f"duplicate of the one from {taken[module]}"))
+        first = out.directory_origin(module) if attribute is None else None
+        if first is not None:
+            out.skipped.append(Skip(module, origin, f"duplicate of the one from {first}"))
             continue
         _entry_point_module(index, spec, module, attribute, out)
 
@@ -348,7 +371,7 @@ def resolve(
     if interface is not None and not _adapters_to(interface):
         wanted = dump_json(identifier(interface))
     index = current_index(package.__name__)
-    out = _Collected(wanted, [], [], [], {})
+    out = _Collected(wanted, package.__name__, [], [], [], {})
     _directory_modules(package, index.environment, rules, out)
     _entry_point_modules(index, rules, out)
     save_index(index)
