@@ -250,6 +250,9 @@ class StoredEntries:
     def names(self) -> Iterator[str]:
         return iter(self._position)
 
+    def __len__(self) -> int:
+        return len(self._position)
+
     def get(self, name: str) -> Entry | None:
         """The well-formed entry stored for ``name``, if any."""
         position = self._position.get(name)
@@ -431,9 +434,30 @@ class DirectoryCache:
         """Drop the entry for ``name`` (it failed, or proved wrong when loaded)."""
         self._changes[name] = None
 
-    def retain(self, listing: Listing) -> None:
-        """Drop entries for modules no longer in the directory."""
-        present = {candidate.name for candidate in listing.candidates}
+    def select(
+        self, listing: Listing, admitted: list[Candidate], wanted: str | None
+    ) -> list[tuple[str, Candidate, str | None]]:
+        """(name, candidate, stored details or None) for every admitted candidate that
+        matters, in name order; entries of modules no longer in ``listing`` are dropped.
+
+        A candidate matters if nothing current is stored for it (it must be scanned), or its
+        details mention ``wanted`` (a JSON-quoted interface name; None: every candidate).
+        This is the one loop over every module of a warm call, so it is kept lean.
+        """
+        lookup = self.lookup
+        relevant: list[tuple[str, Candidate, str | None]] = []
+        for candidate in admitted:
+            details = lookup(candidate, wanted)
+            if details != "":  # "": stored, current, and not mentioning ``wanted``
+                relevant.append((candidate.name, candidate, details))
+        relevant.sort()
+        current = len(admitted) - sum(1 for item in relevant if item[2] is None)
+        # Every stored entry matched a listed module: nothing can have disappeared.
+        if self._changes or self._adopted or current != len(self._base):
+            self._retain({candidate.name for candidate in listing.candidates})
+        return relevant
+
+    def _retain(self, present: set[str]) -> None:
         for name in [*self._base.names(), *self._adopted]:
             if name not in present and name not in self._changes:
                 self._changes[name] = None

@@ -530,9 +530,10 @@ def current_index(group: str) -> EntryPointIndex:
         else:
             found = _distribution_dirs(path)
             if stored is not None and stored.environment == installed_fingerprint(found):
-                # Something on sys.path changed, but not the distributions (a busy working
-                # directory, say): the index still holds.  Not rewritten for so little.
+                # Something on sys.path changed, but not the distributions (an edited file in
+                # the working directory, say): the index holds; record the new stamps.
                 stored.stamps = stamps
+                stored.dirty = True
                 index = stored
             else:
                 index = build_index(group, path, stamps, stored, found)

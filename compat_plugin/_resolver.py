@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Protocol
 from zope.interface.interface import InterfaceClass
 
 from ._cache import DirectoryCache, Entry, decode, dump_json, entry_for, paused_gc
-from ._dropins import Candidate, list_directory
+from ._dropins import Candidate, Listing, list_directory
 from ._entrypoints import EntryPointIndex, EntryPointSpec, current_index, file_candidate, save_index
 from ._interfaces import identifier, imported_interface, interface_names
 from ._log import logger
@@ -231,7 +231,6 @@ def _directory_modules(
 ) -> None:
     """Scan (or read from the cache) every plugin module of ``package.__path__``, live."""
     package_name = package.__name__
-    taken = out.directory_modules
     for directory in list(getattr(package, "__path__", ())):
         if not isinstance(directory, str):
             continue
@@ -244,36 +243,45 @@ def _directory_modules(
             cache = _caches[listing.directory, package_name] = DirectoryCache(
                 listing, package_name, environment
             )
-        cache.retain(listing)
         origin = Origin("directory", path=listing.directory)
-        # The loop below runs once per module on every call, in directory order: locals
-        # bound, module names built only for modules that matter, and only those sorted.
-        lookup, wanted, prefix = cache.lookup, out.wanted, f"{package_name}."
-        skipped: list[Skip] = []
-        relevant: list[tuple[str, Candidate, str | None]] = []
-        for candidate in listing.candidates:
-            name = candidate.name
-            if name in taken:
-                skipped.append(Skip(prefix + name, origin, f"shadowed by {taken[name]}"))
-                continue
-            taken[name] = origin
-            if rules.disable:
-                pattern = rules.blocking((name, prefix + name))
-                if pattern is not None:
-                    reason = f"disabled by pattern {pattern!r}"
-                    skipped.append(Skip(prefix + name, origin, reason))
-                    continue
-            details = lookup(candidate, wanted)
-            if details != "":  # "": cached, and not mentioning the wanted interface
-                relevant.append((name, candidate, details))
-        relevant.sort()
-        for name, candidate, details in relevant:
+        prefix = f"{package_name}."
+        candidates = _admitted(listing, origin, prefix, rules, out)
+        for name, candidate, details in cache.select(listing, candidates, out.wanted):
             module = prefix + name
             if not out.cached(details, module, origin):
                 key = (listing.directory, name)
                 out.add(_scanned(cache, key, module, None, origin, candidate))
-        out.skipped.extend(sorted(skipped, key=lambda skip: skip.target))
         cache.save()
+
+
+def _admitted(
+    listing: Listing, origin: Origin, prefix: str, rules: Rules, out: _Collected
+) -> list[Candidate]:
+    """The candidates of ``listing`` that are neither shadowed by an earlier directory nor
+    disabled; the others are recorded as skipped, in name order."""
+    taken = out.directory_modules
+    candidates = list(listing.candidates)
+    shadowed = taken.keys() & {candidate.name for candidate in candidates} if taken else set()
+    skipped = [
+        Skip(prefix + c.name, origin, f"shadowed by {taken[c.name]}")
+        for c in candidates
+        if c.name in shadowed
+    ]
+    if shadowed:
+        candidates = [c for c in candidates if c.name not in shadowed]
+    taken.update((candidate.name, origin) for candidate in candidates)
+    if rules.disable:
+        admitted = []
+        for candidate in candidates:
+            pattern = rules.blocking((candidate.name, prefix + candidate.name))
+            if pattern is None:
+                admitted.append(candidate)
+            else:
+                reason = f"disabled by pattern {pattern!r}"
+                skipped.append(Skip(prefix + candidate.name, origin, reason))
+        candidates = admitted
+    out.skipped.extend(sorted(skipped, key=lambda skip: skip.target))
+    return candidates
 
 
 def _entry_point_module(
