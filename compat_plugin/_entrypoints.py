@@ -253,7 +253,16 @@ def canonical_name(name: str) -> str:
 class _MetadataDir(NamedTuple):
     position: int
     directory: str
-    inode: int
+    identity: str
+
+
+def _identity(item: os.DirEntry[str]) -> str:
+    """What changes when a metadata directory is replaced: its inode and mtime (an inode
+    alone can be reused by a directory deleted and recreated under the same name)."""
+    try:
+        return f"{item.inode()}:{item.stat().st_mtime_ns}"
+    except OSError:
+        return str(item.inode())
 
 
 def _distribution_dirs(path: list[str]) -> list[_MetadataDir]:
@@ -264,25 +273,25 @@ def _distribution_dirs(path: list[str]) -> list[_MetadataDir]:
         try:
             with os.scandir(entry or ".") as scan:
                 items = sorted(
-                    (item.name, item.inode())
+                    (item.name, _identity(item))
                     for item in scan
                     if item.name.endswith((".dist-info", ".egg-info")) and item.is_dir()
                 )
         except OSError:
             continue
         found.extend(
-            _MetadataDir(position, os.path.join(entry or ".", name), inode)
-            for name, inode in items
+            _MetadataDir(position, os.path.join(entry or ".", name), identity)
+            for name, identity in items
         )
     return found
 
 
 def installed_fingerprint(found: list[_MetadataDir]) -> str:
-    """What identifies the installed distributions: every metadata directory's path and inode
-    (a reinstall recreates the directory, so even the same version gets a new inode)."""
+    """What identifies the installed distributions: every metadata directory's path and
+    identity, so a reinstall of even the same version changes it."""
     import zlib
 
-    text = "\n".join(f"{item.directory}:{item.inode}" for item in found)
+    text = "\n".join(f"{item.directory}:{item.identity}" for item in found)
     return f"{zlib.crc32(text.encode('utf-8', 'surrogateescape')):08x}-{len(found)}"
 
 

@@ -1,0 +1,1 @@
+"""A plugin project installed in development mode."""

@@ -1,0 +1,1 @@
+"""Ships no plugin module, though its entry point names one."""

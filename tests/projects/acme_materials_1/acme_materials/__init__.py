@@ -1,0 +1,1 @@
+"""Materials for hostapp, release 1.0."""

@@ -1,0 +1,1 @@
+"""An entry point naming an object that is no plugin."""

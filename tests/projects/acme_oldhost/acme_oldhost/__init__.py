@@ -1,0 +1,1 @@
+"""Made for hostapp 1."""

@@ -1,0 +1,1 @@
+"""Made for hostapp 1 on Python 2 only."""

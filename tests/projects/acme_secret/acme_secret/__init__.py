@@ -1,0 +1,1 @@
+"""A plugin that users may want to turn off."""

@@ -1,0 +1,1 @@
+"""An application that finds materials through its plugin package, hostapp.plugins."""

@@ -1,0 +1,1 @@
+"""An optional dependency: a plugin is only offered when this imports."""

@@ -1,0 +1,1 @@
+"""Minerals for hostapp."""
