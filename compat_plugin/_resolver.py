@@ -23,7 +23,15 @@ from zope.interface.interface import InterfaceClass
 
 from ._cache import DirectoryCache, Entry, decode, dump_json, entry_for, paused_gc
 from ._dropins import Candidate, Listing, list_directory
-from ._entrypoints import EntryPointIndex, EntryPointSpec, current_index, file_candidate, save_index
+from ._entrypoints import (
+    EntryPointIndex,
+    EntryPointSpec,
+    canonical_name,
+    current_index,
+    file_candidate,
+    forget_indexes,
+    save_index,
+)
 from ._interfaces import identifier, imported_interface, interface_names
 from ._log import logger
 from ._records import (
@@ -61,8 +69,6 @@ class StaleRecord(Exception):
     """A cached record no longer describes the object it names."""
 
 
-
-
 class Rules:
     """Which candidates may be imported: glob patterns checked before any import.
 
@@ -80,8 +86,6 @@ class Rules:
     @staticmethod
     def _match(pattern: str, names: tuple[str, ...], distribution: str | None) -> bool:
         from fnmatch import fnmatchcase
-
-        from ._entrypoints import canonical_name
 
         if distribution is not None and fnmatchcase(distribution, canonical_name(pattern)):
             return True
@@ -119,8 +123,6 @@ _warned: set[str] = set()
 
 def forget_state() -> None:
     """Drop what this process remembers of plugin directories and entry points."""
-    from ._entrypoints import forget_indexes
-
     _caches.clear()
     _unsaved.clear()
     _warned.clear()
