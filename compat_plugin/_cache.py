@@ -4,18 +4,20 @@ Format (``SCHEMA``), JSON Lines: the first line is a header, then one line per m
 
     {"schema": 3, "interpreter": "cpython-311", "directory": "/abs/dir", "package": "pkg.plugins",
      "environment": "<digest of the installed distributions>",
-     "modules": {"names": [...], "files": [...], "mtimes": [...], "sizes": [...]}}
+     "modules": {"names": [...], "files": [...], "mtimes": [...], "sizes": [...]},
+     "checksum": <CRC-32 of the lines that follow>}
     [docstring, [[attribute, docstring, [declared interface names], [all interface names]], ...]]
     ...
 
 Module n is called ``names[n]``, loads from ``files[n]`` (relative to the directory), whose
 stamp was ``mtimes[n]`` (``st_mtime_ns``) and ``sizes[n]``; line n + 1 holds its details. This
 layout is for the warm path: the stamps parse as four flat lists, and only the lines of modules
-that mention the asked interface are ever decoded. The file is data only: it is parsed as JSON,
-checked before use, and an entry is used only for a module file that exists now with exactly
-the recorded stamp, and only while the same distributions are installed (a plugin module may
-define its plugins only when an optional dependency imports). Anything else in it is ignored
-and rewritten.
+that mention the asked interface are ever decoded -- the checksum is what lets the others be
+trusted undecoded: a damaged line damages the whole file, which is then ignored. The file is
+data only: it is parsed as JSON, checked before use, and an entry is used only for a module
+file that exists now with exactly the recorded stamp, and only while the same distributions are
+installed (a plugin module may define its plugins only when an optional dependency imports).
+Anything else in it is ignored and rewritten.
 
 Where it lives: ``<plugin dir>/__pycache__/compat_plugin.<interpreter>.json``; when that cannot
 be written (site-wide installs, zip archives), ``<user cache>/compat_plugin/<hash of the
@@ -31,6 +33,7 @@ import gc
 import json
 import os
 import sys
+import zlib  # imported here rather than on the first warm call that needs it
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -80,16 +83,11 @@ def writes_disabled() -> bool:
 
 
 def digest(text: str) -> str:
-    """A short, stable digest of ``text`` for file names and fingerprints (64-bit FNV-1a).
-
-    Not cryptographic: every file records what it was written for and is checked against it.
-    Computed here because a warm call needs one, and importing hashlib or zlib for it would
-    cost more than the hashing.
-    """
-    value = 0xCBF29CE484222325
-    for byte in text.encode("utf-8", "surrogateescape"):
-        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return f"{value:016x}"
+    """A short, stable digest of ``text`` for file names and fingerprints (CRC-32 and
+    Adler-32).  Not cryptographic: every file records what it was written for and is checked
+    against it."""
+    data = text.encode("utf-8", "surrogateescape")
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
 def primary_path(directory: str) -> str:
@@ -296,6 +294,10 @@ def read_entries(
     names, files, mtimes, sizes = (modules.get(key) for key in ("names", "files", "mtimes",
                                                                 "sizes"))
     count = rest.count(b"\n")
+    checksum = header.get("checksum")
+    if type(checksum) is not int or checksum != zlib.crc32(rest):
+        logger().debug("ignoring plugin cache %s: its checksum does not match", path)
+        return NOTHING_STORED
     if (
         not rest.isascii()
         or (not rest.endswith(b"\n") and count)
@@ -318,8 +320,9 @@ def encode(directory: str, package: str, environment: str, entries: dict[str, En
         "mtimes": [entries[name].mtime_ns for name in names],
         "sizes": [entries[name].size for name in names],
     }
-    lines = [dump_json(header), *(entries[name].details for name in names), ""]
-    return "\n".join(lines).encode("ascii")
+    details = "".join(f"{entries[name].details}\n" for name in names).encode("ascii")
+    header["checksum"] = zlib.crc32(details)
+    return dump_json(header).encode("ascii") + b"\n" + details
 
 
 def entry_for(candidate: Candidate, scanned: ModuleRecords) -> Entry:

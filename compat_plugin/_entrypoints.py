@@ -289,10 +289,8 @@ def _distribution_dirs(path: list[str]) -> list[_MetadataDir]:
 def installed_fingerprint(found: list[_MetadataDir]) -> str:
     """What identifies the installed distributions: every metadata directory's path and
     identity, so a reinstall of even the same version changes it."""
-    import zlib
-
     text = "\n".join(f"{item.directory}:{item.identity}" for item in found)
-    return f"{zlib.crc32(text.encode('utf-8', 'surrogateescape')):08x}-{len(found)}"
+    return f"{digest(text)}-{len(found)}"
 
 
 def _read_text(directory: str, name: str) -> str | None:

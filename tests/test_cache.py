@@ -9,7 +9,6 @@ before it touches the plugin package.
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib
 import itertools
 import json
@@ -23,7 +22,8 @@ import sys
 import tempfile
 import textwrap
 import zipfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -33,8 +33,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compat_plugin import _cache, _resolver, getPlugins
-from compat_plugin._cache import encode, read_entries, valid_entry, write_atomic
-from compat_plugin._entrypoints import build_index, path_stamps
+from compat_plugin._cache import Entry, decode, encode, entry_from, read_entries, write_atomic
+from compat_plugin._dropins import Candidate
+from compat_plugin._entrypoints import _distribution_dirs, installed_fingerprint
+from compat_plugin._records import ModuleRecords, Origin, PluginRecord
 
 from .conftest import INTERFACES, PLUGINS_INIT, PluginTree, run_python
 
@@ -103,9 +105,15 @@ def primary(tree: PluginTree) -> Path:
     return tree.plugins_dir / "__pycache__" / CACHE_NAME
 
 
+def crc_adler(text: str) -> str:
+    """CRC-32 then Adler-32 of ``text``'s UTF-8 bytes, as 16 hex digits (the documented digest
+    of file names and fingerprints)."""
+    data = text.encode("utf-8", "surrogateescape")
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+
+
 def fallback_name(directory: Path | str) -> str:
-    digest = hashlib.sha256(os.path.abspath(directory).encode("utf-8")).hexdigest()
-    return f"{digest[:32]}.{TAG}.json"
+    return f"{crc_adler(os.path.abspath(directory))}.{TAG}.json"
 
 
 def user_cache() -> Path:
@@ -127,9 +135,9 @@ def snapshot(root: Path) -> dict[Path, tuple[int, int]]:
 
 
 def installed_environment() -> str:
-    """The digest of the installed distributions this process sees."""
+    """The fingerprint of the installed distributions this process sees."""
     path = [entry for entry in sys.path if isinstance(entry, str)]
-    return build_index("unused.plugins", path, path_stamps(path), None).environment
+    return installed_fingerprint(_distribution_dirs(path))
 
 
 def identity(path: Path) -> tuple[int, int]:
@@ -148,22 +156,141 @@ def disk_stamps(directory: Path) -> dict[str, list[Any]]:
     return stamps
 
 
+def compact(value: object) -> str:
+    """``value`` as a detail line: compact, ASCII-only JSON."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+def is_int(value: object) -> bool:
+    """An integer proper: ``True`` is an int to Python, never to the cache."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def well_formed_stamp(stamp: object) -> bool:
+    """A module's stored stamp, written out independently of the library:
+    ``[filename, mtime_ns, size]``, the two numbers being ints proper."""
+    return (
+        isinstance(stamp, list)
+        and len(stamp) == 3
+        and isinstance(stamp[0], str)
+        and is_int(stamp[1])
+        and is_int(stamp[2])
+    )
+
+
+def well_formed_details(details: object) -> bool:
+    """A module's stored details, written out independently of the library:
+    ``[docstring or null, [[attribute, docstring or null, [names], [names]], ...]]``."""
+
+    def text_or_none(value: object) -> bool:
+        return value is None or isinstance(value, str)
+
+    def names(value: object) -> bool:
+        return isinstance(value, list) and all(isinstance(name, str) for name in value)
+
+    def plugin(value: object) -> bool:
+        if not isinstance(value, list) or len(value) != 4:
+            return False
+        attribute, description, provided, interfaces = value
+        return (
+            isinstance(attribute, str)
+            and text_or_none(description)
+            and names(provided)
+            and names(interfaces)
+        )
+
+    if not isinstance(details, list) or len(details) != 2:
+        return False
+    description, plugins = details
+    return (
+        text_or_none(description)
+        and isinstance(plugins, list)
+        and all(plugin(item) for item in plugins)
+    )
+
+
+# The header's ``modules``: module n is names[n], loaded from files[n], stamped mtimes[n] and
+# sizes[n]; detail line n (the file's line n + 1) describes it.
+COLUMNS = ("names", "files", "mtimes", "sizes")
+
+
+def columns(stamps: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """The header's ``modules`` for ``{name: [filename, mtime_ns, size]}``, in that order."""
+    return {
+        "names": list(stamps),
+        "files": [stamp[0] for stamp in stamps.values()],
+        "mtimes": [stamp[1] for stamp in stamps.values()],
+        "sizes": [stamp[2] for stamp in stamps.values()],
+    }
+
+
+def split_cache(raw: bytes) -> tuple[Any, list[str]]:
+    """The parsed header and the detail lines of a complete cache file: ASCII only, every line
+    (the last included) ended by a newline."""
+    text = raw.decode("ascii")
+    assert text.endswith("\n"), "the last line is not ended by a newline"
+    header_line, *details = text[:-1].split("\n")
+    return json.loads(header_line), details
+
+
+def cache_bytes(header: object, details: Sequence[str | bytes]) -> bytes:
+    """A cache file laid out as documented: ``header`` as a line of JSON, then the detail lines
+    ``details`` (bytes as they are, text in UTF-8), each ended by a newline.
+
+    A header without ``checksum`` gets the CRC-32 of these detail lines; one that has it keeps
+    it, so a file whose lines were changed after the fact carries the old one.
+    """
+    block = b"".join(
+        (line if isinstance(line, bytes) else line.encode("utf-8")) + b"\n" for line in details
+    )
+    if isinstance(header, dict) and "checksum" not in header:
+        header = {**header, "checksum": zlib.crc32(block)}
+    return json.dumps(header).encode("ascii") + b"\n" + block
+
+
+def dump_cache(document: dict[str, Any]) -> bytes:
+    """The cache file for ``document`` in the form ``load_cache`` returns: each module's
+    ``[filename, mtime_ns, size, docstring, plugins]`` split into its stamp, in the header's
+    columns, and its details, on a line of their own."""
+    header = {key: value for key, value in document.items() if key != "modules"}
+    modules: dict[str, list[Any]] = document["modules"]
+    header["modules"] = columns({name: entry[:3] for name, entry in modules.items()})
+    return cache_bytes(header, [compact(entry[3:]) for entry in modules.values()])
+
+
 def load_cache(path: Path, directory: Path | str, package: str) -> dict[str, Any]:
-    """Parse the cache file at ``path`` and check it is a complete, well-formed one."""
-    raw = path.read_bytes()
-    raw.decode("ascii")
-    document: dict[str, Any] = json.loads(raw)
-    assert type(document) is dict
-    assert type(document["schema"]) is int
-    assert document["schema"] == _cache.SCHEMA
-    assert document["interpreter"] == TAG
-    assert document["directory"] == os.path.abspath(directory)
-    assert document["package"] == package
-    assert type(document["environment"]) is str
-    assert type(document["modules"]) is dict
-    for name, entry in document["modules"].items():
-        assert valid_entry(entry), (name, entry)
-    return document
+    """Parse the cache file at ``path``, check it is a complete, well-formed one, and return
+    its header with each module's stamp and details joined: ``modules`` maps a module name to
+    ``[filename, mtime_ns, size, docstring, plugins]``."""
+    header, lines = split_cache(path.read_bytes())
+    assert type(header) is dict
+    assert type(header["schema"]) is int
+    assert header["schema"] == _cache.SCHEMA
+    assert header["interpreter"] == TAG
+    assert header["directory"] == os.path.abspath(directory)
+    assert header["package"] == package
+    assert type(header["environment"]) is str
+    table = header["modules"]
+    assert type(table) is dict
+    assert sorted(table) == sorted(COLUMNS)
+    for key in COLUMNS:
+        assert type(table[key]) is list
+        assert len(table[key]) == len(lines), (key, table[key], lines)
+    names = table["names"]
+    assert all(type(name) is str for name in names)
+    assert len(set(names)) == len(names)
+    modules: dict[str, list[Any]] = {}
+    for position, (name, line) in enumerate(zip(names, lines)):
+        stamp = [table[key][position] for key in COLUMNS[1:]]
+        assert well_formed_stamp(stamp), (name, stamp)
+        details = json.loads(line)
+        assert well_formed_details(details), (name, line)
+        assert line == compact(details), (name, line)
+        modules[name] = [*stamp, *details]
+    block = "".join(f"{line}\n" for line in lines).encode("ascii")
+    assert header["checksum"] == zlib.crc32(block)
+    kept = {key: value for key, value in header.items() if key not in ("modules", "checksum")}
+    return kept | {"modules": modules}
 
 
 def assert_fresh_cache(path: Path, directory: Path, package: str) -> dict[str, Any]:
@@ -211,11 +338,10 @@ if @DROP@ and os.geteuid() == 0:
     # The interpreter may live where the unprivileged user cannot reach it, so everything the
     # run needs from there is loaded first, by reading the installed metadata once for a group
     # nothing uses; the plugin package is imported only after privileges are dropped.
-    import hashlib, keyword, zipfile, zipimport
+    import gc, keyword, re, zipfile, zipimport, zlib
     import packaging.requirements, packaging.utils
     from compat_plugin import _entrypoints
-    _path = [entry for entry in sys.path if isinstance(entry, str)]
-    _entrypoints.build_index("unused.plugins", _path, _entrypoints.path_stamps(_path), None)
+    _entrypoints.current_index("unused.plugins")
     os.setgroups([])
     os.setgid(@ID@)
     os.setuid(@ID@)
@@ -289,10 +415,16 @@ def unwritable_notes(out: dict[str, Any]) -> list[list[str]]:
 # -- format ---------------------------------------------------------------------------------------
 
 
-def test_cache_is_plain_json_beside_the_plugins(ptree: PluginTree) -> None:
+def test_cache_is_json_lines_beside_the_plugins(ptree: PluginTree) -> None:
     assert tags(ptree, "ITestPlugin") == ["a"]
 
     assert ptree.cache_files() == [primary(ptree)]
+    header, lines = split_cache(primary(ptree).read_bytes())
+    assert header["schema"] == _cache.SCHEMA == 3
+    # Modules in name order, each with its file and stamp.
+    assert header["modules"] == columns(dict(sorted(disk_stamps(ptree.plugins_dir).items())))
+    assert header["modules"]["names"] == ["a", "b"]
+    assert len(lines) == 2
     document = assert_fresh_cache(primary(ptree), ptree.plugins_dir, ptree.plugins_name)
     assert document["interpreter"] == sys.implementation.cache_tag
     assert document["environment"] == installed_environment()
@@ -305,6 +437,9 @@ def test_cache_is_plain_json_beside_the_plugins(ptree: PluginTree) -> None:
     assert provided == ["compat_plugin.IPlugin", f"{ptree.name}.ifaces.ITestPlugin"]
     assert f"{ptree.name}.ifaces.ITestPlugin" in interfaces
     assert f"{ptree.name}.ifaces.ITestPlugin2" not in interfaces
+    # Detail line n describes module n of the header.
+    for name, line in zip(header["modules"]["names"], lines):
+        assert json.loads(line)[0] == f"Module {name}."
 
     everything = [*ptree.root.rglob("*"), *user_cache().rglob("*")]
     assert not [path for path in everything if path.name == "dropin.cache"]
@@ -316,42 +451,110 @@ def test_cache_is_plain_json_beside_the_plugins(ptree: PluginTree) -> None:
 Damage = Callable[[dict[str, Any], bytes], bytes]
 
 
-def _dumps(document: object) -> bytes:
-    return json.dumps(document).encode("ascii")
+def _parts(document: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The header and the detail lines of the cache file for ``document``."""
+    header, lines = split_cache(dump_cache(document))
+    assert type(header) is dict
+    return header, lines
+
+
+def _asked(details: list[Any]) -> str:
+    """The name of ITestPlugin as recorded in the details of ``a``."""
+    [name] = [name for name in details[1][0][2] if name.endswith(".ifaces.ITestPlugin")]
+    assert isinstance(name, str)
+    return name
 
 
 def _header(**changes: object) -> Damage:
-    """The valid document with top-level keys replaced (or removed, for ``...``)."""
+    """The valid file with header fields replaced (or removed, for ``...``)."""
 
     def damage(document: dict[str, Any], raw: bytes) -> bytes:
-        changed = copy.deepcopy(document)
+        header, lines = _parts(document)
         for key, value in changes.items():
             if value is ...:
-                del changed[key]
+                del header[key]
             else:
-                changed[key] = value
-        return _dumps(changed)
-
-    return damage
-
-
-def _entry(change: Callable[[list[Any]], object]) -> Damage:
-    """The valid document with the entry of ``a`` (which provides ITestPlugin) replaced.
-
-    Where the damaged entry still has a usable shape it also claims no plugins, so if it were
-    trusted, ``a`` would go missing from the results.
-    """
-
-    def damage(document: dict[str, Any], raw: bytes) -> bytes:
-        changed = copy.deepcopy(document)
-        changed["modules"]["a"] = change(copy.deepcopy(document["modules"]["a"]))
-        return _dumps(changed)
+                header[key] = value
+        return cache_bytes(header, lines)
 
     return damage
 
 
 def _modules(value: object) -> Damage:
+    """The valid file with the header's ``modules`` replaced and the detail lines kept."""
     return _header(modules=value)
+
+
+def _column(key: str, change: Callable[[list[Any]], object]) -> Damage:
+    """The valid file with one column of the header's ``modules`` replaced (or removed, where
+    ``change`` returns ``...``)."""
+
+    def damage(document: dict[str, Any], raw: bytes) -> bytes:
+        header, lines = _parts(document)
+        value = change(header["modules"][key])
+        if value is ...:
+            del header["modules"][key]
+        else:
+            header["modules"][key] = value
+        return cache_bytes(header, lines)
+
+    return damage
+
+
+def _module(change: Callable[[list[Any]], list[Any]]) -> Damage:
+    """The valid file with ``[name, filename, mtime_ns, size]`` of ``a`` (which provides
+    ITestPlugin) replaced in the header's columns.
+
+    The details of ``a`` then claim no plugins, so if the entry were trusted, ``a`` would go
+    missing from the results.
+    """
+
+    def damage(document: dict[str, Any], raw: bytes) -> bytes:
+        changed = copy.deepcopy(document)
+        changed["modules"]["a"][4] = []
+        header, lines = _parts(changed)
+        table = header["modules"]
+        position = table["names"].index("a")
+        values = change([table[key][position] for key in COLUMNS])
+        for key, value in zip(COLUMNS, values):
+            table[key][position] = value
+        return cache_bytes(header, lines)
+
+    return damage
+
+
+def _detail_line(change: Callable[[list[Any]], str | bytes]) -> Damage:
+    """The valid file with the detail line of ``a`` replaced by ``change(details)``, where
+    ``details`` is what that line held, ``[docstring, plugins]``."""
+
+    def damage(document: dict[str, Any], raw: bytes) -> bytes:
+        header, lines = _parts(document)
+        position = header["modules"]["names"].index("a")
+        changed: list[str | bytes] = list(lines)
+        changed[position] = change(json.loads(lines[position]))
+        return cache_bytes(header, changed)
+
+    return damage
+
+
+def _details(change: Callable[[list[Any]], object]) -> Damage:
+    """The valid file with the details of ``a`` replaced by ``change(details)`` as JSON.
+
+    Where the replacement no longer names ITestPlugin, the module would go missing from the
+    results if its line were trusted; where it still does, the line is one a query for
+    ITestPlugin has to decode.
+    """
+    return _detail_line(lambda details: compact(change(details)))
+
+
+def _file_lines(change: Callable[[list[bytes]], list[bytes]]) -> Damage:
+    """The valid file, split at its newlines (the last piece being empty), changed and joined."""
+    return lambda document, raw: b"\n".join(change(raw.split(b"\n")))
+
+
+def _header_line(change: Callable[[bytes], bytes]) -> Damage:
+    """The valid file with the bytes of its header line replaced by ``change(line)``."""
+    return _file_lines(lambda lines: [change(lines[0]), *lines[1:]])
 
 
 def _raw(data: bytes) -> Damage:
@@ -359,9 +562,38 @@ def _raw(data: bytes) -> Damage:
 
 
 def _deep_modules(document: dict[str, Any], raw: bytes) -> bytes:
-    header = {key: value for key, value in document.items() if key != "modules"}
+    header, lines = _parts(document)
     text = json.dumps({**header, "modules": "@"})
-    return text.replace('"@"', '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}").encode()
+    text = text.replace('"@"', '{"names": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    return "".join(f"{line}\n" for line in [text, *lines]).encode("ascii")
+
+
+def _schema_1_file(document: dict[str, Any], raw: bytes) -> bytes:
+    """What schema 1 made of ``document``: one JSON object, each module's stamp and details in
+    one list, no newline."""
+    old = {**document, "schema": 1}
+    return json.dumps(old, separators=(",", ":"), sort_keys=True).encode("ascii")
+
+
+def _schema_2_file(schema: int) -> Damage:
+    """What schema 2 made of ``document``: the stamps as ``{name: [filename, mtime_ns,
+    size]}``, then the detail lines (marked with ``schema``)."""
+
+    def damage(document: dict[str, Any], raw: bytes) -> bytes:
+        header, lines = _parts(document)
+        modules = {name: entry[:3] for name, entry in document["modules"].items()}
+        return cache_bytes({**header, "schema": schema, "modules": modules}, lines)
+
+    return damage
+
+
+def _foreign_module(document: dict[str, Any], raw: bytes) -> bytes:
+    """A header in UTF-8 (not ASCII) naming a module that is not in the directory."""
+    changed = copy.deepcopy(document)
+    changed["modules"] = {"\u00e9": ["\u00e9.py", 1, 1, None, []], **changed["modules"]}
+    header, lines = _parts(changed)
+    text = json.dumps(header, ensure_ascii=False)
+    return "".join(f"{line}\n" for line in [text, *lines]).encode("utf-8")
 
 
 def _nested(depth: int) -> object:
@@ -372,13 +604,16 @@ def _nested(depth: int) -> object:
 
 
 DAMAGES = [
+    # The whole file.
     pytest.param(_raw(random.Random(1).randbytes(4096)), id="random-bytes"),
     pytest.param(_raw(b"\x00" * 64), id="nul-bytes"),
     pytest.param(_raw(b"\xff\xfe{\x00"), id="bad-utf16"),
     pytest.param(lambda document, raw: raw[: len(raw) // 2], id="truncated-half"),
-    pytest.param(lambda document, raw: raw[:-1], id="truncated-last-byte"),
+    pytest.param(lambda document, raw: raw[:-1], id="missing-trailing-newline"),
+    pytest.param(lambda document, raw: raw + b"\n", id="extra-trailing-newline"),
     pytest.param(_raw(b""), id="empty"),
     pytest.param(_raw(b"   \n"), id="whitespace"),
+    pytest.param(_raw(b"\n\n\n"), id="blank-lines"),
     pytest.param(_raw(b"[]"), id="list"),
     pytest.param(_raw(b"42"), id="number"),
     pytest.param(_raw(b'"text"'), id="string"),
@@ -386,58 +621,183 @@ DAMAGES = [
     pytest.param(_raw(b"NaN"), id="nan"),
     pytest.param(_raw(b"1" * 5000), id="huge-integer"),
     pytest.param(_raw(b"{}"), id="empty-object"),
+    pytest.param(_raw(b"{}\n"), id="empty-object-line"),
     pytest.param(_raw(b"[" * 100_000), id="deep-list"),
     pytest.param(_raw(b'{"a":' * 100_000), id="deep-object"),
     pytest.param(_raw(b"[" * 100_000 + b"]" * 100_000), id="deep-list-closed"),
+    pytest.param(_schema_1_file, id="schema-1-file"),
+    pytest.param(lambda document, raw: _schema_1_file(document, raw) + b"\n", id="schema-1-line"),
+    pytest.param(_schema_2_file(2), id="schema-2-file"),
+    pytest.param(_schema_2_file(_cache.SCHEMA), id="schema-2-layout-marked-current"),
+    # The header line.
+    pytest.param(_header_line(lambda line: b""), id="header-empty"),
+    pytest.param(_header_line(lambda line: b"not json"), id="header-not-json"),
+    pytest.param(_header_line(lambda line: line[:-1]), id="header-unclosed"),
+    pytest.param(_header_line(lambda line: line + b"x"), id="header-trailing-garbage"),
+    pytest.param(_header_line(lambda line: line + line), id="header-twice"),
+    pytest.param(_header_line(lambda line: b"[" + line + b"]"), id="header-in-a-list"),
+    pytest.param(_header_line(lambda line: b"\x00" + line), id="header-nul"),
+    pytest.param(
+        _header_line(lambda line: line.replace(b'.plugins"', b'.plugins\xc3\xa9"')),
+        id="header-non-ascii-package",
+    ),
+    pytest.param(
+        _header_line(lambda line: line.replace(b'.plugins"', b'.plugins\xff"')),
+        id="header-undecodable",
+    ),
+    pytest.param(_foreign_module, id="header-non-ascii-module"),
     pytest.param(_deep_modules, id="deep-modules"),
     pytest.param(_header(schema=0), id="schema-0"),
-    pytest.param(_header(schema=2), id="schema-future"),
-    pytest.param(_header(schema="1"), id="schema-string"),
+    pytest.param(_header(schema=_cache.SCHEMA - 1), id="schema-previous"),
+    pytest.param(_header(schema=_cache.SCHEMA + 1), id="schema-future"),
+    pytest.param(_header(schema=str(_cache.SCHEMA)), id="schema-string"),
+    pytest.param(_header(schema=float(_cache.SCHEMA)), id="schema-float"),
     pytest.param(_header(schema=True), id="schema-true"),
     pytest.param(_header(schema=None), id="schema-null"),
     pytest.param(_header(schema=...), id="schema-missing"),
     pytest.param(_header(interpreter="cpython-27"), id="other-interpreter"),
+    pytest.param(_header(interpreter=None), id="interpreter-null"),
     pytest.param(_header(interpreter=...), id="interpreter-missing"),
     pytest.param(_header(directory="/somewhere/else"), id="other-directory"),
+    pytest.param(_header(directory="plugins"), id="relative-directory"),
     pytest.param(_header(directory=...), id="directory-missing"),
     pytest.param(_header(package="other.plugins"), id="other-package"),
     pytest.param(_header(package=None), id="package-null"),
-    pytest.param(_header(environment="0" * 32), id="other-environment"),
+    pytest.param(_header(environment="0" * 16), id="other-environment"),
     pytest.param(_header(environment=None), id="environment-null"),
     pytest.param(_header(environment=...), id="environment-missing"),
     pytest.param(_modules(...), id="modules-missing"),
+    pytest.param(_modules({}), id="modules-empty"),
     pytest.param(_modules([]), id="modules-list"),
     pytest.param(_modules("a"), id="modules-string"),
     pytest.param(_modules(None), id="modules-null"),
     pytest.param(_modules({"a": {"b": {"c": [1, [2, [3, {"d": None}]]]}}}), id="modules-garbage"),
-    pytest.param(_entry(lambda e: None), id="entry-null"),
-    pytest.param(_entry(lambda e: dict(zip("fmsdp", e))), id="entry-object"),
-    pytest.param(_entry(lambda e: "a.py"), id="entry-string"),
-    pytest.param(_entry(lambda e: [7, e[1], e[2], e[3], []]), id="filename-int"),
-    pytest.param(_entry(lambda e: [e[0], str(e[1]), e[2], e[3], []]), id="mtime-string"),
-    pytest.param(_entry(lambda e: [e[0], None, e[2], e[3], []]), id="mtime-null"),
-    pytest.param(_entry(lambda e: [e[0], e[1], float(e[2]), e[3], []]), id="size-float"),
-    pytest.param(_entry(lambda e: [e[0], e[1], str(e[2]), e[3], []]), id="size-string"),
-    pytest.param(_entry(lambda e: [e[0], e[1], e[2], 5, []]), id="docstring-int"),
-    pytest.param(_entry(lambda e: [e[0], e[1], e[2], ["doc"], []]), id="docstring-list"),
-    pytest.param(_entry(lambda e: [*e[:4], {}]), id="plugins-object"),
-    pytest.param(_entry(lambda e: [*e[:4], "Plugin"]), id="plugins-string"),
-    pytest.param(_entry(lambda e: [*e[:4], [None]]), id="plugin-null"),
-    pytest.param(_entry(lambda e: [*e[:4], [e[4][0][:3]]]), id="plugin-missing-field"),
-    pytest.param(_entry(lambda e: [*e[:4], [[*e[4][0], "x"]]]), id="plugin-extra-field"),
-    pytest.param(_entry(lambda e: [*e[:4], [[1, *e[4][0][1:]]]]), id="plugin-attribute-int"),
-    pytest.param(_entry(lambda e: [*e[:4], [[e[4][0][0], 3, *e[4][0][2:]]]]), id="plugin-doc-int"),
+    # One column of the header's ``modules``.
+    *(
+        pytest.param(_column(key, change), id=f"{key}-{how}")
+        for key in COLUMNS
+        for how, change in [
+            ("missing", lambda column: ...),
+            ("null", lambda column: None),
+            ("object", lambda column: dict(enumerate(column))),
+            ("string", lambda column: "a"),
+            ("short", lambda column: column[:-1]),
+            ("long", lambda column: [*column, column[0]]),
+        ]
+    ),
+    pytest.param(_column("names", lambda names: ["b", "b"]), id="names-duplicate"),
+    # The name, file and stamp of one module.
+    pytest.param(_module(lambda m: [7, *m[1:]]), id="name-int"),
+    pytest.param(_module(lambda m: [None, *m[1:]]), id="name-null"),
+    pytest.param(_module(lambda m: ["b", *m[1:]]), id="name-of-another"),
+    pytest.param(_module(lambda m: ["ghost", *m[1:]]), id="name-of-none"),
+    pytest.param(_module(lambda m: [m[0], 7, m[2], m[3]]), id="filename-int"),
+    pytest.param(_module(lambda m: [m[0], None, m[2], m[3]]), id="filename-null"),
+    pytest.param(_module(lambda m: [m[0], [m[1]], m[2], m[3]]), id="filename-list"),
+    pytest.param(_module(lambda m: [m[0], "b.py", m[2], m[3]]), id="filename-other"),
+    pytest.param(_module(lambda m: [m[0], m[1], str(m[2]), m[3]]), id="mtime-string"),
+    pytest.param(_module(lambda m: [m[0], m[1], None, m[3]]), id="mtime-null"),
+    pytest.param(_module(lambda m: [m[0], m[1], float(m[2]), m[3]]), id="mtime-float"),
+    pytest.param(_module(lambda m: [m[0], m[1], True, m[3]]), id="mtime-true"),
+    pytest.param(_module(lambda m: [m[0], m[1], [m[2]], m[3]]), id="mtime-list"),
+    pytest.param(_module(lambda m: [m[0], m[1], m[2] + 1, m[3]]), id="mtime-other"),
+    pytest.param(_module(lambda m: [*m[:3], float(m[3])]), id="size-float"),
+    pytest.param(_module(lambda m: [*m[:3], str(m[3])]), id="size-string"),
+    pytest.param(_module(lambda m: [*m[:3], True]), id="size-true"),
+    pytest.param(_module(lambda m: [*m[:3], False]), id="size-false"),
+    pytest.param(_module(lambda m: [*m[:3], -m[3]]), id="size-negative"),
+    # The number and ends of the detail lines.
+    pytest.param(_file_lines(lambda lines: [*lines[:-2], b""]), id="detail-line-missing"),
+    pytest.param(_file_lines(lambda lines: [lines[0], b""]), id="detail-lines-missing"),
+    pytest.param(_file_lines(lambda lines: [lines[0]]), id="header-line-alone"),
     pytest.param(
-        _entry(lambda e: [*e[:4], [[*e[4][0][:2], [1, 2], e[4][0][3]]]]), id="provided-ints"
+        _file_lines(lambda lines: [*lines[:-1], b'["x",[]]', b""]), id="detail-line-extra"
+    ),
+    pytest.param(_file_lines(lambda lines: [lines[0], b"", *lines[1:]]), id="blank-line-inserted"),
+    pytest.param(
+        _file_lines(lambda lines: [lines[0], lines[1] + lines[2], b""]), id="detail-lines-joined"
+    ),
+    # The details of one module, no longer naming what it provides.
+    pytest.param(_details(lambda d: None), id="details-null"),
+    pytest.param(_details(lambda d: {"docstring": d[0], "plugins": []}), id="details-object"),
+    pytest.param(_details(lambda d: d[0]), id="details-string"),
+    pytest.param(_details(lambda d: 5), id="details-number"),
+    pytest.param(_details(lambda d: []), id="details-empty-list"),
+    pytest.param(_details(lambda d: [d[0]]), id="details-missing-field"),
+    pytest.param(_details(lambda d: [d[0], [], None]), id="details-extra-field"),
+    pytest.param(_details(lambda d: [5, []]), id="docstring-int"),
+    pytest.param(_details(lambda d: [True, []]), id="docstring-true"),
+    pytest.param(_details(lambda d: [[d[0]], []]), id="docstring-list"),
+    pytest.param(_details(lambda d: [d[0], {}]), id="plugins-object"),
+    pytest.param(_details(lambda d: [d[0], "Plugin"]), id="plugins-string"),
+    pytest.param(_details(lambda d: [d[0], None]), id="plugins-null"),
+    pytest.param(_details(lambda d: [d[0], [None]]), id="plugin-null"),
+    pytest.param(_details(lambda d: [d[0], _nested(60)]), id="details-nested"),
+    pytest.param(_detail_line(lambda d: ""), id="detail-empty"),
+    pytest.param(_detail_line(lambda d: "not json"), id="detail-not-json"),
+    pytest.param(_detail_line(lambda d: "NaN"), id="detail-nan"),
+    pytest.param(_detail_line(lambda d: "1" * 5000), id="detail-huge-integer"),
+    pytest.param(_detail_line(lambda d: "[" * 100_000), id="detail-deep-list"),
+    pytest.param(_detail_line(lambda d: "[" * 100_000 + "]" * 100_000), id="detail-deep-closed"),
+    # The details of one module, still naming what it provides.
+    pytest.param(_details(lambda d: {"docstring": d[0], "plugins": d[1]}), id="named-object"),
+    pytest.param(_details(lambda d: [d[1]]), id="named-missing-field"),
+    pytest.param(_details(lambda d: [d[0], d[1], None]), id="named-extra-field"),
+    pytest.param(_details(lambda d: [d[1], d[0]]), id="named-swapped-fields"),
+    pytest.param(_details(lambda d: [5, d[1]]), id="named-docstring-int"),
+    pytest.param(_details(lambda d: [[d[0]], d[1]]), id="named-docstring-list"),
+    pytest.param(_details(lambda d: [float("nan"), d[1]]), id="named-docstring-nan"),
+    pytest.param(_details(lambda d: [d[0], {"plugins": d[1]}]), id="named-plugins-object"),
+    pytest.param(_details(lambda d: [d[0], _asked(d)]), id="named-plugins-string"),
+    pytest.param(_details(lambda d: [d[0], d[1][0]]), id="named-plugins-flat"),
+    pytest.param(_details(lambda d: [d[0], [None, *d[1]]]), id="named-plugin-null"),
+    pytest.param(_details(lambda d: [d[0], [*d[1], _nested(60)]]), id="named-nested"),
+    pytest.param(_details(lambda d: [d[0], [dict(zip("adpi", d[1][0]))]]), id="plugin-object"),
+    pytest.param(_details(lambda d: [d[0], [d[1][0][:3]]]), id="plugin-missing-field"),
+    pytest.param(_details(lambda d: [d[0], [[*d[1][0], "x"]]]), id="plugin-extra-field"),
+    pytest.param(_details(lambda d: [d[0], [[1, *d[1][0][1:]]]]), id="plugin-attribute-int"),
+    pytest.param(_details(lambda d: [d[0], [[None, *d[1][0][1:]]]]), id="plugin-attribute-null"),
+    pytest.param(_details(lambda d: [d[0], [[d[1][0][0], 3, *d[1][0][2:]]]]), id="plugin-doc-int"),
+    pytest.param(
+        _details(lambda d: [d[0], [[*d[1][0][:2], [1, 2], d[1][0][3]]]]), id="provided-ints"
     ),
     pytest.param(
-        _entry(lambda e: [*e[:4], [[*e[4][0][:3], "compat_plugin.IPlugin"]]]),
+        _details(lambda d: [d[0], [[*d[1][0][:2], _asked(d), d[1][0][3]]]]), id="provided-string"
+    ),
+    pytest.param(
+        _details(lambda d: [d[0], [[*d[1][0][:3], "compat_plugin.IPlugin"]]]),
         id="interfaces-string",
     ),
-    pytest.param(_entry(lambda e: [*e[:4], [[*e[4][0][:3], [True]]]]), id="interfaces-bools"),
-    pytest.param(_entry(lambda e: [*e[:5], None]), id="entry-extra-field"),
-    pytest.param(_entry(lambda e: [*e[:4]]), id="entry-missing-field"),
-    pytest.param(_entry(lambda e: [e[0], e[1], e[2], e[3], _nested(60)]), id="entry-nested"),
+    pytest.param(_details(lambda d: [d[0], [[*d[1][0][:3], [True]]]]), id="interfaces-bools"),
+    pytest.param(_detail_line(lambda d: compact(d)[:-1]), id="named-unclosed"),
+    pytest.param(_detail_line(lambda d: compact(d) + "x"), id="named-trailing-garbage"),
+    pytest.param(_detail_line(lambda d: compact(d) + compact(d)), id="named-twice"),
+    pytest.param(
+        _detail_line(lambda d: f"[{'1' * 5000},{compact(d[1])}]"), id="named-huge-integer"
+    ),
+    pytest.param(
+        _detail_line(lambda d: "[" * 100_000 + json.dumps(_asked(d)) + "]" * 100_000),
+        id="named-deep-list",
+    ),
+    pytest.param(
+        _detail_line(lambda d: '{"a":' * 100_000 + json.dumps(_asked(d))), id="named-deep-object"
+    ),
+    pytest.param(
+        _detail_line(lambda d: compact(d).replace("Module a.", "Module a.\x00")), id="named-nul"
+    ),
+    # Bytes that are not ASCII in a detail line.
+    pytest.param(
+        _detail_line(lambda d: compact(d).replace("Module a.", "Module \u00e0.")),
+        id="detail-non-ascii",
+    ),
+    pytest.param(
+        _detail_line(lambda d: compact(d).encode().replace(b"Module a.", b"Module a.\xff")),
+        id="detail-undecodable",
+    ),
+    pytest.param(
+        _detail_line(lambda d: compact(d).encode().replace(b"Module a.", b"Module \xc3.")),
+        id="detail-truncated-utf8",
+    ),
 ]
 
 
@@ -451,7 +811,9 @@ def test_damaged_cache_is_ignored_and_rewritten(
     raw = path.read_bytes()
     good = assert_fresh_cache(path, ptree.plugins_dir, ptree.plugins_name)
 
-    path.write_bytes(damage(good, raw))
+    damaged = damage(good, raw)
+    assert damaged != raw
+    path.write_bytes(damaged)
     ptree.purge()
     caplog.clear()
 
@@ -475,7 +837,7 @@ def test_boolean_mtime_is_not_an_integer(
 
     forged = copy.deepcopy(good)
     forged["modules"]["a"] = ["a.py", True, good["modules"]["a"][2], "Module a.", []]
-    path.write_bytes(_dumps(forged))
+    path.write_bytes(dump_cache(forged))
     ptree.purge()
 
     assert tags(ptree, "ITestPlugin") == ["a"]
@@ -502,7 +864,7 @@ def test_boolean_size_is_not_an_integer(
     forged["modules"]["z"] = [
         filename, mtime_ns, True, None, [["Fake", None, [iface], [iface, *IPLUGIN_NAMES]]]
     ]
-    path.write_bytes(_dumps(forged))
+    path.write_bytes(dump_cache(forged))
     ptree.purge()
 
     assert tags(ptree, "ITestPlugin") == ["a"]
@@ -510,20 +872,11 @@ def test_boolean_size_is_not_an_integer(
     assert load_cache(path, ptree.plugins_dir, ptree.plugins_name) == good
 
 
-def test_valid_entry_rejects_booleans_for_integers() -> None:
-    plugin = ["Plugin", None, ["x.I"], ["x.I"]]
-    assert valid_entry(["a.py", 1, 1, None, [plugin]])
-    assert not valid_entry(["a.py", True, 1, None, [plugin]])
-    assert not valid_entry(["a.py", 1, False, None, [plugin]])
-    assert not valid_entry(["a.py", 1, 1, None, [["Plugin", None, [True], ["x.I"]]]])
-    assert not valid_entry(("a.py", 1, 1, None, [plugin]))
-
-
-# -- read_entries as a property -------------------------------------------------------------------
+# -- the stored forms as properties ---------------------------------------------------------------
 
 PACKAGE = "some.plugins"
 DIRECTORY = "/some/plugins"
-ENVIRONMENT = "0123456789abcdef" * 2
+ENVIRONMENT = "0123abcd-7"
 EXPECTED = {
     "schema": _cache.SCHEMA,
     "interpreter": TAG,
@@ -531,6 +884,48 @@ EXPECTED = {
     "package": PACKAGE,
     "environment": ENVIRONMENT,
 }
+ORIGIN = Origin("directory", path=DIRECTORY)
+
+
+def _read(path: Path) -> _cache.StoredEntries:
+    return read_entries(str(path), DIRECTORY, PACKAGE, ENVIRONMENT)
+
+
+def _decoded(text: str) -> ModuleRecords | None:
+    return decode(text, "pkg.m", ORIGIN)
+
+
+def _records(module: str, details: list[Any]) -> ModuleRecords:
+    """The records the documented details stand for, built here field by field."""
+    plugins = tuple(
+        PluginRecord(module, attribute, description, tuple(provided), tuple(interfaces), ORIGIN)
+        for attribute, description, provided, interfaces in details[1]
+    )
+    return ModuleRecords(module, details[0], plugins, ORIGIN)
+
+
+def test_stored_forms_reject_booleans_for_integers(tmp_path: Path) -> None:
+    details = compact([None, [["Plugin", None, ["x.I"], ["x.I"]]]])
+    assert entry_from(["a.py", 1, 1, details]) == Entry("a.py", 1, 1, details)
+    assert entry_from(["a.py", True, 1, details]) is None
+    assert entry_from(["a.py", 1, False, details]) is None
+    assert entry_from(["a.py", 1.0, 1, details]) is None
+    assert entry_from(("a.py", 1, 1, details)) is None
+
+    path = tmp_path / "cache.json"
+    stamps = {"a": ["a.py", 1, 1], "t": ["t.py", True, 1], "f": ["f.py", 1, False]}
+    path.write_bytes(cache_bytes({**EXPECTED, "modules": columns(stamps)}, [details] * 3))
+    stored = _read(path)
+    assert stored.as_dict() == {"a": Entry("a.py", 1, 1, details)}
+    assert stored.current(Candidate("a", "a.py", 1, 1)) == details
+    assert stored.current(Candidate("t", "t.py", 1, 1)) is None
+    assert stored.current(Candidate("f", "f.py", 1, 0)) is None
+
+    assert _decoded(details) == _records("pkg.m", json.loads(details))
+    assert _decoded(compact([None, [["Plugin", None, [True], ["x.I"]]]])) is None
+    assert _decoded(compact([None, [["Plugin", None, ["x.I"], [1]]]])) is None
+    assert _decoded(compact([False, []])) is None
+
 
 _scalars = (
     st.none()
@@ -553,12 +948,11 @@ _plugins = st.lists(
     ).map(list),
     max_size=3,
 )
-_valid_entries = st.tuples(
+_valid_details = st.tuples(st.none() | _text, _plugins).map(list)
+_valid_stamps = st.tuples(
     _text,
     st.integers(min_value=-(2**63), max_value=2**64),
     st.integers(min_value=0, max_value=2**63),
-    st.none() | _text,
-    _plugins,
 ).map(list)
 _names = st.lists(st.text(max_size=10) | _scalars, max_size=3)
 _pluginish = st.one_of(
@@ -575,127 +969,223 @@ _wrong: st.SearchStrategy[object] = (
 
 
 @st.composite
-def _spoiled_entries(draw: st.DrawFn) -> list[Any]:
-    """A valid entry with one thing changed: a field, a plugin field, a name, the length."""
-    entry: list[Any] = draw(_valid_entries)
+def _spoiled_details(draw: st.DrawFn) -> list[Any]:
+    """Valid details with one thing changed: a field, a plugin field, a name, the length."""
+    details: list[Any] = draw(_valid_details)
     where = draw(st.sampled_from(["field", "plugin", "name", "length"]))
     if where in ("plugin", "name"):
-        entry[4].append(draw(_plugins.filter(bool))[0])
-        plugin = draw(st.sampled_from(entry[4]))
+        details[1].append(draw(_plugins.filter(bool))[0])
+        plugin = draw(st.sampled_from(details[1]))
         if where == "plugin":
             plugin[draw(st.integers(0, 3))] = draw(_wrong)
         else:
             plugin[draw(st.integers(2, 3))].append(draw(_wrong))
     elif where == "length":
         if draw(st.booleans()):
-            entry.append(draw(_json))
+            details.append(draw(_json))
         else:
-            entry.pop(draw(st.integers(0, 4)))
+            details.pop(draw(st.integers(0, 1)))
     else:
-        entry[draw(st.integers(0, 4))] = draw(_wrong)
-    return entry
-
-
-_entryish = st.one_of(
-    _valid_entries,
-    _spoiled_entries(),
-    st.tuples(
-        st.text(max_size=8) | _scalars,
-        st.integers() | _scalars,
-        st.integers(min_value=0) | _scalars,
-        st.none() | _scalars,
-        st.lists(_pluginish, max_size=3) | _scalars,
-    ).map(list),
-    st.lists(_json, max_size=7),
-    _json,
-)
+        details[draw(st.integers(0, 1))] = draw(_wrong)
+    return details
 
 
 @st.composite
-def _cache_documents(draw: st.DrawFn) -> dict[str, object]:
-    """A cache document for DIRECTORY/PACKAGE/ENVIRONMENT, often with a few fields spoiled."""
-    document: dict[str, object] = dict(EXPECTED)
-    document["modules"] = draw(
-        st.dictionaries(st.text(max_size=8), _spoiled_entries() | _entryish, max_size=6) | _json
-    )
-    for key in draw(st.sets(st.sampled_from([*document, "extra"]), max_size=2)):
-        if key in document and draw(st.booleans()):
-            del document[key]
-        else:
-            document[key] = draw(_json)
-    return document
+def _spoiled_stamps(draw: st.DrawFn) -> list[Any]:
+    """A valid ``[filename, mtime_ns, size]`` with one field of the wrong type."""
+    stamp: list[Any] = draw(_valid_stamps)
+    stamp[draw(st.integers(0, 2))] = draw(_wrong)
+    return stamp
 
 
-_documents = _cache_documents() | _json
+_detailish = st.one_of(
+    _valid_details,
+    _spoiled_details(),
+    st.tuples(st.none() | _scalars, st.lists(_pluginish, max_size=3) | _scalars).map(list),
+    st.lists(_json, max_size=4),
+    _json,
+)
+_stampish = _valid_stamps | _spoiled_stamps()
+_ascii_line = st.text(st.characters(max_codepoint=127, exclude_characters="\n"), max_size=40)
+# Detail lines as a file may hold them: valid, of another shape, cut short, not JSON, not ASCII.
+_ascii_detail_lines = st.one_of(
+    _valid_details.map(compact),
+    _detailish.map(compact),
+    _valid_details.map(compact).flatmap(lambda t: st.integers(0, len(t)).map(lambda n: t[:n])),
+    _ascii_line,
+)
+_detail_lines = _ascii_detail_lines | st.text(
+    st.characters(codec="utf-8", exclude_characters="\n"), max_size=20
+)
 
 
-def _well_formed(entry: object) -> bool:
-    """The stored shape, written out independently of the library:
-    ``[filename, mtime_ns, size, docstring or null, [[attribute, docstring or null,
-    [names], [names]], ...]]``, integers being ints proper (not booleans)."""
-
-    def text_or_none(value: object) -> bool:
-        return value is None or isinstance(value, str)
-
-    def names(value: object) -> bool:
-        return isinstance(value, list) and all(isinstance(name, str) for name in value)
-
-    def plugin(value: object) -> bool:
-        if not isinstance(value, list) or len(value) != 4:
-            return False
-        attribute, description, provided, interfaces = value
-        return (
-            isinstance(attribute, str)
-            and text_or_none(description)
-            and names(provided)
-            and names(interfaces)
-        )
-
-    if not isinstance(entry, list) or len(entry) != 5:
-        return False
-    filename, mtime_ns, size, description, plugins = entry
-    return (
-        isinstance(filename, str)
-        and isinstance(mtime_ns, int)
-        and not isinstance(mtime_ns, bool)
-        and isinstance(size, int)
-        and not isinstance(size, bool)
-        and text_or_none(description)
-        and isinstance(plugins, list)
-        and all(plugin(item) for item in plugins)
-    )
-
-
-def _exactly_ours(document: object) -> bool:
-    """Whether the header of ``document`` is exactly that of a cache for DIRECTORY/PACKAGE."""
-    return type(document) is dict and all(
-        type(document.get(key)) is type(value) and document.get(key) == value
+def _exactly_ours(header: object) -> bool:
+    """Whether ``header`` is exactly that of a cache for DIRECTORY/PACKAGE/ENVIRONMENT, types
+    included."""
+    return type(header) is dict and all(
+        type(header.get(key)) is type(value) and header.get(key) == value
         for key, value in EXPECTED.items()
     )
 
 
-def _check_read(path: Path) -> dict[str, Any]:
-    entries = read_entries(str(path), DIRECTORY, PACKAGE, ENVIRONMENT)
+def _expected_modules(raw: bytes) -> dict[str, tuple[list[Any], str]] | None:
+    """What the documented layout says ``raw`` holds: None unless its first line is a header for
+    DIRECTORY/PACKAGE/ENVIRONMENT whose ``modules`` has four columns of one length n, ``names``
+    being distinct strings, and whose ``checksum`` is the CRC-32 of the rest, followed by n
+    ASCII lines, each ended by a newline; else each
+    module's ``[filename, mtime_ns, size]`` (of any types) and detail line, by name."""
+    first, _, rest = raw.partition(b"\n")
+    try:
+        header = json.loads(first)
+    except (ValueError, RecursionError):
+        return None
+    if not _exactly_ours(header) or not isinstance(header.get("modules"), dict):
+        return None
+    checksum = header.get("checksum")
+    if type(checksum) is not int or checksum != zlib.crc32(rest):
+        return None
+    table = [header["modules"].get(key) for key in COLUMNS]
+    if not all(isinstance(column, list) for column in table) or not rest.isascii():
+        return None
+    names, files, mtimes, sizes = table
+    lines = rest.decode("ascii").split("\n")
+    trailing = lines.pop()
+    if trailing and lines:  # the last of several lines is not ended by a newline
+        return None
+    if not all(len(column) == len(lines) for column in table):
+        return None
+    if not all(isinstance(name, str) for name in names) or len(set(names)) != len(names):
+        return None
+    return {
+        name: ([filename, mtime_ns, size], line)
+        for name, filename, mtime_ns, size, line in zip(names, files, mtimes, sizes, lines)
+    }
+
+
+def _as_int(value: object) -> int:
+    """An int equal to ``value`` where there is one (``True``, ``1.0``), else 0."""
+    if isinstance(value, (bool, int)) or (isinstance(value, float) and value.is_integer()):
+        return int(value)
+    return 0
+
+
+def _check_read(raw: bytes, path: Path, wanted: str) -> None:
+    """``read_entries`` of ``raw`` (written to ``path``) holds exactly what the layout says: an
+    Entry of the right types for every module with a well-formed stamp, and stored details only
+    for candidates whose stamp is the recorded one, ints proper."""
+    path.write_bytes(raw)
+    stored = _read(path)
+    expected = _expected_modules(raw) or {}
+    entries = stored.as_dict()
     assert type(entries) is dict
     for name, entry in entries.items():
         assert type(name) is str
-        assert valid_entry(entry)
-        assert _well_formed(entry), entry
-    return entries
+        assert type(entry) is Entry
+        assert type(entry.filename) is str
+        assert type(entry.mtime_ns) is int
+        assert type(entry.size) is int
+        assert type(entry.details) is str
+    assert entries == {
+        name: Entry(stamp[0], stamp[1], stamp[2], line)
+        for name, (stamp, line) in expected.items()
+        if well_formed_stamp(stamp)
+    }
+    assert set(stored.names()) == set(expected)
+    assert len(stored) == len(expected)
+    for name, (stamp, line) in expected.items():
+        assert stored.get(name) == entries.get(name)
+        filename = stamp[0] if isinstance(stamp[0], str) else "a.py"
+        candidate = Candidate(name, filename, _as_int(stamp[1]), _as_int(stamp[2]))
+        if not well_formed_stamp(stamp):
+            assert stored.current(candidate) is None
+            assert stored.current(candidate, wanted) is None
+            continue
+        assert stored.current(candidate) == line
+        assert stored.current(candidate, wanted) == (line if wanted in line else "")
+        assert stored.current(candidate._replace(mtime_ns=candidate.mtime_ns + 1)) is None
+        assert stored.current(candidate._replace(size=candidate.size + 1)) is None
+        assert stored.current(candidate._replace(filename=filename + "c")) is None
 
 
-@settings(max_examples=500)
-@given(entry=_entryish)
-def test_valid_entry_is_exactly_the_stored_shape(entry: object) -> None:
-    assert valid_entry(entry) == _well_formed(entry)
+@st.composite
+def _cache_files(draw: st.DrawFn) -> bytes:
+    """A cache file for DIRECTORY/PACKAGE/ENVIRONMENT, often spoiled (each kind of damage in
+    about one file in four): in its header fields, its columns, its detail lines, their number
+    or the end of the last one."""
+
+    def sometimes() -> bool:
+        return draw(st.sampled_from([False, False, False, True]))
+
+    header: dict[str, object] = dict(EXPECTED)
+    stamps = draw(st.dictionaries(st.text(max_size=8), _stampish, max_size=5))
+    table: dict[str, Any] = columns(stamps)
+    spoiled = draw(st.sets(st.sampled_from([*COLUMNS, "extra"]), max_size=2))
+    for key in spoiled if sometimes() else []:
+        how = draw(st.sampled_from(["drop", "add", "remove", "replace", "duplicate"]))
+        column = table.get(key)
+        if how == "remove" or not isinstance(column, list):
+            table.pop(key, None)
+        elif how == "drop" and column:
+            column.pop(draw(st.integers(0, len(column) - 1)))
+        elif how == "add":
+            column.append(draw(_json))
+        elif how == "duplicate" and column:
+            column.append(column[0])
+        else:
+            table[key] = draw(_json)
+    header["modules"] = draw(_json) if sometimes() and sometimes() else table
+    near = st.sampled_from([True, 1, 2, 3, 3.0, "3", TAG, DIRECTORY + "/", PACKAGE, ENVIRONMENT])
+    spoiled = draw(st.sets(st.sampled_from([*EXPECTED, "extra"]), max_size=2))
+    for key in spoiled if sometimes() else []:
+        if key in header and draw(st.booleans()):
+            del header[key]
+        else:
+            header[key] = draw(near | _json)
+    lines = [draw(_ascii_detail_lines) for _ in stamps]
+    if sometimes():
+        drop: bool = draw(st.booleans())
+        if lines and drop:
+            lines.pop(draw(st.integers(0, len(lines) - 1)))
+        else:
+            lines.insert(draw(st.integers(0, len(lines))), draw(_ascii_detail_lines))
+    if lines and sometimes():
+        lines[draw(st.integers(0, len(lines) - 1))] = draw(_detail_lines)
+    raw = cache_bytes(header, lines)
+    return raw[:-1] if sometimes() else raw
+
+
+_entries = st.builds(
+    Entry,
+    _text,
+    st.integers(min_value=-(2**63), max_value=2**64),
+    st.integers(min_value=0, max_value=2**63),
+    _valid_details.map(compact) | _detailish.map(compact) | _ascii_line,
+)
+
+
+@st.composite
+def _mutated_files(draw: st.DrawFn) -> bytes:
+    """A valid file with a few bytes replaced, inserted or deleted."""
+    entries = draw(st.dictionaries(_text, _entries, min_size=1, max_size=4))
+    data = bytearray(encode(DIRECTORY, PACKAGE, ENVIRONMENT, entries))
+    for _ in range(draw(st.integers(1, 3))):
+        where = draw(st.integers(0, len(data)))
+        what = draw(st.sampled_from(["replace", "insert", "delete"]))
+        if what == "delete":
+            del data[where : where + draw(st.integers(1, 8))]
+        else:
+            piece = draw(st.binary(min_size=1, max_size=3) | st.sampled_from([b"\n", b"1", b"]"]))
+            data[where : where + (len(piece) if what == "replace" else 0)] = piece
+    return bytes(data)
+
+
+_wanted = st.one_of(_text.map(compact), st.sampled_from(['""', '"x"', "[", "null"]))
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
-@given(data=st.binary(max_size=512))
-def test_read_entries_survives_any_bytes(tmp_path: Path, data: bytes) -> None:
-    path = tmp_path / "cache.json"
-    path.write_bytes(data)
-    _check_read(path)
+@given(data=st.binary(max_size=512) | _mutated_files(), wanted=_wanted)
+def test_read_entries_survives_any_bytes(tmp_path: Path, data: bytes, wanted: str) -> None:
+    _check_read(data, tmp_path / "cache.json", wanted)
 
 
 @settings(
@@ -704,40 +1194,110 @@ def test_read_entries_survives_any_bytes(tmp_path: Path, data: bytes) -> None:
     max_examples=300,
 )
 @given(
-    document=_documents,
-    cut=st.sampled_from([None, None, None]) | st.integers(min_value=0, max_value=200),
+    raw=_cache_files(),
+    cut=st.sampled_from([None, None, None]) | st.integers(min_value=0, max_value=400),
+    wanted=_wanted,
 )
-def test_read_entries_keeps_only_valid_entries(
-    tmp_path: Path, document: object, cut: int | None
+def test_read_entries_keeps_exactly_the_well_stamped_entries(
+    tmp_path: Path, raw: bytes, cut: int | None, wanted: str
 ) -> None:
-    path = tmp_path / "cache.json"
-    raw = json.dumps(document).encode("utf-8")
-    path.write_bytes(raw if cut is None else raw[:cut])
-    entries = _check_read(path)
-    if cut is not None and cut < len(raw):
-        return
-    if _exactly_ours(document) and type(document) is dict and type(document.get("modules")) is dict:
-        modules = document["modules"]
-        assert entries == {name: entry for name, entry in modules.items() if _well_formed(entry)}
-    elif type(document) is not dict or any(
-        document.get(key) != value for key, value in EXPECTED.items()
-    ):
-        assert entries == {}
+    _check_read(raw if cut is None else raw[:cut], tmp_path / "cache.json", wanted)
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
-@given(entries=st.dictionaries(_text, _valid_entries, max_size=6))
-def test_encode_then_read_entries_round_trips(
-    tmp_path: Path, entries: dict[str, list[Any]]
+@given(entries=st.dictionaries(_text, _entries, max_size=6))
+def test_encode_then_read_entries_round_trips(tmp_path: Path, entries: dict[str, Entry]) -> None:
+    raw = encode(DIRECTORY, PACKAGE, ENVIRONMENT, entries)
+    header, lines = split_cache(raw)
+    assert _exactly_ours(header)
+    names = sorted(entries)
+    assert header["modules"] == columns(
+        {name: [entries[name].filename, entries[name].mtime_ns, entries[name].size]
+         for name in names}
+    )
+    assert lines == [entries[name].details for name in names]
+
+    path = tmp_path / "cache.json"
+    path.write_bytes(raw)
+    assert _read(path).as_dict() == entries
+    for name, entry in entries.items():
+        assert _read(path).current(Candidate(name, *entry[:3])) == entry.details
+    assert read_entries(str(path), DIRECTORY, "other.plugins", ENVIRONMENT).as_dict() == {}
+    assert read_entries(str(path), "/other/plugins", PACKAGE, ENVIRONMENT).as_dict() == {}
+    assert read_entries(str(path), DIRECTORY, PACKAGE, "f" * 16).as_dict() == {}
+
+
+@settings(max_examples=500)
+@given(
+    item=st.one_of(
+        st.tuples(_stampish, _detail_lines | _scalars).map(lambda pair: [*pair[0], pair[1]]),
+        st.tuples(
+            st.text(max_size=8) | _scalars,
+            st.integers() | _scalars,
+            st.integers(min_value=0) | _scalars,
+            _detail_lines | _scalars,
+        ).map(list),
+        st.lists(_json, max_size=5),
+        _json,
+    )
+)
+def test_entry_from_is_exactly_the_stored_list_form(item: object) -> None:
+    """``[filename, mtime_ns, size, details]``: a well-formed stamp, then text (which is
+    checked only when decoded)."""
+    entry = entry_from(item)
+    if (
+        isinstance(item, list)
+        and len(item) == 4
+        and well_formed_stamp(item[:3])
+        and isinstance(item[3], str)
+    ):
+        assert type(entry) is Entry
+        assert entry == Entry(*item)
+    else:
+        assert entry is None
+
+
+@settings(max_examples=800, deadline=None)
+@given(
+    text=st.one_of(
+        _detail_lines,
+        st.text(max_size=60),
+        st.integers(1, 100_000).map(lambda depth: "[" * depth + "]" * depth),
+    )
+)
+def test_decode_accepts_exactly_the_documented_details(text: str) -> None:
+    decoded = _decoded(text)
+    try:
+        details = json.loads(text)
+    except (ValueError, RecursionError):
+        assert decoded is None
+        return
+    if well_formed_details(details):
+        assert decoded == _records("pkg.m", details)
+    else:
+        assert decoded is None
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(details=st.lists(_valid_details, min_size=1, max_size=4), asked=_text)
+def test_details_passed_over_never_record_the_asked_interface(
+    tmp_path: Path, details: list[list[Any]], asked: str
 ) -> None:
-    for entry in entries.values():
-        assert valid_entry(entry)
+    """Stored details are passed over for a query (``""``) only if they do not record the asked
+    interface; those that do are handed out whole."""
+    entries = {f"m{n}": Entry(f"m{n}.py", n, n, compact(item)) for n, item in enumerate(details)}
     path = tmp_path / "cache.json"
     path.write_bytes(encode(DIRECTORY, PACKAGE, ENVIRONMENT, entries))
-    assert read_entries(str(path), DIRECTORY, PACKAGE, ENVIRONMENT) == entries
-    assert read_entries(str(path), DIRECTORY, "other.plugins", ENVIRONMENT) == {}
-    assert read_entries(str(path), "/other/plugins", PACKAGE, ENVIRONMENT) == {}
-    assert read_entries(str(path), DIRECTORY, PACKAGE, "f" * 32) == {}
+    stored = _read(path)
+    for (name, entry), item in zip(entries.items(), details):
+        recorded = {interface for plugin in item[1] for interface in [*plugin[2], *plugin[3]]}
+        found = stored.current(Candidate(name, *entry[:3]), compact(asked))
+        if asked in recorded:
+            assert found == entry.details
+        else:
+            assert found in ("", entry.details)
+        for interface in recorded:
+            assert stored.current(Candidate(name, *entry[:3]), compact(interface)) == entry.details
 
 
 # -- entries that do not describe the files on disk -----------------------------------------------
@@ -754,7 +1314,7 @@ def test_entry_for_missing_module_is_never_imported_and_pruned(
     ghost[0] = "ghost.py"
     ghost[4][0][0] = "Ghost"
     document["modules"]["ghost"] = ghost
-    path.write_bytes(_dumps(document))
+    path.write_bytes(dump_cache(document))
     assert not (ptree.plugins_dir / "ghost.py").exists()
     ptree.purge()
 
@@ -782,7 +1342,7 @@ def test_entry_with_other_stamp_is_rescanned(
     ):
         forged = copy.deepcopy(good)
         forged["modules"]["a"] = stale
-        path.write_bytes(_dumps(forged))
+        path.write_bytes(dump_cache(forged))
         ptree.purge()
 
         assert tags(ptree, "ITestPlugin") == ["a"]
@@ -807,7 +1367,7 @@ def test_entry_claiming_what_the_module_does_not_provide(
         plugin[3].append(other)
     else:
         forged["modules"]["a"][4].append(["Missing", None, [other], [other, *IPLUGIN_NAMES]])
-    path.write_bytes(_dumps(forged))
+    path.write_bytes(dump_cache(forged))
     ptree.purge()
     caplog.clear()
 
@@ -1248,6 +1808,37 @@ def test_user_cache_root_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert _cache.fallback_path("/x/plugins") == str(
         tmp_path / "home" / ".cache" / "compat_plugin" / fallback_name("/x/plugins")
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "0000000000000001"),
+        ("a", "e8b7be4300620062"),
+        ("foobar", "9ef61f9508ab027a"),
+    ],
+)
+def test_digest_is_crc32_then_adler32(text: str, expected: str) -> None:
+    assert crc_adler(text) == expected
+    assert _cache.digest(text) == expected
+
+
+@given(text=st.text() | st.sampled_from(["/x/\udcff", "/\u00e9t\u00e9/plugins"]))
+def test_digest_agrees_with_the_documented_composition(text: str) -> None:
+    assert _cache.digest(text) == crc_adler(text)
+
+
+def test_fallback_file_is_named_by_the_digest_of_the_absolute_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    name = os.path.basename(_cache.fallback_path("plugins"))
+    assert name == f"{crc_adler(str(tmp_path / 'plugins'))}.{TAG}.json"
+    digest, interpreter, suffix = name.split(".", 2)
+    assert len(digest) == 16
+    assert set(digest) <= set("0123456789abcdef")
+    assert (interpreter, suffix) == tuple(f"{TAG}.json".split(".", 1))
+    assert _cache.fallback_path("plugins") == _cache.fallback_path(str(tmp_path / "plugins"))
 
 
 # -- zip archives ---------------------------------------------------------------------------------
