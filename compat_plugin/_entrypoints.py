@@ -184,6 +184,23 @@ def _valid_stamps(stamps: object, length: int) -> bool:
     )
 
 
+def index_files(group: str) -> list[str]:
+    """Every stored index of ``group``, whatever ``sys.path`` it was written for."""
+    folder = os.path.dirname(index_path(group, []))
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        path = os.path.join(folder, name)
+        raw = read_bytes(path) if name.endswith(".json") else None
+        data = parse_json(raw, path) if raw is not None else None
+        if type(data) is dict and data.get("group") == group:
+            found.append(path)
+    return found
+
+
 def read_index(group: str, path: list[str]) -> EntryPointIndex | None:
     """The stored index for ``group`` and ``path``, or None if absent or not usable."""
     where = index_path(group, path)

@@ -228,18 +228,27 @@ class _Collected(NamedTuple):
         return decoded is not None
 
 
+def plugin_directories(package: ModuleType) -> Iterator[Listing]:
+    """The listings of ``package.__path__``, live and in order; entries that cannot be listed,
+    and repeats of an entry (a zip-imported package's own directory comes back from
+    ``pluginPackagePaths``), are left out."""
+    seen: set[str] = set()
+    for directory in list(getattr(package, "__path__", ())):
+        if not isinstance(directory, str) or os.path.abspath(directory) in seen:
+            continue
+        seen.add(os.path.abspath(directory))
+        with paused_gc():
+            listing = list_directory(os.path.abspath(directory))
+        if listing is not None:
+            yield listing
+
+
 def _directory_modules(
     package: ModuleType, environment: str, rules: Rules, out: _Collected
 ) -> None:
     """Scan (or read from the cache) every plugin module of ``package.__path__``, live."""
     package_name = package.__name__
-    for directory in list(getattr(package, "__path__", ())):
-        if not isinstance(directory, str):
-            continue
-        with paused_gc():
-            listing = list_directory(os.path.abspath(directory))
-        if listing is None:
-            continue
+    for listing in plugin_directories(package):
         cache = _caches.get((listing.directory, package_name))
         if cache is None or cache.environment != environment:
             cache = _caches[listing.directory, package_name] = DirectoryCache(

@@ -18,11 +18,16 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from ._cache import DirectoryCache, fallback_path, primary_path, user_cache_root
-from ._dropins import list_directory
-from ._entrypoints import current_index, distribution_files, index_path, path_stamps
+from ._entrypoints import (
+    current_index,
+    distribution_files,
+    index_files,
+    index_path,
+    path_stamps,
+)
 from ._interfaces import resolve_interface
 from ._records import LoadError, Origin, PluginRecord, Skip
-from ._resolver import Resolution, forget_state, resolve
+from ._resolver import Resolution, forget_state, plugin_directories, resolve
 
 PROG = "compat-plugin"
 
@@ -43,7 +48,7 @@ def _package(name: str) -> ModuleType:
         if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
             raise UsageError(f"no package named {name!r}") from None
         raise UsageError(f"cannot import {name}: {exc}") from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise UsageError(f"cannot import {name}: {type(exc).__name__}: {exc}") from None
     if not hasattr(module, "__path__"):
         raise UsageError(f"{name} is a module, not a plugin package")
@@ -60,6 +65,10 @@ def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _short(names: Sequence[str]) -> str:
     return ", ".join(name.rpartition(".")[2] for name in names)
 
@@ -72,16 +81,21 @@ def _table(header: Sequence[str], rows: list[Sequence[str]]) -> str:
 
 
 def _origin_json(origin: Origin) -> dict[str, Any]:
-    return {key: value for key, value in origin._asdict().items() if value is not None}
+    return dict(origin._asdict())
 
 
 def _error_line(error: BaseException) -> str:
-    """Where ``error`` was raised: ``file:line: source`` of the innermost frame."""
-    frames = traceback.extract_tb(error.__traceback__)
+    """Where ``error`` was raised: ``file:line: source`` of the innermost frame that is not
+    the import system's own (``<frozen ...>``); empty if there is none."""
+    frames = [
+        frame for frame in traceback.extract_tb(error.__traceback__)
+        if not frame.filename.startswith("<frozen ")
+    ]
     if not frames:
         return ""
     frame = frames[-1]
-    return f"{frame.filename}:{frame.lineno}: {(frame.line or '').strip()}"
+    source = (frame.line or "").strip()
+    return f"{frame.filename}:{frame.lineno}" + (f": {source}" if source else "")
 
 
 def _describe_error(error: LoadError) -> str:
@@ -203,22 +217,20 @@ def _error_kind(error: LoadError) -> str:
 
 
 def _cache_files(package: ModuleType) -> list[str]:
-    """Every cache file that may describe ``package``: beside and for each directory, and the
-    entry-point index for its group under the current sys.path."""
+    """Every cache file that may describe ``package``: beside and for each of its directories,
+    and every entry-point index of its group (one per ``sys.path`` it was used with)."""
     files: list[str] = []
     for directory in list(getattr(package, "__path__", ())):
         if isinstance(directory, str):
             absolute = os.path.abspath(directory)
             files += [primary_path(absolute), fallback_path(absolute)]
-    path = [entry for entry in sys.path if isinstance(entry, str)]
-    files.append(index_path(package.__name__, path))
-    return files
+    return files + index_files(package.__name__)
 
 
 def _remove(path: str) -> bool:
     try:
         os.unlink(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
     except OSError as exc:
         print(f"cannot remove {path}: {exc.strerror or exc}", file=sys.stderr)
@@ -235,7 +247,8 @@ def _cmd_regenerate(args: argparse.Namespace) -> int:
         forget_state()
         resolution = resolve(package)
         count = sum(1 for _ in resolution.plugins())
-        print(f"{package.__name__}: {len(resolution.modules)} modules, {count} plugins")
+        print(f"{package.__name__}: {_count(len(resolution.modules), 'module')}, "
+              f"{_count(count, 'plugin')}")
         for error in resolution.errors:
             failed += 1
             print(f"  FAILED {error.target} ({error.origin}): {_describe_error(error)}")
@@ -250,7 +263,7 @@ def _cmd_clear(args: argparse.Namespace) -> int:
         root = user_cache_root()
         for folder, _, files in os.walk(root):
             removed += sum(_remove(os.path.join(folder, f)) for f in files if f.endswith(".json"))
-    print(f"removed {removed} cache file{'s' if removed != 1 else ''}")
+    print(f"removed {_count(removed, 'cache file')}")
     return 0
 
 
@@ -259,20 +272,20 @@ def _cmd_info(args: argparse.Namespace) -> int:
     for name in args.packages:
         package = _package(name)
         index = current_index(package.__name__)
-        for directory in list(getattr(package, "__path__", ())):
-            listing = list_directory(os.path.abspath(directory)) if isinstance(directory, str) \
-                else None
-            if listing is None:
-                continue
+        taken: set[str] = set()
+        for listing in plugin_directories(package):
+            # Read only: a module is current if the cache holds its present stamp.
             cache = DirectoryCache(listing, package.__name__, index.environment)
-            missing = [c.name for c in listing.candidates if cache.lookup(c) is None]
+            own = [c for c in listing.candidates if c.name not in taken]
+            taken.update(c.name for c in own)
+            missing = sorted(c.name for c in own if cache.lookup(c) is None)
             current = f"no: {', '.join(missing)} not cached" if missing else "yes"
-            for path in (primary_path(listing.directory), fallback_path(listing.directory)):
-                if os.path.exists(path):
+            for path in cache.locations():
+                if os.path.isfile(path):
                     rows.append((name, listing.directory, path, str(os.path.getsize(path)),
                                  current))
         path = index_path(package.__name__, index.path)
-        if os.path.exists(path):
+        if os.path.isfile(path):
             fresh = index.stamps == path_stamps(index.path) and not index.dirty
             rows.append((name, "entry points", path, str(os.path.getsize(path)),
                          "yes" if fresh else "no"))
@@ -292,17 +305,28 @@ def _distribution_files(name: str) -> set[str]:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
+    if args.to is not None and not all(part.isidentifier() for part in args.to.split(".")):
+        raise UsageError(f"--to needs a dotted package name, not {args.to!r}")
     package = _package(args.package)
     owned = _distribution_files(args.dist) if args.dist else None
+    resolution = resolve(package)
+    # Every directory module counts, plugins or not (some define them only conditionally),
+    # and those that fail to import too: a migration must not lose any.
+    found = {m.module: m.origin for m in resolution.modules if m.origin.kind == "directory"}
+    failed = {e.target: e.origin for e in resolution.errors if e.origin.kind == "directory"}
+    directories = [listing.directory for listing in plugin_directories(package)]
+    order = {directory: position for position, directory in enumerate(directories)}
     entries: list[tuple[str, str]] = []
-    for module in resolve(package).modules:
-        if module.origin.kind != "directory" or module.origin.path is None:
+    for module, origin in sorted(
+        {**found, **failed}.items(), key=lambda item: (order.get(str(item[1].path), 0), item[0])
+    ):
+        short = module.rpartition(".")[2]
+        if owned is not None and not _module_owned(str(origin.path), short, owned):
             continue
-        short = module.module.rpartition(".")[2]
-        if owned is not None and not _module_owned(module.origin.path, short, owned):
-            continue
-        target = f"{args.to}.{short}" if args.to else module.module
-        entries.append((short, target))
+        if module in failed:
+            print(f"warning: {module} does not import here; check its entry point",
+                  file=sys.stderr)
+        entries.append((short, f"{args.to}.{short}" if args.to else module))
     if not entries:
         which = f" installed by {args.dist}" if args.dist else ""
         print(f"{args.package} has no directory plugin modules{which}", file=sys.stderr)
@@ -368,20 +392,26 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
-    The library's log records are not shown: every problem they describe is part of the
-    command's own output.
+    The library's log records are held back while it runs: every problem they describe is
+    part of the command's own output.
     """
     import logging
 
     library_logger = logging.getLogger("compat_plugin")
-    library_logger.addHandler(logging.NullHandler())
+    quiet = logging.NullHandler()
+    propagate = library_logger.propagate
+    library_logger.addHandler(quiet)
     library_logger.propagate = False
     try:
         args = _parser().parse_args(argv)
         status: int = args.run(args)
     except UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())
+        print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0
+    finally:
+        library_logger.removeHandler(quiet)
+        library_logger.propagate = propagate
     return status

@@ -1,23 +1,34 @@
-"""Fixtures that build real plugin packages on disk and run real interpreters."""
+"""Fixtures that build real plugin packages on disk, build and pip-install real
+distributions, and run real interpreters."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Protocol
 
 import pytest
 
 from compat_plugin import _resolver
 
 _serial = itertools.count()
+
+PROJECTS = Path(__file__).parent / "projects"
+# Built by hand, because setuptools refuses to write a malformed entry point.  (Its value,
+# ``acme_malformed.3d:model``, is one that pip still installs whichever metadata backend it uses.)
+HAND_BUILT = ("acme_malformed",)
 
 INTERFACES = """
 from zope.interface import Interface, Attribute
@@ -139,3 +150,96 @@ def run_python(
         output = f"{result.stdout}\n{result.stderr}"
         raise AssertionError(f"child failed ({result.returncode}):\n{output}")
     return result
+
+
+# -- Real distributions: the projects under tests/projects, built once, installed by pip ----
+
+
+def pip(*args: str, python: str | Path = sys.executable) -> None:
+    """Run pip for real; its output is shown only if it fails."""
+    command = [str(python), "-m", "pip", "--disable-pip-version-check", "--no-input", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        raise AssertionError(f"{command} failed:\n{result.stdout}\n{result.stderr}")
+
+
+# -- Wheels, built once ------------------------------------------------------------------------
+
+
+def _project_name(project: Path) -> str:
+    for line in (project / "pyproject.toml").read_text(encoding="utf-8").splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "name":
+            return value.strip().strip('"')
+    raise AssertionError(f"{project} has no name")
+
+
+def _record_line(root: Path, path: Path) -> str:
+    data = path.read_bytes()
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{path.relative_to(root).as_posix()},sha256={digest},{len(data)}"
+
+
+def build_by_hand(tree: Path, directory: Path) -> Path:
+    """Zip ``tree`` (packages and a ``*.dist-info`` without RECORD) into a wheel."""
+    (info,) = tree.glob("*.dist-info")
+    files = sorted(p for p in tree.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    record = [_record_line(tree, p) for p in files]
+    record.append(f"{info.name}/RECORD,,")
+    wheel = directory / f"{info.name[: -len('.dist-info')]}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path in files:
+            archive.write(path, path.relative_to(tree).as_posix())
+        archive.writestr(f"{info.name}/RECORD", "\n".join(record) + "\n")
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every project's wheel, by ``<name>-<version>`` as in its file name."""
+    sources = tmp_path_factory.mktemp("projects")
+    output = tmp_path_factory.mktemp("wheels")
+    # Built from a copy: setuptools writes build/ and *.egg-info/ into the project.
+    shutil.copytree(PROJECTS, sources, dirs_exist_ok=True)
+    for name in HAND_BUILT:
+        build_by_hand(sources / name, output)
+    # Two pip processes at once; two releases of one project must not share one.
+    batches: list[list[Path]] = [[], []]
+    for project in sorted(p for p in sources.iterdir() if (p / "pyproject.toml").exists()):
+        name = _project_name(project)
+        free = [b for b in batches if all(_project_name(p) != name for p in b)]
+        min(free, key=len).append(project)
+    command = [
+        sys.executable, "-m", "pip", "--disable-pip-version-check", "wheel", "--quiet",
+        "--no-deps", "--no-build-isolation", "--no-index", "--wheel-dir", str(output),
+    ]
+    builds = [
+        subprocess.Popen(
+            [*command, *map(str, batch)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for batch in batches
+    ]
+    for build in builds:
+        out, _ = build.communicate(timeout=300)
+        assert build.returncode == 0, out
+    return {w.name.split("-py3-")[0]: w for w in output.glob("*.whl")}
+
+
+class Install(Protocol):
+    def __call__(self, site_name: str, *dists: str) -> Path: ...
+
+
+@pytest.fixture
+def install(tmp_path: Path, wheels: dict[str, Path]) -> Install:
+    """``install(site, "hostapp-2.0", ...)``: pip installs wheels into ``tmp_path/site``."""
+
+    def install(site_name: str, *dists: str) -> Path:
+        target = tmp_path / site_name
+        pip(
+            "install", "--no-build-isolation", "--no-deps", "--no-index",
+            "--target", str(target), *(str(wheels[d]) for d in dists),
+        )
+        return target
+
+    return install
