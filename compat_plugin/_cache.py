@@ -96,8 +96,8 @@ def primary_path(directory: str) -> str:
 
 
 def fallback_path(directory: str) -> str:
-    """The per-user cache file for ``directory``, keyed by its absolute path."""
-    name = f"{digest(os.path.abspath(directory))}.{interpreter_tag()}.json"
+    """The per-user cache file for ``directory``, keyed by its real (absolute, resolved) path."""
+    name = f"{digest(os.path.realpath(directory))}.{interpreter_tag()}.json"
     return os.path.join(user_cache_root(), name)
 
 
@@ -190,7 +190,8 @@ def _header(directory: str, package: str, environment: str) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "interpreter": interpreter_tag(),
-        "directory": os.path.abspath(directory),
+        # The real path: a directory reached through a link and directly is one directory.
+        "directory": os.path.realpath(directory),
         "package": package,
         "environment": environment,
     }
@@ -341,6 +342,11 @@ def _is_text(value: object) -> bool:
 
 def _is_names(value: object) -> bool:
     return type(value) is list and all(type(item) is str for item in value)
+
+
+def valid_details(text: str) -> bool:
+    """Whether ``text`` is an entry's details of the documented shape."""
+    return _valid_details(parse_json(text, "details"))
 
 
 def _valid_details(details: object) -> bool:

@@ -13,6 +13,7 @@ import os
 import sys
 from typing import NamedTuple
 
+from ._log import logger
 from ._records import Stamp
 
 
@@ -93,7 +94,8 @@ def list_directory(directory: str) -> Listing | None:
                 if stem.isidentifier() and stem not in _NOT_MODULES:
                     try:
                         st = entry.stat()
-                    except OSError:
+                    except OSError as exc:
+                        logger().debug("passing over plugin module %s: %s", entry.path, exc)
                         continue
                     sources.append(
                         _new_candidate(Candidate, (stem, name, st.st_mtime_ns, st.st_size))
@@ -123,7 +125,8 @@ def list_directory(directory: str) -> Listing | None:
         if stem not in found and is_module_name(stem):
             try:
                 st = entry.stat()
-            except OSError:
+            except OSError as exc:
+                logger().debug("passing over plugin module %s: %s", entry.path, exc)
                 continue
             found[stem] = Candidate(stem, entry.name, st.st_mtime_ns, st.st_size)
     return Listing(directory, tuple(found.values()), False)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+import zlib
 from typing import Any, NamedTuple, Optional
 
 from ._cache import (
@@ -31,6 +32,7 @@ from ._cache import (
     read_bytes,
     same_fields,
     user_cache_root,
+    valid_details,
     write_atomic,
     writes_disabled,
 )
@@ -117,6 +119,13 @@ class EntryPointIndex:
         if self.scanned.pop(key, None) is not None:
             self.dirty = True
 
+    def _scanned_document(self) -> dict[str, list[Any]]:
+        return {key: list(entry) for key, entry in self.scanned.items()}
+
+    def invalidate(self) -> None:
+        """Have the next call read all metadata again (what the index says proved stale)."""
+        self.stamps, self.environment, self.dirty = [], "", True
+
     def document(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
@@ -127,7 +136,8 @@ class EntryPointIndex:
             "environment": self.environment,
             "entry_points": [list(spec) for spec in self.entry_points],
             "incompatible": self.incompatible,
-            "scanned": {key: list(entry) for key, entry in self.scanned.items()},
+            "scanned": self._scanned_document(),
+            "checksum": zlib.crc32(dump_json(self._scanned_document()).encode("ascii")),
             "shadowed": [list(item) for item in self.shadowed],
         }
 
@@ -226,10 +236,17 @@ def read_index(group: str, path: list[str]) -> EntryPointIndex | None:
         )
     ):
         return None
+    # Scans are skipped undecoded by queries they do not concern: the checksum covers them
+    # all, and each is checked in full here too (they are few, one per entry point).
+    checksum = data.get("checksum")
+    if type(checksum) is not int or checksum != zlib.crc32(
+        dump_json(data["scanned"]).encode("ascii", "backslashreplace")
+    ):
+        return None
     scanned = {
         key: entry
         for key, item in data["scanned"].items()
-        if (entry := entry_from(item)) is not None
+        if (entry := entry_from(item)) is not None and valid_details(entry.details)
     }
     specs = [EntryPointSpec(*spec) for spec in data["entry_points"]]
     shadowed = [Shadowed(*item) for item in data["shadowed"]]
@@ -403,13 +420,9 @@ def _describe(directory: str, position: int) -> _Distribution:
 
 
 def build_index(
-    group: str,
-    path: list[str],
-    stamps: PathStamps,
-    previous: EntryPointIndex | None,
-    found: list[_MetadataDir],
+    group: str, path: list[str], stamps: PathStamps, found: list[_MetadataDir]
 ) -> EntryPointIndex:
-    """Read every distribution's metadata for ``group``; keep still-valid scans of ``previous``.
+    """Read every distribution's metadata for ``group``.
 
     A distribution whose metadata cannot be read, or whose entry points are malformed, is
     reported and skipped; the others still count.
@@ -421,7 +434,8 @@ def build_index(
     for position, directory, _ in found:
         metadata = _metadata_file(directory)
         if not os.path.isfile(os.path.join(directory, metadata)):
-            continue  # not a distribution (an empty or partial metadata directory)
+            logger().debug("%s has no %s: not taken as a distribution", directory, metadata)
+            continue
         earlier = first.setdefault(_name_from_directory(os.path.basename(directory)), directory)
         try:
             text = _read_text(directory, "entry_points.txt")
@@ -450,12 +464,9 @@ def build_index(
     specs.sort(key=lambda spec: (spec.position, spec.distribution, spec.name))
     environment = installed_fingerprint(found)
     incompatible = _incompatible(contributing, group.split(".", 1)[0], path)
-    keys = {spec.key for spec in specs}
-    kept = previous.scanned if previous is not None else {}
-    scanned = {key: entry for key, entry in kept.items() if key in keys}
-    index = EntryPointIndex(
-        group, path, stamps, environment, specs, incompatible, scanned, shadowed
-    )
+    # No earlier scan is kept: with other distributions installed, a module may define other
+    # plugins (one that does so only when an optional dependency imports, say).
+    index = EntryPointIndex(group, path, stamps, environment, specs, incompatible, {}, shadowed)
     index.dirty = True
     return index
 
@@ -520,6 +531,18 @@ def _incompatible(
     return problems
 
 
+def declared(path: str, group: str, name: str, value: str) -> bool:
+    """Whether the distribution whose metadata is in ``path`` declares the entry point
+    ``name = value`` in ``group`` now: checked before an entry point's module is imported,
+    so no index, however stale or forged, names a module to import by itself."""
+    try:
+        text = _read_text(path, "entry_points.txt")
+    except (OSError, UnicodeDecodeError):
+        return False
+    found, _ = _entry_points(text or "", group)
+    return (name, value) in found
+
+
 def distribution_files(name: str, path: list[str]) -> set[str] | None:
     """The real paths of the files the first installed copy of ``name`` lists in its RECORD
     (or ``installed-files.txt``); None if no such distribution is installed."""
@@ -560,7 +583,7 @@ def current_index(group: str) -> EntryPointIndex:
                 stored.dirty = True
                 index = stored
             else:
-                index = build_index(group, path, stamps, stored, found)
+                index = build_index(group, path, stamps, found)
         _indexes[key] = index
     return index
 

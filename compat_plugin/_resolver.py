@@ -28,6 +28,7 @@ from ._entrypoints import (
     EntryPointSpec,
     canonical_name,
     current_index,
+    declared,
     file_candidate,
     forget_indexes,
     save_index,
@@ -302,11 +303,24 @@ def _entry_point_module(
     attribute: str | None,
     out: _Collected,
 ) -> None:
-    """What one entry point contributes: from the index if its module file is unchanged."""
+    """What one entry point contributes: from the index if its module file is unchanged.
+
+    Before anything of it is used, the distribution's ``entry_points.txt`` is read again to
+    confirm it still declares the entry point, so the index never names a module to import.
+    """
     origin = spec.origin
     entry = index.scanned.get(spec.key)
-    current = entry is not None and entry.matches(file_candidate(spec.key, entry.filename))
-    if not out.cached(entry.details if entry is not None and current else None, module, origin):
+    if entry is not None and not entry.matches(file_candidate(spec.key, entry.filename)):
+        entry = None
+    details = entry.details if entry is not None else None
+    if details is not None and out.wanted is not None and out.wanted not in details:
+        return  # current, and not concerning the asked interface
+    if not declared(spec.path, index.group, spec.name, spec.value):
+        _warn_once("entry point %s = %s of %s %s is no longer declared; rereading metadata",
+                   spec.name, spec.value, spec.distribution, spec.version)
+        index.invalidate()
+        return
+    if not out.cached(details, module, origin):
         key = (f"entry-point {index.group}", spec.key)
         out.add(_scanned(index, key, module, attribute, origin, None))
 
@@ -398,16 +412,23 @@ def resolve(
     return Resolution(modules, tuple(out.errors), tuple(out.skipped))
 
 
-def _invalidate(record: PluginRecord) -> None:
-    """Make the next call rescan the module a stale ``record`` came from."""
-    if record.origin.kind != "directory" or record.origin.path is None:
-        forget_state()
+def _invalidate(record: PluginRecord, group: str) -> None:
+    """Make the next call rescan the module a stale ``record`` (found for the plugin package
+    ``group``) came from, in this process and the next."""
+    origin = record.origin
+    if origin.kind == "directory":
+        package, _, short = record.module.rpartition(".")
+        cache = _caches.get((str(origin.path), package))
+        if cache is not None:
+            cache.forget(short)
+            cache.save()
         return
-    package, _, short = record.module.rpartition(".")
-    cache = _caches.get((record.origin.path, package))
-    if cache is not None:
-        cache.forget(short)
-        cache.save()
+    index = current_index(group)
+    for spec in index.entry_points:
+        if (spec.distribution, spec.name) == (origin.distribution, origin.entry_point):
+            index.forget(spec.key)
+            _unsaved.pop((f"entry-point {group}", spec.key), None)
+    save_index(index)
 
 
 def load(record: PluginRecord, interface: InterfaceClass | None = None) -> Any:
@@ -485,7 +506,7 @@ def iter_plugins(
             found = value if match else interface(value, None)
         except StaleRecord as exc:
             logger().warning("ignoring cached plugin from %s: %s", record.origin, exc)
-            _invalidate(record)
+            _invalidate(record, package.__name__)
             continue
         except PLUGIN_FAULTS:
             logger().error(

@@ -113,7 +113,7 @@ def crc_adler(text: str) -> str:
 
 
 def fallback_name(directory: Path | str) -> str:
-    return f"{crc_adler(os.path.abspath(directory))}.{TAG}.json"
+    return f"{crc_adler(os.path.realpath(directory))}.{TAG}.json"
 
 
 def user_cache() -> Path:
@@ -267,7 +267,7 @@ def load_cache(path: Path, directory: Path | str, package: str) -> dict[str, Any
     assert type(header["schema"]) is int
     assert header["schema"] == _cache.SCHEMA
     assert header["interpreter"] == TAG
-    assert header["directory"] == os.path.abspath(directory)
+    assert header["directory"] == os.path.realpath(directory)
     assert header["package"] == package
     assert type(header["environment"]) is str
     table = header["modules"]
