@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import shutil
 from pathlib import Path
-from typing import Optional
 
 PACKAGE = "benchcorpus"
 PLUGIN_PACKAGE = f"{PACKAGE}.plugins"
@@ -149,7 +148,7 @@ def plugin_directory(dest: Path) -> Path:
     return dest / PACKAGE / "plugins"
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("dest", type=Path, help="directory to write the corpus under")
     parser.add_argument("--modules", type=int, default=1000, help="number of plugin modules")

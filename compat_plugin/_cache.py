@@ -344,11 +344,6 @@ def _is_names(value: object) -> bool:
     return type(value) is list and all(type(item) is str for item in value)
 
 
-def valid_details(text: str) -> bool:
-    """Whether ``text`` is an entry's details of the documented shape."""
-    return _valid_details(parse_json(text, "details"))
-
-
 def _valid_details(details: object) -> bool:
     if type(details) is not list or len(details) != 2 or not _is_text(details[0]):
         return False

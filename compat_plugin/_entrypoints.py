@@ -32,7 +32,6 @@ from ._cache import (
     read_bytes,
     same_fields,
     user_cache_root,
-    valid_details,
     write_atomic,
     writes_disabled,
 )
@@ -236,8 +235,8 @@ def read_index(group: str, path: list[str]) -> EntryPointIndex | None:
         )
     ):
         return None
-    # Scans are skipped undecoded by queries they do not concern: the checksum covers them
-    # all, and each is checked in full here too (they are few, one per entry point).
+    # Scans are skipped undecoded by queries they do not concern: the checksum is what lets
+    # them be (a damaged one damages the index, which is then rebuilt).
     checksum = data.get("checksum")
     if type(checksum) is not int or checksum != zlib.crc32(
         dump_json(data["scanned"]).encode("ascii", "backslashreplace")
@@ -246,7 +245,7 @@ def read_index(group: str, path: list[str]) -> EntryPointIndex | None:
     scanned = {
         key: entry
         for key, item in data["scanned"].items()
-        if (entry := entry_from(item)) is not None and valid_details(entry.details)
+        if (entry := entry_from(item)) is not None
     }
     specs = [EntryPointSpec(*spec) for spec in data["entry_points"]]
     shadowed = [Shadowed(*item) for item in data["shadowed"]]
