@@ -21,6 +21,7 @@ from typing import Protocol
 
 import pytest
 
+import compat_plugin
 from compat_plugin import _resolver
 
 _serial = itertools.count()
@@ -133,10 +134,15 @@ def run_python(
     user: int | None = None,
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in a fresh interpreter with ``path`` in front of ``PYTHONPATH``."""
+    """Run ``code`` in a fresh interpreter with ``path`` in front of ``PYTHONPATH``.
+
+    The child imports the same compat_plugin as this process (the working tree's, or the
+    installed one under tox), whatever its ``sys.path`` would otherwise find first.
+    """
     environment = dict(os.environ)
     environment.update(env or {})
-    pythonpath = [*(path or []), *filter(None, [environment.get("PYTHONPATH")])]
+    library = os.path.dirname(os.path.dirname(os.path.abspath(compat_plugin.__file__)))
+    pythonpath = [*(path or []), library, *filter(None, [environment.get("PYTHONPATH")])]
     environment["PYTHONPATH"] = os.pathsep.join(pythonpath)
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
