@@ -107,6 +107,19 @@ class PluginTree:
         return document
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_real_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Children started by wider-scoped fixtures, before any test's own cache is set, write
+    to a per-user cache of the session's, never to the real one of the user running it."""
+    previous = os.environ.get("COMPAT_PLUGIN_CACHE_DIR")
+    os.environ["COMPAT_PLUGIN_CACHE_DIR"] = str(tmp_path_factory.mktemp("session-usercache"))
+    yield
+    if previous is None:
+        del os.environ["COMPAT_PLUGIN_CACHE_DIR"]
+    else:
+        os.environ["COMPAT_PLUGIN_CACHE_DIR"] = previous
+
+
 @pytest.fixture(autouse=True)
 def _private_user_cache(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

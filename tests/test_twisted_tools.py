@@ -158,6 +158,13 @@ class Server:
             raise AssertionError(f"did not stop:\n{self.output()}") from None
 
 
+def _interruptible() -> None:
+    """Let the server be stopped by SIGINT even when this test run ignores it (as a
+    background job of a non-interactive shell does): an ignored signal stays ignored in a
+    child, and Twisted then installs no handler for it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextmanager
 def serving(args: list[str], site: Path, cwd: Path) -> Iterator[Server]:
     """Run ``args``; kill the process if it is still running when the block ends."""
@@ -165,7 +172,7 @@ def serving(args: list[str], site: Path, cwd: Path) -> Iterator[Server]:
     with log.open("wb") as stream:
         process = subprocess.Popen(
             args, env=environment(site), cwd=cwd, stdin=subprocess.DEVNULL, stdout=stream,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.STDOUT, preexec_fn=_interruptible,
         )
     try:
         yield Server(process, log)
