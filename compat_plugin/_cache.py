@@ -225,26 +225,52 @@ class StoredEntries:
         That is its details, or ``""`` when ``wanted`` (a JSON-quoted interface name) is given
         and they do not mention it -- then they are not even split out of the file.
         """
-        position = self._position.get(candidate.name)
-        if position is None:
-            return None
-        mtime_ns, size = self._mtimes[position], self._sizes[position]
-        if not (
-            mtime_ns == candidate.mtime_ns
-            and size == candidate.size
-            and type(mtime_ns) is int
-            and type(size) is int
-            and self._files[position] == candidate.filename
-        ):
-            return None
-        if wanted is not None:
-            mentioned = self._mentioned.get(wanted)
-            if mentioned is None:
-                mentioned = self._mentioned[wanted] = wanted.encode("ascii") in self._text
-            if not mentioned:
-                return ""
-        details = self._line(position)
-        return details if wanted is None or wanted in details else ""
+        found, current = self.sift([candidate], wanted)
+        if found:
+            return found[0][1]
+        return "" if current else None
+
+    def _mentions(self, wanted: str) -> bool:
+        """Whether any stored details mention ``wanted``: one search of the whole file."""
+        known = self._mentioned.get(wanted)
+        if known is None:
+            known = self._mentioned[wanted] = wanted.encode("ascii") in self._text
+        return known
+
+    def sift(
+        self, candidates: list[Candidate], wanted: str | None
+    ) -> tuple[list[tuple[Candidate, str | None]], int]:
+        """The candidates that matter, with their stored details (None: nothing current is
+        stored), and how many candidates were current.
+
+        A current candidate whose details do not mention ``wanted`` does not matter and is
+        left out.  This is the loop a warm call runs once per module: everything is bound to
+        locals, candidates are unpacked as the tuples they are.
+        """
+        position, files, mtimes, sizes = self._position, self._files, self._mtimes, self._sizes
+        mentioned = wanted is None or self._mentions(wanted)
+        found: list[tuple[Candidate, str | None]] = []
+        current = 0
+        for candidate in candidates:
+            name, filename, mtime_ns, size = candidate
+            at = position.get(name)
+            if at is not None:
+                stored_mtime, stored_size = mtimes[at], sizes[at]
+                if (
+                    stored_mtime == mtime_ns
+                    and stored_size == size
+                    and type(stored_mtime) is int
+                    and type(stored_size) is int
+                    and files[at] == filename
+                ):
+                    current += 1
+                    if mentioned:
+                        details = self._line(at)
+                        if wanted is None or wanted in details:
+                            found.append((candidate, details))
+                    continue
+            found.append((candidate, None))
+        return found, current
 
     def names(self) -> Iterator[str]:
         return iter(self._position)
@@ -305,10 +331,11 @@ def read_entries(
         or not all(type(column) is list and len(column) == count
                    for column in (names, files, mtimes, sizes))
         or not all(type(name) is str for name in names)  # type: ignore[union-attr]
-        or len(set(names)) != count  # type: ignore[arg-type]
     ):
         return NOTHING_STORED
-    return StoredEntries(names, files, mtimes, sizes, rest)  # type: ignore[arg-type]
+    stored = StoredEntries(names, files, mtimes, sizes, rest)  # type: ignore[arg-type]
+    # Repeated names would leave some line without its module.
+    return stored if len(stored) == count else NOTHING_STORED
 
 
 def encode(directory: str, package: str, environment: str, entries: dict[str, Entry]) -> bytes:
@@ -446,16 +473,25 @@ class DirectoryCache:
 
         A candidate matters if nothing current is stored for it (it must be scanned), or its
         details mention ``wanted`` (a JSON-quoted interface name; None: every candidate).
-        This is the one loop over every module of a warm call, so it is kept lean.
         """
-        lookup = self.lookup
-        relevant: list[tuple[str, Candidate, str | None]] = []
-        for candidate in admitted:
-            details = lookup(candidate, wanted)
-            if details != "":  # "": stored, current, and not mentioning ``wanted``
-                relevant.append((candidate.name, candidate, details))
+        if self._changes or self._adopted:
+            # This process has scanned or adopted entries: look each candidate up in full.
+            relevant = []
+            current = 0
+            for candidate in admitted:
+                details = self.lookup(candidate, wanted)
+                current += details is not None
+                if details != "":  # "": stored, current, and not mentioning ``wanted``
+                    relevant.append((candidate.name, candidate, details))
+        else:
+            sifted, current = self._base.sift(admitted, wanted)
+            relevant = [
+                (candidate.name, candidate,
+                 details if details is not None else self.lookup(candidate, wanted))
+                for candidate, details in sifted
+            ]
+            relevant = [item for item in relevant if item[2] != ""]
         relevant.sort()
-        current = len(admitted) - sum(1 for item in relevant if item[2] is None)
         # Every stored entry matched a listed module: nothing can have disappeared.
         if self._changes or self._adopted or current != len(self._base):
             self._retain({candidate.name for candidate in listing.candidates})
