@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,15 +222,7 @@ def profile_once(
     code = _setup(subject, with_twisted, instrument=False) + Template(_PROFILE).substitute(
         query=query, limit=limit, package=subject.package
     )
-    completed = subprocess.run(
-        [context.python, "-c", code],
-        env=context.environment(),
-        cwd=context.directory,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
+    completed = context.run_child(code, check=True)
     return completed.stdout
 
 

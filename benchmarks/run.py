@@ -121,6 +121,20 @@ class Context:
             env["XDG_CACHE_HOME"] = str(self.xdg_cache)
         return env
 
+    def run_child(
+        self, code: str, *, timeout: float = 300, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``code`` in a fresh child of this context and capture its output."""
+        return subprocess.run(
+            [self.python, "-c", code],
+            env=self.environment(),
+            cwd=self.directory,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+        )
+
     @property
     def directory(self) -> Path:
         """Where the children run."""
@@ -405,15 +419,7 @@ def run_child(contender: Contender, context: Context) -> tuple[float, object]:
     """Run one fresh interpreter for ``contender``; return (seconds, result)."""
     if contender.prepare is not None:
         contender.prepare(context)
-    completed = subprocess.run(
-        [context.python, "-c", child_code(contender, context)],
-        env=context.environment(),
-        cwd=context.directory,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = context.run_child(child_code(contender, context))
     if completed.returncode != 0:
         raise ChildFailed(
             f"{contender.key}: exit status {completed.returncode}\n{completed.stderr}"
@@ -455,15 +461,7 @@ _STDLIB_METADATA = {(3, 8): "1.4", (3, 10): "4.6", (3, 11): "4.13", (3, 12): "6.
 
 def describe_libraries(context: Context) -> dict[str, str]:
     """Which compat_plugin the children import (the working tree or an install), and versions."""
-    completed = subprocess.run(
-        [context.python, "-c", _DESCRIBE],
-        env=context.environment(),
-        cwd=context.directory,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    completed = context.run_child(_DESCRIBE, timeout=120, check=True)
     described: dict[str, str] = json.loads(completed.stdout)
     major, minor = (int(part) for part in described["python"].split(".")[:2])
     equivalent = _STDLIB_METADATA.get((major, minor))
@@ -546,15 +544,7 @@ print(json.dumps({
 
 
 def _check_child(code: str, context: Context) -> dict[str, Any]:
-    completed = subprocess.run(
-        [context.python, "-c", Template(code).substitute(context.substitutions())],
-        env=context.environment(),
-        cwd=context.directory,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    completed = context.run_child(Template(code).substitute(context.substitutions()), timeout=120)
     if completed.returncode != 0:
         raise ChildFailed(f"cache check: exit status {completed.returncode}\n{completed.stderr}")
     found: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
