@@ -474,25 +474,25 @@ class DirectoryCache:
         A candidate matters if nothing current is stored for it (it must be scanned), or its
         details mention ``wanted`` (a JSON-quoted interface name; None: every candidate).
         """
-        if self._changes or self._adopted:
-            # This process has scanned or adopted entries: look each candidate up in full.
-            relevant = []
-            current = 0
-            for candidate in admitted:
+        # Modules this process scanned, forgot or adopted are looked up one by one; the rest,
+        # normally all of them, go through the file's own tight loop.
+        overridden = self._changes.keys() | self._adopted.keys()
+        plain = [c for c in admitted if c.name not in overridden] if overridden else admitted
+        sifted, current = self._base.sift(plain, wanted)
+        relevant: list[tuple[str, Candidate, str | None]] = []
+        for candidate, details in sifted:
+            if details is None:  # not current in the file: maybe in the per-user one
                 details = self.lookup(candidate, wanted)
-                current += details is not None
-                if details != "":  # "": stored, current, and not mentioning ``wanted``
+            if details != "":
+                relevant.append((candidate.name, candidate, details))
+        for candidate in admitted if overridden else ():
+            if candidate.name in overridden:
+                details = self.lookup(candidate, wanted)
+                if details != "":
                     relevant.append((candidate.name, candidate, details))
-        else:
-            sifted, current = self._base.sift(admitted, wanted)
-            relevant = [
-                (candidate.name, candidate,
-                 details if details is not None else self.lookup(candidate, wanted))
-                for candidate, details in sifted
-            ]
-            relevant = [item for item in relevant if item[2] != ""]
         relevant.sort()
-        # Every stored entry matched a listed module: nothing can have disappeared.
+        # Every entry of the file matched a listed module (``current`` counts those alone):
+        # nothing can have disappeared.
         if self._changes or self._adopted or current != len(self._base):
             self._retain({candidate.name for candidate in listing.candidates})
         return relevant
