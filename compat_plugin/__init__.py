@@ -4,23 +4,34 @@
 ``interface``, found in the package's ``__path__`` directories and in the entry points of
 installed distributions (group: the package's dotted name), and remembered in plain-data caches
 validated per file, so a warm call imports only the modules whose plugins match.
+
+Importing this package defines ``IPlugin`` and nothing else: every other name is imported
+from its module when first used.
 """
 
-from ._discover import Discovery, discover
-from ._dropins import pluginPackagePaths
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from ._interfaces import IPlugin
-from ._legacy import CachedDropin, CachedPlugin, getCache, getPlugIns, getPlugins
-from ._records import (
-    IncompatiblePlugin,
-    LoadError,
-    MalformedEntryPoint,
-    ModuleRecords,
-    NotAPlugin,
-    Origin,
-    PluginRecord,
-    Skip,
-)
-from ._resolver import load
+
+if TYPE_CHECKING:
+    from ._api import CachedDropin, CachedPlugin, discover, getCache, getPlugIns, getPlugins, load
+    from ._directories import pluginPackagePaths
+    from ._records import (
+        Discovery,
+        IncompatiblePlugin,
+        LoadError,
+        MalformedEntryPoint,
+        ModuleRecords,
+        NotAPlugin,
+        Origin,
+        PluginRecord,
+        Skip,
+        StaleRecord,
+    )
+
+    __version__: str
 
 __all__ = [
     "CachedDropin",
@@ -35,6 +46,7 @@ __all__ = [
     "Origin",
     "PluginRecord",
     "Skip",
+    "StaleRecord",
     "discover",
     "getCache",
     "getPlugIns",
@@ -42,3 +54,34 @@ __all__ = [
     "load",
     "pluginPackagePaths",
 ]
+
+# Where each public name lives.
+_HOMES = {
+    **dict.fromkeys(
+        ("CachedDropin", "CachedPlugin", "discover", "getCache", "getPlugIns", "getPlugins",
+         "load"), "_api"),
+    "pluginPackagePaths": "_directories",
+    **dict.fromkeys(
+        ("Discovery", "IncompatiblePlugin", "LoadError", "MalformedEntryPoint", "ModuleRecords",
+         "NotAPlugin", "Origin", "PluginRecord", "Skip", "StaleRecord"), "_records"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is not None:
+        from importlib import import_module
+
+        value = getattr(import_module(f"{__name__}.{home}"), name)
+    elif name == "__version__":
+        from ._version import version
+
+        value = version()
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, "__version__"})

@@ -1,592 +1,378 @@
-"""The entry-point source and its index cache.
+"""The entry-point source: one index per ``sys.path`` entry, merged into a group's view.
 
-The group is the plugin package's dotted name.  Distributions are found where
-``importlib.metadata`` finds them -- ``*.dist-info`` and ``*.egg-info`` directories in each
-``sys.path`` entry, in ``sys.path`` order -- and a later copy of a distribution (same normalized
-name) is shadowed by the first.  Their metadata files are read here directly (the core metadata
-and entry-point formats are small and fixed), so that building an index does not pay for
-importing ``importlib.metadata``; ``packaging`` is imported only to check requirements on the
-host.
+The group is the plugin package's dotted name.  What the distributions of one ``sys.path``
+entry (a directory, or a zip file such as a wheel or a zipapp) declare for a group is read once
+with importlib-metadata (``_metadata``) and kept in that entry's *index*, valid while the entry
+keeps its stamp: installing, upgrading or removing a distribution there changes it.  A warm call
+stats each entry, reads its index and merges them in ``sys.path`` order, as importlib-metadata
+merges distributions: the first copy of a distribution (by normalized name) wins, copies with
+metadata before copies without.  Neither importlib-metadata nor packaging is imported then.
 
-What metadata says is kept in an *index*, one JSON file per (group, ``sys.path``, interpreter)
-in the per-user cache.  It is valid while every ``sys.path`` entry keeps its stamp: installing,
-upgrading or removing a distribution adds or removes a directory there and so changes it.  While
-the index is valid no metadata is read at all.  The index also keeps what each entry point's
-module contributed, validated by that module file's own stamp.
+Index format (``SCHEMA``), one JSON document::
+
+    {"schema": 1, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
+     "stamp": [mtime_ns, size],
+     "names": "\\nkey\\n...", "nameless": "\\nkey\\n...",
+     "distributions": [[key, name, version, metadata, [mtime_ns, size] | null, has metadata,
+                        [[entry point, value, module | null, attribute | null], ...],
+                        [requirement, ...]], ...],
+     "shadowed": [[key, version, metadata, winner's metadata], ...],
+     "gates": {key: [reason, [[required key, entry, [mtime_ns, size] | null], ...]]},
+     "scans": {scan key: [file, mtime_ns, size, details, [missing, ...]]},
+     "checksum": <CRC-32 of the JSON text of "scans">}
+
+``names`` holds the normalized name of every distribution in the entry that has metadata
+(``nameless`` those without), each between newlines: enough to decide shadowing without a
+list of a thousand names to decode.  ``distributions`` are the entry's first copies that
+declare entry points in the group; ``metadata`` is their metadata directory and the stamp that
+of its ``entry_points.txt`` when indexed -- checked again before anything of the distribution
+is used, so an index never names a module to import by itself.  ``gates`` keeps the verdict of
+the host-compatibility check with what it depended on: where each required distribution was
+found, and that entry's stamp.  ``scans`` keeps what each entry point's module contributed,
+under the same rules as a directory cache's entries (its file's stamp, its missing imports);
+they survive a rebuild of the index.
+
+Where it lives: ``<entry>/__pycache__/compat_plugin.entry-points.<group>.<interpreter>.json``
+when the entry is a directory that holds distributions or already has a ``__pycache__`` (and is
+writable), else ``<per-user cache>/entry-points/<digest of the entry's real path>.<group>.
+<interpreter>.json``.  An entry that does not exist holds nothing and gets no index.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import zlib
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
-from ._cache import (
+from ._records import Origin, Stamp
+from ._store import (
+    BOOL,
+    INT,
+    STAMP,
+    STR,
+    CacheFile,
     Entry,
+    checksum,
     digest,
     dump_json,
-    entry_from,
+    equal_to,
     interpreter_tag,
+    list_of,
+    mapping,
+    optional,
     parse_json,
     read_bytes,
-    same_fields,
+    record,
+    row,
     user_cache_root,
-    write_atomic,
-    writes_disabled,
 )
-from ._dropins import Candidate
-from ._log import logger
-from ._records import Origin
 
-SCHEMA = 2
-# Stamps of the sys.path entries; None for an entry that does not exist.
-PathStamps = list[Optional[list[int]]]
+SCHEMA = 1
 
 
-class EntryPointSpec(NamedTuple):
-    """One entry point of one distribution, as its metadata declares it."""
+class Declared(NamedTuple):
+    """One entry point of the group, as importlib-metadata parsed it (``module`` None: its
+    value is malformed)."""
 
-    distribution: str
-    version: str
-    position: int
-    path: str
     name: str
     value: str
+    module: str | None
+    attribute: str | None
 
-    @property
-    def key(self) -> str:
-        """Identifies what was scanned for this entry point in the index."""
-        return f"{self.distribution}\0{self.name}\0{self.value}"
 
-    @property
-    def origin(self) -> Origin:
-        return Origin("entry-point", self.path, self.distribution, self.version, self.name)
+class Distribution(NamedTuple):
+    """One distribution that declares entry points in the group."""
 
-    def target(self) -> tuple[str, str | None] | None:
-        """(module, attribute path or None) named by the value, or None if it is malformed."""
-        value = self.value.split("[", 1)[0].strip()
-        module, colon, attribute = value.partition(":")
-        module, attribute = module.strip(), attribute.strip()
-        if not all(part.isidentifier() for part in module.split(".")):
-            return None
-        if colon and not all(part.isidentifier() for part in attribute.split(".")):
-            return None
-        return module, attribute if colon else None
+    key: str
+    name: str
+    version: str
+    metadata: str
+    declared_stamp: Stamp | None
+    has_metadata: bool
+    entry_points: tuple[Declared, ...]
+    requires: tuple[str, ...]
 
 
 class Shadowed(NamedTuple):
-    """A later copy of a distribution, hidden by the one found first on ``sys.path``."""
+    """A later copy of a distribution, hidden by the one found first (``by``)."""
 
-    distribution: str
+    key: str
     version: str
-    path: str
+    metadata: str
     by: str
 
 
-class EntryPointIndex:
-    """What the installed distributions declare for one group, and what their plugins are."""
+class Gate(NamedTuple):
+    """The host-compatibility verdict on one distribution (``reason`` empty: compatible), with
+    where each distribution it requires was found: (key, entry, that entry's stamp)."""
+
+    reason: str
+    depends: tuple[tuple[str, str, Stamp | None], ...]
+
+
+_DISTRIBUTION = row(STR, STR, STR, STR, optional(STAMP), BOOL,
+                    list_of(row(STR, STR, optional(STR), optional(STR))), list_of(STR))
+_SCAN = row(STR, INT, INT, STR, list_of(STR))
+_INDEX = record(
+    schema=equal_to(SCHEMA),
+    stamp=STAMP,
+    names=STR,
+    nameless=STR,
+    distributions=list_of(_DISTRIBUTION),
+    shadowed=list_of(row(STR, STR, STR, STR)),
+    gates=mapping(row(STR, list_of(row(STR, STR, optional(STAMP))))),
+    scans=mapping(_SCAN),
+    checksum=INT,
+)
+
+
+def scan_key(distribution: Distribution, declared: Declared) -> str:
+    """Under which key an index keeps what ``declared``'s module contributed."""
+    return f"{distribution.key}\0{declared.name}\0{declared.value}"
+
+
+class EntryIndex:
+    """What one ``sys.path`` entry's distributions declare for one group, and what their
+    plugins are.  ``dirty`` is true when it holds something its file does not."""
 
     def __init__(
         self,
+        entry: str,
         group: str,
-        path: list[str],
-        stamps: PathStamps,
-        environment: str,
-        entry_points: list[EntryPointSpec],
-        incompatible: dict[str, str],
-        scanned: dict[str, Entry],
-        shadowed: list[Shadowed],
+        stamp: Stamp | None,
+        names: str = "\n",
+        nameless: str = "\n",
+        distributions: tuple[Distribution, ...] = (),
+        shadowed: tuple[Shadowed, ...] = (),
     ) -> None:
+        self.entry = entry
         self.group = group
-        self.path = path
-        self.stamps = stamps
-        self.environment = environment
-        self.entry_points = entry_points
-        self.incompatible = incompatible
-        self.scanned = scanned
+        self.stamp = stamp
+        self.names = names
+        self.nameless = nameless
+        self.distributions = distributions
         self.shadowed = shadowed
+        self.gates: dict[str, Gate] = {}
+        self.scans: dict[str, Entry] = {}
         self.dirty = False
 
+    def holds(self, key: str, with_metadata: bool = True) -> bool:
+        """Whether a distribution named ``key`` (normalized) is in this entry."""
+        return f"\n{key}\n" in (self.names if with_metadata else self.nameless)
+
+    def where(self, key: str) -> str:
+        """The metadata directory of distribution ``key`` here, if known, else the entry."""
+        known = (d.metadata for d in self.distributions if d.key == key)
+        return next(known, self.entry or ".")
+
     def store(self, key: str, entry: Entry) -> None:
-        """Remember what the entry point ``key`` (an ``EntryPointSpec.key``) contributed."""
-        self.scanned[key] = entry
+        """Remember what the entry point ``key`` (see ``scan_key``) contributed."""
+        self.scans[key] = entry
         self.dirty = True
 
     def forget(self, key: str) -> None:
         """Drop what is remembered for the entry point ``key``."""
-        if self.scanned.pop(key, None) is not None:
+        if self.scans.pop(key, None) is not None:
             self.dirty = True
 
-    def _scanned_document(self) -> dict[str, list[Any]]:
-        return {key: list(entry) for key, entry in self.scanned.items()}
+    def judged(self, key: str, gate: Gate) -> None:
+        """Remember the host-compatibility verdict on distribution ``key``."""
+        self.gates[key] = gate
+        self.dirty = True
 
-    def invalidate(self) -> None:
-        """Have the next call read all metadata again (what the index says proved stale)."""
-        self.stamps, self.environment, self.dirty = [], "", True
+    def adopt_scans(self, previous: EntryIndex) -> None:
+        """Keep what an earlier index of this entry knew of modules still declared the same
+        way: a module's scan depends on its own file, not on what else is installed."""
+        keys = {scan_key(d, e) for d in self.distributions for e in d.entry_points}
+        self.scans.update((k, e) for k, e in previous.scans.items() if k in keys)
 
     def document(self) -> dict[str, Any]:
+        scans = {key: [e.filename, *e.stamp, e.details, list(e.missing)]
+                 for key, e in self.scans.items()}
         return {
             "schema": SCHEMA,
             "interpreter": interpreter_tag(),
+            "entry": real_entry(self.entry),
             "group": self.group,
-            "path": self.path,
-            "stamps": self.stamps,
-            "environment": self.environment,
-            "entry_points": [list(spec) for spec in self.entry_points],
-            "incompatible": self.incompatible,
-            "scanned": self._scanned_document(),
-            "checksum": zlib.crc32(dump_json(self._scanned_document()).encode("ascii")),
+            "stamp": list(self.stamp) if self.stamp is not None else None,
+            "names": self.names,
+            "nameless": self.nameless,
+            "distributions": [_distribution_row(d) for d in self.distributions],
             "shadowed": [list(item) for item in self.shadowed],
+            "gates": {key: [gate.reason, [[k, e, list(s) if s else None] for k, e, s in
+                                          gate.depends]] for key, gate in self.gates.items()},
+            "scans": scans,
+            "checksum": checksum(dump_json(scans).encode("ascii")),
         }
 
 
-def path_stamps(path: list[str]) -> PathStamps:
-    """One stamp per ``sys.path`` entry: the cheap test of whether anything was installed."""
-    stamps: PathStamps = []
-    for entry in path:
-        try:
-            st = os.stat(entry or ".")
-        except OSError:
-            stamps.append(None)
-        else:
-            stamps.append([st.st_mtime_ns, st.st_size])
-    return stamps
+def _distribution_row(d: Distribution) -> list[Any]:
+    return [d.key, d.name, d.version, d.metadata,
+            list(d.declared_stamp) if d.declared_stamp else None, d.has_metadata,
+            [list(e) for e in d.entry_points], list(d.requires)]
 
 
-def file_candidate(key: str, filename: str | None) -> Candidate:
-    """A module file to validate an entry point's scan against (modules without a file:
-    valid while the index is)."""
-    if filename:
-        try:
-            st = os.stat(filename)
-        except OSError:
-            return Candidate(key, filename, -1, -1)
-        return Candidate(key, filename, st.st_mtime_ns, st.st_size)
-    return Candidate(key, "", -1, -1)
+def real_entry(entry: str) -> str:
+    """The real path of a ``sys.path`` entry (``""`` is the working directory)."""
+    return os.path.realpath(entry or ".")
 
 
-def index_path(group: str, path: list[str]) -> str:
-    """The index file for ``group`` under ``path`` (a ``sys.path``)."""
-    name = f"{digest(chr(0).join([group, *path]))}.{interpreter_tag()}.json"
-    return os.path.join(user_cache_root(), "entry-points", name)
+def index_places(entry: str, group: str, beside: bool) -> list[str]:
+    """Where the index of ``entry`` for ``group`` is looked for, in order."""
+    name = f"{group}.{interpreter_tag()}.json"
+    per_user = os.path.join(user_cache_root(), "entry-points",
+                            f"{digest(real_entry(entry))}.{name}")
+    if not beside:
+        return [per_user]
+    return [os.path.join(entry or ".", "__pycache__", f"compat_plugin.entry-points.{name}"),
+            per_user]
 
 
-def _valid_spec(spec: object) -> bool:
-    return (
-        type(spec) is list
-        and len(spec) == 6
-        and all(type(spec[i]) is str for i in (0, 1, 3, 4, 5))
-        and type(spec[2]) is int
-    )
+def read_index(entry: str, group: str, stamp: Stamp, beside: bool
+               ) -> tuple[EntryIndex | None, EntryIndex | None]:
+    """The stored index of ``entry`` for ``group`` written for ``stamp``, if a place holds
+    one; and else any usable one found (stale, but its scans may still hold), if any."""
+    stale: EntryIndex | None = None
+    for place in index_places(entry, group, beside):
+        index = read_index_at(place, entry, group)
+        if index is not None and index.stamp == stamp:
+            return index, None
+        stale = stale or index
+    return None, stale
 
 
-def _valid_stamps(stamps: object, length: int) -> bool:
-    return (
-        type(stamps) is list
-        and len(stamps) == length
-        and all(
-            stamp is None
-            or (type(stamp) is list and len(stamp) == 2 and all(type(n) is int for n in stamp))
-            for stamp in stamps
-        )
-    )
+def read_index_at(place: str, entry: str, group: str) -> EntryIndex | None:
+    """The index of ``entry`` for ``group`` stored at ``place``, if it is usable."""
+    raw = read_bytes(place)
+    document = parse_json(raw, place) if raw is not None else None
+    return _index_from(document, entry, group) if document is not None else None
 
 
-def index_files(group: str) -> list[str]:
-    """Every stored index of ``group``, whatever ``sys.path`` it was written for."""
-    folder = os.path.dirname(index_path(group, []))
-    try:
-        names = sorted(os.listdir(folder))
-    except OSError:
-        return []
-    found = []
-    for name in names:
-        path = os.path.join(folder, name)
-        raw = read_bytes(path) if name.endswith(".json") else None
-        data = parse_json(raw, path) if raw is not None else None
-        if type(data) is dict and data.get("group") == group:
-            found.append(path)
-    return found
-
-
-def read_index(group: str, path: list[str]) -> EntryPointIndex | None:
-    """The stored index for ``group`` and ``path``, or None if absent or not usable."""
-    where = index_path(group, path)
-    raw = read_bytes(where)
-    data = parse_json(raw, where) if raw is not None else None
-    if (
-        type(data) is not dict
-        or not same_fields(
-            data,
-            {"schema": SCHEMA, "interpreter": interpreter_tag(), "group": group, "path": path},
-        )
-        or not _valid_stamps(data.get("stamps"), len(path))
-        or type(data.get("environment")) is not str
-        or type(data.get("entry_points")) is not list
-        or not all(_valid_spec(spec) for spec in data["entry_points"])
-        or type(data.get("incompatible")) is not dict
-        or not all(type(v) is str for v in data["incompatible"].values())
-        or type(data.get("scanned")) is not dict
-        or type(data.get("shadowed")) is not list
-        or not all(
-            type(item) is list and len(item) == 4 and all(type(part) is str for part in item)
-            for item in data["shadowed"]
-        )
+def _index_from(document: Any, entry: str, group: str) -> EntryIndex | None:
+    if not (
+        _INDEX(document)
+        and equal_to(interpreter_tag())(document.get("interpreter"))
+        and equal_to(group)(document.get("group"))
+        and document["checksum"] == checksum(dump_json(document["scans"]).encode("ascii"))
     ):
         return None
-    # Scans are skipped undecoded by queries they do not concern: the checksum is what lets
-    # them be (a damaged one damages the index, which is then rebuilt).
-    checksum = data.get("checksum")
-    if type(checksum) is not int or checksum != zlib.crc32(
-        dump_json(data["scanned"]).encode("ascii", "backslashreplace")
-    ):
-        return None
-    scanned = {
-        key: entry
-        for key, item in data["scanned"].items()
-        if (entry := entry_from(item)) is not None
+    distributions = tuple(
+        Distribution(key, name, version, metadata, Stamp(*stamp) if stamp else None, valid,
+                     tuple(Declared(*item) for item in declared), tuple(requires))
+        for key, name, version, metadata, stamp, valid, declared, requires
+        in document["distributions"]
+    )
+    index = EntryIndex(entry, group, Stamp(*document["stamp"]), document["names"],
+                       document["nameless"], distributions,
+                       tuple(Shadowed(*item) for item in document["shadowed"]))
+    index.gates = {key: Gate(reason, tuple((k, e, Stamp(*s) if s else None) for k, e, s in deps))
+                   for key, (reason, deps) in document["gates"].items()}
+    index.scans = {
+        key: Entry(file, Stamp(mtime, size), details, tuple(missing))
+        for key, (file, mtime, size, details, missing) in document["scans"].items()
     }
-    specs = [EntryPointSpec(*spec) for spec in data["entry_points"]]
-    shadowed = [Shadowed(*item) for item in data["shadowed"]]
-    return EntryPointIndex(
-        group, path, data["stamps"], data["environment"], specs, data["incompatible"], scanned,
-        shadowed,
-    )
-
-
-def save_index(index: EntryPointIndex) -> None:
-    """Write ``index`` if it changed; failures are logged once at INFO and otherwise ignored."""
-    if not index.dirty or writes_disabled():
-        return
-    index.dirty = False
-    target = index_path(index.group, index.path)
-    try:
-        write_atomic(target, dump_json(index.document()).encode("ascii"))
-    except OSError as exc:
-        if target not in _unwritable:
-            _unwritable.add(target)
-            logger().info("entry-point index %s is not writable (%s)", target,
-                          exc.strerror or exc)
-
-
-_unwritable: set[str] = set()
-
-
-# -- Building an index from installed metadata (the cold path) -------------------------------
-
-
-def canonical_name(name: str) -> str:
-    """A distribution name normalized as package indexes compare them (PEP 503)."""
-    import re
-
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-class _MetadataDir(NamedTuple):
-    position: int
-    directory: str
-    identity: str
-
-
-def _identity(item: os.DirEntry[str]) -> str:
-    """What changes when a metadata directory is replaced: its inode and mtime (an inode
-    alone can be reused by a directory deleted and recreated under the same name)."""
-    try:
-        return f"{item.inode()}:{item.stat().st_mtime_ns}"
-    except OSError:
-        return str(item.inode())
-
-
-def _distribution_dirs(path: list[str]) -> list[_MetadataDir]:
-    """Every ``*.dist-info`` / ``*.egg-info`` directory on ``path``, in sys.path order (by
-    name within one entry)."""
-    found: list[_MetadataDir] = []
-    for position, entry in enumerate(path):
-        try:
-            with os.scandir(entry or ".") as scan:
-                items = sorted(
-                    (item.name, _identity(item))
-                    for item in scan
-                    if item.name.endswith((".dist-info", ".egg-info")) and item.is_dir()
-                )
-        except OSError:
-            continue
-        found.extend(
-            _MetadataDir(position, os.path.join(entry or ".", name), identity)
-            for name, identity in items
-        )
-    return found
-
-
-def installed_fingerprint(found: list[_MetadataDir]) -> str:
-    """What identifies the installed distributions: every metadata directory's path and
-    identity, so a reinstall of even the same version changes it."""
-    text = "\n".join(f"{item.directory}:{item.identity}" for item in found)
-    return f"{digest(text)}-{len(found)}"
-
-
-def _read_text(directory: str, name: str) -> str | None:
-    raw = read_bytes(os.path.join(directory, name))
-    return None if raw is None else raw.decode("utf-8")
-
-
-def _metadata_file(directory: str) -> str:
-    return "METADATA" if directory.endswith(".dist-info") else "PKG-INFO"
-
-
-def _headers(text: str) -> dict[str, list[str]]:
-    """The header fields of a core metadata file (up to the first blank line)."""
-    fields: dict[str, list[str]] = {}
-    last: list[str] | None = None
-    for line in text.splitlines():
-        if not line.strip():
-            break
-        if line[0] in " \t" and last is not None:
-            last[-1] += " " + line.strip()
-            continue
-        key, colon, value = line.partition(":")
-        if not colon:
-            raise ValueError(f"not a metadata header line: {line!r}")
-        last = fields.setdefault(key.strip().lower(), [])
-        last.append(value.strip())
-    return fields
-
-
-def _egg_requirements(text: str) -> list[str]:
-    """The requirements in an egg-info ``requires.txt``: unconditional and marker sections."""
-    found: list[str] = []
-    marker: str | None = ""
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-            marker = section[1:] if section.startswith(":") else None  # extras do not count
-        elif marker is not None:
-            found.append(f"{line}; {marker}" if marker else line)
-    return found
-
-
-def _entry_points(text: str, group: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """The (name, value) pairs of ``group`` in an ``entry_points.txt``, and malformed lines."""
-    found: list[tuple[str, str]] = []
-    malformed: list[str] = []
-    section: str | None = None
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped[0] in "#;":
-            continue
-        if stripped.startswith("[") and stripped.endswith("]"):
-            section = stripped[1:-1].strip()
-        elif section == group:
-            name, equals, value = stripped.partition("=")
-            if equals and name.strip() and value.strip():
-                found.append((name.strip(), value.strip()))
-            else:
-                malformed.append(stripped)
-    return found, malformed
-
-
-def _name_from_directory(basename: str) -> str:
-    """The normalized distribution name in ``name-version.dist-info`` / ``name.egg-info``."""
-    return canonical_name(basename.rsplit(".", 1)[0].split("-", 1)[0])
-
-
-class _Distribution(NamedTuple):
-    name: str
-    version: str
-    position: int
-    directory: str
-    requires: list[str]
-
-
-def _describe(directory: str, position: int) -> _Distribution:
-    """Name, version and requirements from a metadata directory; raises if unreadable."""
-    text = _read_text(directory, _metadata_file(directory))
-    if text is None:
-        raise FileNotFoundError(f"no {_metadata_file(directory)} in {directory}")
-    fields = _headers(text)
-    name, version = fields.get("name", [""])[0], fields.get("version", [""])[0]
-    if not name or not version:
-        raise ValueError(f"{directory} names no distribution name and version")
-    if directory.endswith(".dist-info"):
-        requires = fields.get("requires-dist", [])
-    else:
-        requires = _egg_requirements(_read_text(directory, "requires.txt") or "")
-    return _Distribution(canonical_name(name), version, position, directory, requires)
-
-
-def build_index(
-    group: str, path: list[str], stamps: PathStamps, found: list[_MetadataDir]
-) -> EntryPointIndex:
-    """Read every distribution's metadata for ``group``.
-
-    A distribution whose metadata cannot be read, or whose entry points are malformed, is
-    reported and skipped; the others still count.
-    """
-    first: dict[str, str] = {}
-    contributing: list[_Distribution] = []
-    specs: list[EntryPointSpec] = []
-    shadowed: list[Shadowed] = []
-    for position, directory, _ in found:
-        metadata = _metadata_file(directory)
-        if not os.path.isfile(os.path.join(directory, metadata)):
-            logger().debug("%s has no %s: not taken as a distribution", directory, metadata)
-            continue
-        earlier = first.setdefault(_name_from_directory(os.path.basename(directory)), directory)
-        try:
-            text = _read_text(directory, "entry_points.txt")
-        except (OSError, UnicodeDecodeError) as exc:
-            logger().warning("ignoring entry points in %s: %s", directory, exc)
-            continue
-        declared, malformed = _entry_points(text or "", group)
-        if not declared and not malformed:
-            continue
-        try:
-            dist = _describe(directory, position)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            logger().warning("ignoring distribution at %s: unreadable %s (%s)", directory,
-                             metadata, exc)
-            continue
-        if earlier != directory:
-            shadowed.append(Shadowed(dist.name, dist.version, directory, earlier))
-            continue
-        contributing.append(dist)
-        for line in malformed:
-            logger().warning("ignoring malformed entry point of %s %s: %r", dist.name,
-                             dist.version, line)
-        for name, value in sorted(declared):
-            specs.append(EntryPointSpec(dist.name, dist.version, position, directory, name,
-                                        value))
-    specs.sort(key=lambda spec: (spec.position, spec.distribution, spec.name))
-    environment = installed_fingerprint(found)
-    incompatible = _incompatible(contributing, group.split(".", 1)[0], path)
-    # No earlier scan is kept: with other distributions installed, a module may define other
-    # plugins (one that does so only when an optional dependency imports, say).
-    index = EntryPointIndex(group, path, stamps, environment, specs, incompatible, {}, shadowed)
-    index.dirty = True
     return index
 
 
-def _installs(directory: str, top_level: str) -> bool:
-    """Whether the distribution described in ``directory`` installs package ``top_level``."""
-    listed = _read_text(directory, "top_level.txt")
-    if listed is not None:
-        return top_level in listed.split()
-    record = _read_text(directory, "RECORD") or ""
-    return any(
-        line.split(",", 1)[0].split("/", 1)[0] in (top_level, f"{top_level}.py")
-        for line in record.splitlines()
-    )
+def save_index(index: EntryIndex, file: CacheFile) -> None:
+    """Write ``index`` if it holds something its file does not."""
+    if index.dirty:
+        index.dirty = False
+        file.write(dump_json(index.document()).encode("ascii"))
 
 
-def _host(requirements: set[str], top_level: str, path: list[str]) -> _Distribution | None:
-    """The distribution that installs ``top_level``, among those some plugin requires."""
-    for position, directory, _ in _distribution_dirs(path):
-        name = _name_from_directory(os.path.basename(directory))
-        if name in requirements and _installs(directory, top_level):
-            try:
-                return _describe(directory, position)
-            except (OSError, UnicodeDecodeError, ValueError):
-                return None
-    return None
-
-
-def _incompatible(
-    plugins: list[_Distribution], top_level: str, path: list[str]
-) -> dict[str, str]:
-    """Plugin distributions whose requirement on the host the installed host does not meet.
-
-    The host is the distribution that installs the plugin package's top-level package.
-    """
-    if not any(dist.requires for dist in plugins):
-        return {}
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    parsed: dict[str, list[Requirement]] = {}
-    for dist in plugins:
-        for text in dist.requires:
-            try:
-                parsed.setdefault(dist.name, []).append(Requirement(text))
-            except InvalidRequirement:
-                logger().warning("ignoring invalid requirement %r of %s", text, dist.name)
-    wanted = {canonical_name(req.name) for reqs in parsed.values() for req in reqs}
-    host = _host(wanted, top_level, path)
-    if host is None:
-        return {}
-    problems: dict[str, str] = {}
-    for plugin, requirements in parsed.items():
-        for requirement in requirements:
-            if canonical_name(requirement.name) != host.name:
-                continue
-            if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
-                continue
-            if not requirement.specifier.contains(host.version, prereleases=True):
-                problems[plugin] = (
-                    f"requires {requirement} but {host.name} {host.version} is installed"
-                )
-    return problems
-
-
-def declared(path: str, group: str, name: str, value: str) -> bool:
-    """Whether the distribution whose metadata is in ``path`` declares the entry point
-    ``name = value`` in ``group`` now: checked before an entry point's module is imported,
-    so no index, however stale or forged, names a module to import by itself."""
-    try:
-        text = _read_text(path, "entry_points.txt")
-    except (OSError, UnicodeDecodeError):
+def may_live_beside(index: EntryIndex, forced: bool = False) -> bool:
+    """Whether an index may be written into its entry's ``__pycache__``: the entry is a
+    directory that holds distributions or already has one (so no cache directory is created
+    where a program merely runs), or ``forced`` (``cache regenerate``)."""
+    directory = index.entry or "."
+    if not os.path.isdir(directory):
         return False
-    found, _ = _entry_points(text or "", group)
-    return (name, value) in found
+    return (forced or index.names != "\n" or index.nameless != "\n"
+            or os.path.isdir(os.path.join(directory, "__pycache__")))
 
 
-def distribution_files(name: str, path: list[str]) -> set[str] | None:
-    """The real paths of the files the first installed copy of ``name`` lists in its RECORD
-    (or ``installed-files.txt``); None if no such distribution is installed."""
-    wanted = canonical_name(name)
-    for _, directory, _ in _distribution_dirs(path):
-        if _name_from_directory(os.path.basename(directory)) != wanted:
-            continue
-        root = os.path.dirname(directory)
-        record = _read_text(directory, "RECORD")
-        if record is not None:
-            listed = [line.split(",", 1)[0] for line in record.splitlines()]
-        else:
-            root = directory
-            listed = (_read_text(directory, "installed-files.txt") or "").splitlines()
-        return {os.path.realpath(os.path.join(root, item)) for item in listed if item}
-    return None
+def is_path_finder(finder: object) -> bool:
+    """Whether ``finder`` finds distributions along ``sys.path`` (whose distributions the
+    per-entry indexes hold): importlib's own path finder, or importlib-metadata's."""
+    kind = finder if isinstance(finder, type) else type(finder)
+    return (kind.__name__, kind.__module__) in _PATH_FINDERS
 
 
-_indexes: dict[tuple[str, tuple[str, ...]], EntryPointIndex] = {}
+_PATH_FINDERS = frozenset({
+    ("PathFinder", "_frozen_importlib_external"),
+    ("MetadataPathFinder", "importlib_metadata"),
+    ("MetadataPathFinder", "importlib.metadata"),
+})
 
 
-def current_index(group: str) -> EntryPointIndex:
-    """The index for ``group`` under the current ``sys.path``, rebuilt if anything changed."""
-    path = [entry for entry in sys.path if isinstance(entry, str)]
-    stamps = path_stamps(path)
-    key = (group, tuple(path))
-    index = _indexes.get(key)
-    if index is None or index.stamps != stamps:
-        stored = read_index(group, path) if index is None else index
-        if stored is not None and stored.stamps == stamps:
-            index = stored
-        else:
-            found = _distribution_dirs(path)
-            if stored is not None and stored.environment == installed_fingerprint(found):
-                # Something on sys.path changed, but not the distributions (an edited file in
-                # the working directory, say): the index holds; record the new stamps.
-                stored.stamps = stamps
-                stored.dirty = True
-                index = stored
+def custom_finders() -> list[object]:
+    """The finders on ``sys.meta_path`` that provide distributions other than along
+    ``sys.path`` (bundlers' finders): read with importlib-metadata in every process."""
+    return [finder for finder in sys.meta_path
+            if hasattr(finder, "find_distributions") and not is_path_finder(finder)]
+
+
+class Contribution(NamedTuple):
+    """One distribution's share of a group: where it was found and in which index."""
+
+    distribution: Distribution
+    source: EntryIndex
+    position: int
+
+    def origin(self, declared: Declared | None = None) -> Origin:
+        d = self.distribution
+        return Origin("entry-point", d.metadata, d.key, d.version,
+                      declared.name if declared is not None else None)
+
+
+class GroupView(NamedTuple):
+    """A group as importlib-metadata sees it: the distributions whose entry points count, in
+    ``sys.path`` order, and the copies shadowed by them."""
+
+    contributions: tuple[Contribution, ...]
+    shadowed: tuple[tuple[Shadowed, EntryIndex], ...]
+    sources: tuple[EntryIndex, ...]
+
+    def locate(self, key: str) -> EntryIndex | None:
+        """The index holding the copy of distribution ``key`` that counts, if any."""
+        for with_metadata in (True, False):
+            for source in self.sources:
+                if source.holds(key, with_metadata):
+                    return source
+        return None
+
+
+def merge(sources: list[tuple[int, EntryIndex]]) -> GroupView:
+    """Merge indexes given in the order importlib-metadata consults them.
+
+    Across entries the first copy of a distribution wins, copies with metadata before copies
+    without; within an entry that was decided when it was indexed.
+    """
+    contributions: list[Contribution] = []
+    shadowed: list[tuple[Shadowed, EntryIndex]] = []
+    indexes = [index for _, index in sources]
+    for at, (position, index) in enumerate(sources):
+        for shadow in index.shadowed:
+            shadowed.append((shadow, index))
+        for distribution in index.distributions:
+            winner = _winner(distribution, at, indexes)
+            if winner is None:
+                contributions.append(Contribution(distribution, index, position))
             else:
-                index = build_index(group, path, stamps, found)
-        _indexes[key] = index
-    return index
+                shadow = Shadowed(distribution.key, distribution.version, distribution.metadata,
+                                  winner.where(distribution.key))
+                shadowed.append((shadow, index))
+    return GroupView(tuple(contributions), tuple(shadowed), tuple(indexes))
 
 
-def forget_indexes() -> None:
-    """Drop what this process remembers of entry-point indexes (the files stay)."""
-    _indexes.clear()
+def _winner(distribution: Distribution, at: int, indexes: list[EntryIndex]) -> EntryIndex | None:
+    """The index of another copy that hides ``distribution`` (found in ``indexes[at]``)."""
+    key = distribution.key
+    if distribution.has_metadata:
+        earlier = indexes[:at]
+        return next((index for index in earlier if index.holds(key)), None)
+    for index in indexes:
+        if index.holds(key):
+            return index
+    return next((index for index in indexes[:at] if index.holds(key, False)), None)

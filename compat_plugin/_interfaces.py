@@ -52,6 +52,14 @@ def adapt_to_marker(value: object) -> object:
     return adapted
 
 
+def implements_marker(cls: type) -> bool:
+    """Whether instances of ``cls`` would be plugins (it implements a marker interface)."""
+    twisted_marker = _twisted_marker()
+    return bool(IPlugin.implementedBy(cls)) or (
+        twisted_marker is not None and bool(twisted_marker.implementedBy(cls))
+    )
+
+
 def interface_names(value: object) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """Return (directly declared names, all names with bases) if ``value`` is a plugin.
 
@@ -95,3 +103,4 @@ def resolve_interface(name: str) -> InterfaceClass | None:
         return None
     found: Any = getattr(module, attribute, None)
     return found if isinstance(found, InterfaceClass) else None
+

@@ -1,41 +1,40 @@
-"""From a plugin package to the plugin objects a caller asked for: one resolver, two sources.
+"""From a plugin package to its plugin records: one resolver over both sources.
 
 Order, the same with a cold or a warm cache: first the directory plugins -- ``__path__``
 entries in their current order; within one directory, modules by name (code-point order) --
 then the entry-point plugins, by their distribution's position on ``sys.path``, then
 distribution name, then entry-point name; within one module, plugins in the order the module
 defines them.  A module name already taken by an earlier directory is shadowed there; a module
-or object already reached is not listed again; an object reached twice in one call (imported
-into two modules) is yielded once, at its first place.
+or object already reached is not listed again.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from types import ModuleType
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple
 
-from zope.interface.interface import InterfaceClass
-
-from ._cache import DirectoryCache, Entry, decode, dump_json, entry_for, paused_gc
-from ._dropins import Candidate, Listing, list_directory
+from ._directories import Listing, module_stamp, plugin_directories
+from ._directory_cache import DirectoryCache, becomes_importable
 from ._entrypoints import (
-    EntryPointIndex,
-    EntryPointSpec,
-    canonical_name,
-    current_index,
-    declared,
-    file_candidate,
-    forget_indexes,
+    Contribution,
+    Declared,
+    EntryIndex,
+    GroupView,
+    custom_finders,
+    index_places,
+    may_live_beside,
+    merge,
+    read_index,
     save_index,
+    scan_key,
 )
-from ._interfaces import identifier, imported_interface, interface_names
 from ._log import logger
 from ._records import (
+    Discovery,
     IncompatiblePlugin,
     LoadError,
     MalformedEntryPoint,
@@ -43,321 +42,378 @@ from ._records import (
     Origin,
     PluginRecord,
     Skip,
+    Stamp,
 )
-from ._scan import (
-    PLUGIN_FAULTS,
-    import_plugin_module,
-    resolve_attribute,
-    scan_module,
-    scan_object,
-)
+from ._rules import Rules
+from ._scan import Scan, Scanner
+from ._store import CacheFile, Entry, decode, details_of
 
 
-class Resolution(NamedTuple):
-    """One discovery pass: modules in order, what could not be loaded, what was left out."""
+class _Kept(NamedTuple):
+    """A scan kept in memory only -- the module failed, some object could not be inspected,
+    or the module was imported before and may predate its file -- so that it is neither redone
+    nor reported again while its file keeps this stamp; the next process tries again."""
 
-    modules: tuple[ModuleRecords, ...]
-    errors: tuple[LoadError, ...]
-    skipped: tuple[Skip, ...]
-
-    def plugins(self) -> Iterator[PluginRecord]:
-        """Every plugin record, in resolution order."""
-        for module in self.modules:
-            yield from module.plugins
+    filename: str
+    stamp: Stamp | None
+    scan: Scan
 
 
-class StaleRecord(Exception):
-    """A cached record no longer describes the object it names."""
+class _Pass:
+    """What one resolution gathers.  ``wanted`` (the JSON-quoted name of the asked interface,
+    or None for everything) lets cached modules that do not mention it be passed over."""
 
-
-class Rules:
-    """Which candidates may be imported: glob patterns checked before any import.
-
-    A candidate is skipped when a disable pattern matches its distribution name, entry-point
-    name or module name (short or dotted) and no enable pattern does.  Disable patterns come
-    from ``COMPAT_PLUGIN_DISABLE`` (comma-separated) and the ``disable`` argument; distribution
-    names are compared normalized (case, and ``-``/``_``/``.`` alike).
-    """
-
-    def __init__(self, disable: Iterable[str] = (), enable: Iterable[str] = ()) -> None:
-        from_environment = os.environ.get("COMPAT_PLUGIN_DISABLE", "").split(",")
-        self.disable = tuple(p.strip() for p in [*from_environment, *disable] if p.strip())
-        self.enable = tuple(p.strip() for p in enable if p.strip())
-
-    @staticmethod
-    def _match(pattern: str, names: tuple[str, ...], distribution: str | None) -> bool:
-        from fnmatch import fnmatchcase
-
-        if distribution is not None and fnmatchcase(distribution, canonical_name(pattern)):
-            return True
-        return any(fnmatchcase(name, pattern) for name in names)
-
-    def blocking(self, names: tuple[str, ...], distribution: str | None = None) -> str | None:
-        """The disable pattern that keeps these names out, or None if they may be imported."""
-        if not self.disable:
-            return None
-        for pattern in self.disable:
-            if self._match(pattern, names, distribution):
-                if any(self._match(allow, names, distribution) for allow in self.enable):
-                    return None
-                return pattern
-        return None
-
-
-class _Scan(NamedTuple):
-    """What importing one candidate gave.  Scans that are not persisted -- the module failed,
-    some object could not be inspected, or the module was already imported and may predate
-    its file -- are kept in memory for the process, so they are neither redone nor re-reported
-    until the file changes; the next process tries again."""
-
-    candidate: Candidate | None
-    scanned: ModuleRecords | None
-    errors: tuple[LoadError, ...]
-
-
-_caches: dict[tuple[str, str], DirectoryCache] = {}
-_unsaved: dict[tuple[str, str], _Scan] = {}
-# Files changed after this point may be newer than a module imported before a scan.
-_STARTED_NS = time.time_ns()
-_warned: set[str] = set()
-
-
-def forget_state() -> None:
-    """Drop what this process remembers of plugin directories and entry points."""
-    _caches.clear()
-    _unsaved.clear()
-    _warned.clear()
-    forget_indexes()
-
-
-def _warn_once(message: str, *args: object) -> None:
-    text = message % args
-    if text not in _warned:
-        _warned.add(text)
-        logger().warning("%s", text)
-
-
-class _Store(Protocol):
-    def store(self, key: str, entry: Entry) -> None: ...
-
-    def forget(self, key: str) -> None: ...
-
-
-def _recalled(key: tuple[str, str], candidate: Candidate | None) -> _Scan | None:
-    """An unpersisted scan of ``key`` that still matches its file (re-stated if not given)."""
-    kept = _unsaved.get(key)
-    if kept is None or kept.candidate is None:
-        return kept
-    current = candidate or file_candidate(kept.candidate.name, kept.candidate.filename)
-    return kept if current.stamp == kept.candidate.stamp else None
-
-
-def _scanned(
-    store: _Store,
-    key: tuple[str, str],
-    module: str,
-    attribute: str | None,
-    origin: Origin,
-    candidate: Candidate | None,
-) -> _Scan:
-    """Import and scan one candidate (its file found after import when not known before),
-    and record the outcome in ``store`` under ``key[1]``, or only in memory when it must not
-    be persisted."""
-    remembered = _recalled(key, candidate)
-    if remembered is not None:
-        return remembered
-    preloaded = module in sys.modules
-    loaded = import_plugin_module(module, origin)
-    if isinstance(loaded, LoadError):
-        result = _Scan(candidate, None, (loaded,))
-    else:
-        found: ModuleRecords | None
-        if attribute is None:
-            found, problems = scan_module(loaded, origin)
-        else:
-            found, problems = scan_object(loaded, attribute, origin)
-        if candidate is None:
-            candidate = file_candidate(key[1], getattr(loaded, "__file__", None))
-        result = _Scan(candidate, found, tuple(problems))
-    # A module imported before this pass reflects its file as it was then; if the file has
-    # been written since this process started, what we scanned may be older than its stamp.
-    trusted = not preloaded or (candidate is not None and candidate.mtime_ns < _STARTED_NS)
-    if result.errors or result.scanned is None or result.candidate is None or not trusted:
-        _unsaved[key] = result
-        store.forget(key[1])
-    else:
-        _unsaved.pop(key, None)
-        store.store(key[1], entry_for(result.candidate, result.scanned))
-    return result
-
-
-class _Collected(NamedTuple):
-    """What a pass gathers.  ``wanted`` (the JSON-quoted name of the asked interface, or None
-    for everything) lets cached modules that do not mention it be passed over undecoded."""
-
-    wanted: str | None
-    package: str
-    modules: list[ModuleRecords]
-    errors: list[LoadError]
-    skipped: list[Skip]
-    # Short names of the directory modules seen so far, with where each was found.
-    directory_modules: dict[str, Origin]
+    def __init__(self, package: str, wanted: str | None) -> None:
+        self.package = package
+        self.wanted = wanted
+        self.modules: list[ModuleRecords] = []
+        self.errors: list[LoadError] = []
+        self.skipped: list[Skip] = []
+        # Short names of the directory modules seen so far, with where each was found.
+        self.directory_modules: dict[str, Origin] = {}
 
     def directory_origin(self, module: str) -> Origin | None:
         """Where ``module`` was found as a directory module, if it was."""
         package, _, short = module.rpartition(".")
         return self.directory_modules.get(short) if package == self.package else None
 
-    def add(self, scan: _Scan) -> None:
+    def add(self, scan: Scan) -> None:
         self.errors.extend(scan.errors)
-        if scan.scanned is not None:
-            self.modules.append(scan.scanned)
+        if scan.records is not None:
+            self.modules.append(scan.records)
 
-    def cached(self, details: str | None, module: str, origin: Origin) -> bool:
-        """Take what stored ``details`` say of ``module``; False if it must be scanned.
-
-        ``""`` stands for details known not to mention the wanted interface.
-        """
-        if details is None:
-            return False
-        # A cheap, conservative test: a false "yes" only costs decoding the details.
-        if not details or (self.wanted is not None and self.wanted not in details):
-            return True
-        decoded = decode(details, module, origin)
+    def take(self, details: str | None, module: str, origin: Origin) -> bool:
+        """Take what stored ``details`` say of ``module``; False if it must be scanned."""
+        decoded = decode(details, module, origin) if details is not None else None
         if decoded is not None:
             self.modules.append(decoded)
         return decoded is not None
 
 
-def plugin_directories(package: ModuleType) -> Iterator[Listing]:
-    """The listings of ``package.__path__``, live and in order; entries that cannot be listed,
-    and repeats of an entry (a zip-imported package's own directory comes back from
-    ``pluginPackagePaths``), are left out."""
-    seen: set[str] = set()
-    for directory in list(getattr(package, "__path__", ())):
-        if not isinstance(directory, str) or os.path.abspath(directory) in seen:
-            continue
-        seen.add(os.path.abspath(directory))
-        with paused_gc():
-            listing = list_directory(os.path.abspath(directory))
-        if listing is not None:
-            yield listing
+class Resolver:
+    """The process's memory of plugin discovery: directory caches, entry-point indexes, scans
+    kept in memory, and what was already reported.  One serves the whole process."""
 
+    def __init__(self) -> None:
+        self._directories: dict[tuple[str, str], DirectoryCache] = {}
+        self._indexes: dict[tuple[str, str], EntryIndex] = {}
+        self._index_files: dict[tuple[str, str], CacheFile] = {}
+        self._custom: dict[tuple[object, ...], tuple[list[EntryIndex], list[EntryIndex]]] = {}
+        self._kept: dict[tuple[str, str], _Kept] = {}
+        self._reported: set[tuple[str, ...]] = set()
+        self.scanner = Scanner()
+        # ``cache regenerate``: indexes go beside every entry that can be written, and each
+        # module about to be scanned is told to ``on_scan`` (its progress display).
+        self.regenerating = False
+        self.on_scan: Callable[[str], None] | None = None
+        # Files changed after this may be newer than a module imported before a scan.
+        self._started_ns = time.time_ns()
 
-def _directory_modules(
-    package: ModuleType, environment: str, rules: Rules, out: _Collected
-) -> None:
-    """Scan (or read from the cache) every plugin module of ``package.__path__``, live."""
-    package_name = package.__name__
-    for listing in plugin_directories(package):
-        cache = _caches.get((listing.directory, package_name))
-        if cache is None or cache.environment != environment:
-            cache = _caches[listing.directory, package_name] = DirectoryCache(
-                listing, package_name, environment
-            )
-        origin = Origin("directory", path=listing.directory)
-        prefix = f"{package_name}."
-        candidates = _admitted(listing, origin, prefix, rules, out)
-        for name, candidate, details in cache.select(listing, candidates, out.wanted):
-            module = prefix + name
-            if not out.cached(details, module, origin):
-                key = (listing.directory, name)
-                out.add(_scanned(cache, key, module, None, origin, candidate))
-        cache.save()
+    # -- one pass --------------------------------------------------------------------------
 
+    def resolve(self, package: ModuleType, rules: Rules | None = None,
+                wanted: str | None = None) -> Discovery:
+        """Every plugin record of ``package`` from both sources, in the documented order;
+        with ``wanted``, modules whose cached records do not mention it are passed over."""
+        out = _Pass(package.__name__, wanted)
+        rules = rules if rules is not None else Rules()
+        self._directory_modules(package, rules, out)
+        self._entry_point_modules(package.__name__, rules, out)
+        modules = _deduplicated(out)
+        plugins = tuple(record for module in modules for record in module.plugins)
+        return Discovery(plugins, tuple(out.errors), tuple(out.skipped), modules)
 
-def _admitted(
-    listing: Listing, origin: Origin, prefix: str, rules: Rules, out: _Collected
-) -> list[Candidate]:
-    """The candidates of ``listing`` that are neither shadowed by an earlier directory nor
-    disabled; the others are recorded as skipped, in name order."""
-    taken = out.directory_modules
-    candidates = list(listing.candidates)
-    shadowed = taken.keys() & {candidate.name for candidate in candidates} if taken else set()
-    skipped = [
-        Skip(prefix + c.name, origin, f"shadowed by {taken[c.name]}")
-        for c in candidates
-        if c.name in shadowed
-    ]
-    if shadowed:
-        candidates = [c for c in candidates if c.name not in shadowed]
-    taken.update((candidate.name, origin) for candidate in candidates)
-    if rules.disable:
-        admitted = []
-        for candidate in candidates:
-            pattern = rules.blocking((candidate.name, prefix + candidate.name))
-            if pattern is None:
-                admitted.append(candidate)
-            else:
-                reason = f"disabled by pattern {pattern!r}"
-                skipped.append(Skip(prefix + candidate.name, origin, reason))
-        candidates = admitted
-    out.skipped.extend(sorted(skipped, key=lambda skip: skip.target))
-    return candidates
+    def _directory_modules(self, package: ModuleType, rules: Rules, out: _Pass) -> None:
+        prefix = f"{out.package}."
+        for listing in plugin_directories(package):
+            cache = self.directory_cache(listing, out.package)
+            origin = Origin("directory", path=listing.directory)
+            admitted = _admitted(listing, origin, prefix, rules, out)
+            for module, details in cache.select(listing, admitted, out.wanted):
+                qualified = prefix + module.name
+                if not out.take(details, qualified, origin):
+                    key = (listing.directory, module.name)
+                    known = (module.filename, module.stamp)
+                    out.add(self._scan(cache, key, qualified, None, origin, known))
+            cache.save()
 
+    def directory_cache(self, listing: Listing, package: str) -> DirectoryCache:
+        """The process's cache of one plugin directory for ``package``."""
+        cache = self._directories.get((listing.directory, package))
+        if cache is None:
+            cache = self._directories[listing.directory, package] = DirectoryCache(listing,
+                                                                                    package)
+        return cache
 
-def _entry_point_module(
-    index: EntryPointIndex,
-    spec: EntryPointSpec,
-    module: str,
-    attribute: str | None,
-    out: _Collected,
-) -> None:
-    """What one entry point contributes: from the index if its module file is unchanged.
+    def _entry_point_modules(self, group: str, rules: Rules, out: _Pass) -> None:
+        view = self.group_view(group)
+        for shadow, _index in view.shadowed:
+            origin = Origin("entry-point", shadow.metadata, shadow.key, shadow.version)
+            out.skipped.append(Skip(shadow.key, origin, f"shadowed by {shadow.by}"))
+        for contribution in sorted(view.contributions,
+                                   key=lambda c: (c.position, c.distribution.key)):
+            reason = self._gate(contribution, group, view)
+            if reason:
+                error = IncompatiblePlugin(reason)
+                out.errors.append(LoadError(contribution.distribution.key,
+                                            contribution.origin(), error))
+                continue
+            for declared in sorted(contribution.distribution.entry_points,
+                                   key=lambda d: (d.name, d.value)):
+                self._entry_point(contribution, declared, rules, out)
+        for source in view.sources:
+            self.save_index(source)
 
-    Before anything of it is used, the distribution's ``entry_points.txt`` is read again to
-    confirm it still declares the entry point, so the index never names a module to import.
-    """
-    origin = spec.origin
-    entry = index.scanned.get(spec.key)
-    if entry is not None and not entry.matches(file_candidate(spec.key, entry.filename)):
-        entry = None
-    details = entry.details if entry is not None else None
-    if details is not None and out.wanted is not None and out.wanted not in details:
-        return  # current, and not concerning the asked interface
-    if not declared(spec.path, index.group, spec.name, spec.value):
-        _warn_once("entry point %s = %s of %s %s is no longer declared; rereading metadata",
-                   spec.name, spec.value, spec.distribution, spec.version)
-        index.invalidate()
-        return
-    if not out.cached(details, module, origin):
-        key = (f"entry-point {index.group}", spec.key)
-        out.add(_scanned(index, key, module, attribute, origin, None))
-
-
-def _entry_point_modules(index: EntryPointIndex, rules: Rules, out: _Collected) -> None:
-    """Every entry point of the group, gated and filtered before anything is imported."""
-    for item in index.shadowed:
-        origin = Origin("entry-point", item.path, item.distribution, item.version)
-        out.skipped.append(Skip(item.distribution, origin, f"shadowed by {item.by}"))
-    for spec in index.entry_points:
-        origin = spec.origin
-        reason = index.incompatible.get(spec.distribution)
-        if reason is not None:
-            _warn_once("skipping plugin distribution %s %s: it %s",
-                       spec.distribution, spec.version, reason)
-            out.errors.append(LoadError(spec.distribution, origin, IncompatiblePlugin(reason)))
-            continue
-        target = spec.target()
-        if target is None:
-            problem = MalformedEntryPoint(f"{spec.name} = {spec.value!r} is not module[:object]")
-            _warn_once("ignoring entry point of %s %s: %s", spec.distribution, spec.version,
-                       problem)
-            out.errors.append(LoadError(f"{spec.distribution}:{spec.name}", origin, problem))
-            continue
-        module, attribute = target
-        pattern = rules.blocking((spec.name, module), spec.distribution)
+    def _entry_point(self, contribution: Contribution, declared: Declared, rules: Rules,
+                     out: _Pass) -> None:
+        distribution, origin = contribution.distribution, contribution.origin(declared)
+        if declared.module is None:
+            problem = MalformedEntryPoint(f"{declared.name} = {declared.value!r} is not "
+                                          "module[:object]")
+            out.errors.append(LoadError(f"{distribution.key}:{declared.name}", origin, problem))
+            return
+        pattern = rules.blocking((declared.name, declared.module), distribution.key)
         if pattern is not None:
-            out.skipped.append(Skip(spec.value, origin, f"disabled by pattern {pattern!r}"))
-            continue
-        first = out.directory_origin(module) if attribute is None else None
+            out.skipped.append(Skip(declared.value, origin, f"disabled by pattern {pattern!r}"))
+            return
+        first = out.directory_origin(declared.module) if declared.attribute is None else None
         if first is not None:
-            out.skipped.append(Skip(module, origin, f"duplicate of the one from {first}"))
+            out.skipped.append(Skip(declared.module, origin, f"duplicate of the one from {first}"))
+            return
+        key = scan_key(distribution, declared)
+        entry = contribution.source.scans.get(key)
+        if entry is not None and _current(entry):
+            if out.wanted is not None and out.wanted not in entry.details:
+                return
+            if out.take(entry.details, declared.module, origin):
+                return
+        where = (f"entry-point {contribution.source.group}", key)
+        out.add(self._scan(contribution.source, where, declared.module, declared.attribute,
+                           origin, None))
+
+    # -- scanning --------------------------------------------------------------------------
+
+    def _scan(self, store: DirectoryCache | EntryIndex, key: tuple[str, str], module: str,
+              attribute: str | None, origin: Origin,
+              known: tuple[str, Stamp] | None) -> Scan:
+        """Import and scan one candidate (its file stamped after import when not known
+        before), and record the outcome in ``store`` under ``key[1]`` -- or only in memory
+        when it must not be persisted."""
+        kept = self._kept.get(key)
+        if kept is not None and kept.stamp == (known[1] if known else _stamp(kept.filename)):
+            return kept.scan
+        if self.on_scan is not None:
+            self.on_scan(module)
+        scan = self.scanner.scan(module, attribute, origin)
+        filename, stamp = known if known else (scan.file or "", _stamp(scan.file or ""))
+        # A module imported before this pass reflects its file as it was then; if the file
+        # has been written since this process started, the scan may be older than its stamp.
+        # A module without a file (a namespace package) has nothing to validate a scan with.
+        trusted = stamp is not None and (not scan.preloaded or stamp.mtime_ns < self._started_ns)
+        if scan.errors or scan.records is None or stamp is None or not trusted:
+            self._kept[key] = _Kept(filename, stamp, scan)
+            store.forget(key[1])
+        else:
+            self._kept.pop(key, None)
+            store.store(key[1], Entry(filename, stamp, details_of(scan.records), scan.missing))
+        return scan
+
+    # -- entry points ----------------------------------------------------------------------
+
+    def group_view(self, group: str) -> GroupView:
+        """The group as importlib-metadata sees it now, from the entries' indexes."""
+        view = self._merged(group)
+        stale = {id(c.source): c.source for c in view.contributions if _redeclared(c)}
+        if stale:
+            for index in stale.values():
+                logger().info("entry points of %s changed in place; reading its metadata again",
+                              index.entry or ".")
+                self._indexes[index.entry, group] = self._built(index.entry, group, index.stamp,
+                                                                index)
+            view = self._merged(group)
+        return view
+
+    def _merged(self, group: str) -> GroupView:
+        seen: set[str] = set()
+        sources: list[tuple[int, EntryIndex]] = []
+        for position, entry in enumerate(sys.path):
+            if isinstance(entry, str) and entry not in seen:
+                seen.add(entry)
+                sources.append((position, self.entry_index(entry, group)))
+        finders = custom_finders()
+        if finders:
+            before, after = self._custom_sources(group, finders)
+            sources = [*((-1, s) for s in before), *sources,
+                       *((len(sys.path), s) for s in after)]
+        return merge(sources)
+
+    def entry_index(self, entry: str, group: str) -> EntryIndex:
+        """The index of one ``sys.path`` entry for ``group``, read or built if its stamp
+        changed."""
+        try:
+            st = os.stat(entry or ".")
+        except (OSError, ValueError):
+            stamp, is_directory = None, False
+        else:
+            stamp, is_directory = Stamp(st.st_mtime_ns, st.st_size), os.path.isdir(entry or ".")
+        known = self._indexes.get((entry, group))
+        if known is not None and known.stamp == stamp:
+            return known
+        if stamp is None:  # not there: it holds nothing
+            index = EntryIndex(entry, group, None)
+        else:
+            current, stored = read_index(entry, group, stamp, beside=is_directory)
+            index = current or self._built(entry, group, stamp, known or stored)
+        self._indexes[entry, group] = index
+        return index
+
+    def _built(self, entry: str, group: str, stamp: Stamp | None,
+               previous: EntryIndex | None) -> EntryIndex:
+        from ._metadata import index_entry
+
+        index = index_entry(entry, group, stamp)
+        index.dirty = True
+        if previous is not None:
+            index.adopt_scans(previous)
+        return index
+
+    def _custom_sources(self, group: str, finders: list[object]
+                        ) -> tuple[list[EntryIndex], list[EntryIndex]]:
+        key = (group, *map(id, finders))
+        found = self._custom.get(key)
+        if found is None:
+            from ._metadata import custom_sources
+
+            found = self._custom[key] = custom_sources(group)
+        return found
+
+    def save_index(self, index: EntryIndex) -> None:
+        """Write ``index`` where it belongs, if it holds something its file does not."""
+        if not index.dirty or index.stamp is None or index.entry.startswith("<"):
+            return
+        key = (index.entry, index.group)
+        file = self._index_files.get(key)
+        if file is None:
+            forced = self.regenerating and (not sys.path or index.entry != sys.path[0])
+            beside = may_live_beside(index, forced)
+            file = self._index_files[key] = CacheFile(index_places(index.entry, index.group,
+                                                                   beside))
+        save_index(index, file)
+
+    def _gate(self, contribution: Contribution, group: str, view: GroupView) -> str:
+        """Why ``contribution``'s distribution does not fit the installed host ("" if it
+        does), from the verdict its index keeps while what it depended on holds."""
+        distribution = contribution.distribution
+        if not distribution.requires:
+            return ""
+        gate = contribution.source.gates.get(distribution.key)
+        if gate is None or not _gate_holds(gate.depends, view):
+            from ._metadata import judge
+
+            gate = judge(distribution, group.partition(".")[0], view)
+            contribution.source.judged(distribution.key, gate)
+        return gate.reason
+
+    # -- after a pass ----------------------------------------------------------------------
+
+    def invalidate(self, record: PluginRecord, group: str) -> None:
+        """Make this process and the next rescan the module a stale ``record`` (found for the
+        plugin package ``group``) came from."""
+        origin = record.origin
+        if origin.kind == "directory":
+            package, _, short = record.module.rpartition(".")
+            cache = self._directories.get((str(origin.path), package))
+            if cache is not None:
+                cache.forget(short)
+                cache.save()
+            return
+        for contribution in self.group_view(group).contributions:
+            if contribution.distribution.key != origin.distribution:
+                continue
+            for declared in contribution.distribution.entry_points:
+                if declared.name == origin.entry_point:
+                    key = scan_key(contribution.distribution, declared)
+                    contribution.source.forget(key)
+                    self._kept.pop((f"entry-point {group}", key), None)
+            self.save_index(contribution.source)
+
+    def report_stale(self, record: PluginRecord, problem: Exception, group: str) -> None:
+        """Say once that a cached ``record`` proved wrong when loaded, and have it rescanned."""
+        key = ("stale", record.qualified_name, str(record.origin))
+        if key not in self._reported:
+            self._reported.add(key)
+            logger().warning("ignoring cached plugin from %s: %s", record.origin, problem)
+        self.invalidate(record, group)
+
+    def report(self, errors: Iterable[LoadError]) -> None:
+        """Log each error once per process: one WARNING line naming the candidate and the
+        exception, with the traceback as the record's ``exc_info`` (handlers decide whether
+        to show it)."""
+        for error in errors:
+            problem = error.error
+            key = (error.target, str(error.origin), type(problem).__name__, str(problem))
+            if key in self._reported:
+                continue
+            self._reported.add(key)
+            exc_info = (type(problem), problem, problem.__traceback__)
+            logger().warning("%s", error.describe(), exc_info=exc_info)
+
+
+def _stamp(filename: str) -> Stamp | None:
+    return module_stamp(filename) if filename else None
+
+
+def _current(entry: Entry) -> bool:
+    """Whether a scan kept in an index still describes its module's file."""
+    if _stamp(entry.filename) != entry.stamp:
+        return False
+    return not (entry.missing and becomes_importable(entry.missing))
+
+
+def _redeclared(contribution: Contribution) -> bool:
+    """Whether a distribution's ``entry_points.txt`` changed since its index was built."""
+    distribution = contribution.distribution
+    if distribution.declared_stamp is None:
+        return False
+    now = Stamp.of(os.path.join(distribution.metadata, "entry_points.txt"))
+    return now != distribution.declared_stamp
+
+
+def _gate_holds(depends: tuple[tuple[str, str, Stamp | None], ...], view: GroupView) -> bool:
+    """Whether every distribution a verdict depended on is found where it was then."""
+    for key, entry, stamp in depends:
+        source = view.locate(key)
+        if source is None:
+            if entry:
+                return False
             continue
-        _entry_point_module(index, spec, module, attribute, out)
+        if source.stamp is None or (source.entry, source.stamp) != (entry, stamp):
+            return False
+    return True
 
 
-def _deduplicated(out: _Collected) -> tuple[ModuleRecords, ...]:
+def _admitted(listing: Listing, origin: Origin, prefix: str, rules: Rules, out: _Pass
+              ) -> Listing:
+    """The modules of ``listing`` neither shadowed by an earlier directory nor disabled; the
+    others are recorded as skipped, in name order."""
+    taken = out.directory_modules
+    skipped: list[Skip] = []
+    keep = set(listing.names)
+    for name in keep & taken.keys() if taken else ():
+        skipped.append(Skip(prefix + name, origin, f"shadowed by {taken[name]}"))
+        keep.discard(name)
+    taken.update((name, origin) for name in keep)
+    if rules.disable:
+        for name in list(keep):
+            pattern = rules.blocking((name, prefix + name))
+            if pattern is not None:
+                skipped.append(Skip(prefix + name, origin, f"disabled by pattern {pattern!r}"))
+                keep.discard(name)
+    out.skipped.extend(sorted(skipped, key=lambda skip: skip.target))
+    return listing if len(keep) == len(listing) else listing.only(keep)
+
+
+def _deduplicated(out: _Pass) -> tuple[ModuleRecords, ...]:
     """Drop plugins (and whole modules) already reached through an earlier candidate."""
     seen: dict[tuple[str, str], Origin] = {}
     kept: list[ModuleRecords] = []
@@ -378,141 +434,19 @@ def _deduplicated(out: _Collected) -> tuple[ModuleRecords, ...]:
     return tuple(kept)
 
 
-def _adapters_to(interface: InterfaceClass) -> bool:
-    """Whether Twisted's adapter registry may adapt anything to ``interface``."""
-    components = sys.modules.get("twisted.python.components")
-    if components is None:
-        return False
-    # The registry counts registrations by provided interface; an adapter to an interface
-    # extending ``interface`` serves it too.  Without that table, assume it may.
-    provided = getattr(components.globalRegistry, "_provided", None)
-    if not isinstance(provided, dict):
-        return True
-    return any(target.isOrExtends(interface) for target in provided)
+_resolver: Resolver | None = None
 
 
-def resolve(
-    package: ModuleType, rules: Rules | None = None, interface: InterfaceClass | None = None
-) -> Resolution:
-    """The plugin records of ``package`` from both sources, in the documented order.
-
-    With ``interface``, modules whose cached records do not mention it are passed over (their
-    records are not built), unless Twisted's adapter registry may adapt something to it.
-    """
-    rules = rules if rules is not None else Rules()
-    wanted = None
-    if interface is not None and not _adapters_to(interface):
-        wanted = dump_json(identifier(interface))
-    index = current_index(package.__name__)
-    out = _Collected(wanted, package.__name__, [], [], [], {})
-    _directory_modules(package, index.environment, rules, out)
-    _entry_point_modules(index, rules, out)
-    save_index(index)
-    modules = _deduplicated(out)
-    return Resolution(modules, tuple(out.errors), tuple(out.skipped))
+def resolver() -> Resolver:
+    """The process's resolver."""
+    global _resolver
+    if _resolver is None:
+        _resolver = Resolver()
+    return _resolver
 
 
-def _invalidate(record: PluginRecord, group: str) -> None:
-    """Make the next call rescan the module a stale ``record`` (found for the plugin package
-    ``group``) came from, in this process and the next."""
-    origin = record.origin
-    if origin.kind == "directory":
-        package, _, short = record.module.rpartition(".")
-        cache = _caches.get((str(origin.path), package))
-        if cache is not None:
-            cache.forget(short)
-            cache.save()
-        return
-    index = current_index(group)
-    for spec in index.entry_points:
-        if (spec.distribution, spec.name) == (origin.distribution, origin.entry_point):
-            index.forget(spec.key)
-            _unsaved.pop((f"entry-point {group}", spec.key), None)
-    save_index(index)
-
-
-def load(record: PluginRecord, interface: InterfaceClass | None = None) -> Any:
-    """Import ``record``'s module and return its object, checked against the record.
-
-    Raises StaleRecord if the object no longer provides what the record says (providing
-    ``interface``, when given, is enough); any error from the import itself propagates (a
-    plugin module may raise anything).
-    """
-    module = importlib.import_module(record.module)
-    try:
-        value = resolve_attribute(module, record.attribute)
-    except AttributeError:
-        raise StaleRecord(f"{record.qualified_name} no longer exists") from None
-    if interface is not None and interface.providedBy(value):
-        return value
-    names = interface_names(value)
-    if names is None or not set(record.interfaces).issubset(names[1]):
-        raise StaleRecord(f"{record.qualified_name} no longer provides what its cache says")
-    return value
-
-
-def _registry_adapts(record: PluginRecord, interface: InterfaceClass) -> bool:
-    """Whether Twisted's adapter registry adapts one of the record's interfaces to ``interface``.
-
-    Only interfaces whose modules are already imported are looked at: an adapter can only
-    have been registered from an interface object that exists.
-    """
-    components = sys.modules.get("twisted.python.components")
-    if components is None:
-        return False
-    for name in record.interfaces:
-        provided = imported_interface(name)
-        if provided is not None and components.getAdapterFactory(provided, interface, None):
-            return True
-    return False
-
-
-def _matches(record: PluginRecord, interface: InterfaceClass, adapters: bool) -> bool | None:
-    """True if ``record`` provides ``interface`` (or an extension of it), False if Twisted's
-    adapter registry adapts it to ``interface`` (looked at only if ``adapters``), else None."""
-    if identifier(interface) in record.interfaces:
-        return True
-    return False if adapters and _registry_adapts(record, interface) else None
-
-
-def adapt(record: PluginRecord, interface: InterfaceClass, default: Any = None) -> Any:
-    """The plugin of ``record`` as ``interface``, or ``default`` if it does not provide it.
-
-    A plugin providing ``interface`` or an interface extending it is returned as it is; one
-    that Twisted's adapter registry can adapt is returned adapted.
-    """
-    match = _matches(record, interface, _adapters_to(interface))
-    if match is None:
-        return default
-    value = load(record, interface if match else None)
-    return value if match else interface(value, default)
-
-
-def iter_plugins(
-    interface: InterfaceClass, package: ModuleType, rules: Rules | None = None
-) -> Iterator[Any]:
-    """Yield the plugins of ``package`` providing ``interface``, each object once."""
-    seen: dict[int, object] = {}
-    adapters = _adapters_to(interface)
-    for record in resolve(package, rules, interface).plugins():
-        match = _matches(record, interface, adapters)
-        if match is None:
-            continue
-        try:
-            value = load(record, interface if match else None)
-            if id(value) in seen:
-                continue
-            seen[id(value)] = value
-            found = value if match else interface(value, None)
-        except StaleRecord as exc:
-            logger().warning("ignoring cached plugin from %s: %s", record.origin, exc)
-            _invalidate(record, package.__name__)
-            continue
-        except PLUGIN_FAULTS:
-            logger().error(
-                "cannot load plugin %s from %s as %s",
-                record.qualified_name, record.origin, identifier(interface), exc_info=True,
-            )
-            continue
-        if found is not None:
-            yield found
+def forget_state() -> None:
+    """Drop what this process remembers of plugin discovery (the files stay), as a new
+    process would start."""
+    global _resolver
+    _resolver = None

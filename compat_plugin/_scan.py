@@ -1,26 +1,113 @@
-"""Importing one plugin module and turning its module-level objects into records."""
+"""Importing one plugin module and turning its module-level objects into records, noting what
+its import looked for and could not find.
+
+A plugin module may define its plugins only when an optional dependency imports
+(``try: import optdep``).  While a module is imported for a scan, two finders are placed on
+``sys.meta_path`` -- first, one that notes every name looked up, and last, one that notes every
+name no other finder found -- so the scan knows which imports failed for want of a module
+(``importlib.util.find_spec`` calls included).  The caches keep those names with the module's
+entry; :func:`importable` later tells, without importing anything, whether one has appeared.
+"""
 
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Sequence
 from types import ModuleType
+from typing import Any, NamedTuple
 
-from ._interfaces import interface_names
-from ._log import logger
+from ._interfaces import implements_marker, interface_names
 from ._records import LoadError, ModuleRecords, NotAPlugin, Origin, PluginRecord
 
 # What a broken plugin may raise while imported or inspected.  SystemExit is included because
 # a plugin calling sys.exit() at import time must not end its host; KeyboardInterrupt is not.
 PLUGIN_FAULTS = (Exception, SystemExit)
 
+# Set on every module by the import system, never by a plugin's author.
+IMPORT_MACHINERY = frozenset({
+    "__name__", "__doc__", "__package__", "__loader__", "__spec__", "__file__", "__cached__",
+    "__builtins__", "__path__", "__annotations__",
+})
 
-def import_plugin_module(name: str, origin: Origin) -> ModuleType | LoadError:
-    """Import ``name``; on failure log it with its traceback and return the LoadError."""
-    try:
-        return importlib.import_module(name)
-    except PLUGIN_FAULTS as exc:
-        logger().error("cannot import plugin module %s from %s", name, origin, exc_info=True)
-        return LoadError(name, origin, exc)
+
+class Scan(NamedTuple):
+    """What importing and inspecting one candidate gave.
+
+    ``records`` is None if nothing could be taken from it (the import failed, or an entry
+    point's object is missing or no plugin); ``errors`` says why, and names objects whose
+    inspection failed; ``missing`` holds the modules its import looked for in vain;
+    ``preloaded`` is true if the module was imported before this scan (by another plugin
+    module, say), so what was seen may predate its file; ``file`` is the module's ``__file__``.
+    """
+
+    records: ModuleRecords | None
+    errors: tuple[LoadError, ...]
+    missing: tuple[str, ...]
+    preloaded: bool
+    file: str | None
+
+
+class _Recorder:
+    """A finder that finds nothing and notes every name it is asked for."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        self.names.append(name)
+
+
+def _remove(finder: object) -> None:
+    for position, present in enumerate(sys.meta_path):
+        if present is finder:
+            del sys.meta_path[position]
+            return
+
+
+class Scanner:
+    """Imports plugin modules for scans and remembers, for the process, which names each
+    import looked for in vain -- also on behalf of modules imported along the way, which a
+    later scan finds already imported."""
+
+    def __init__(self) -> None:
+        self._missing_for: dict[str, tuple[str, ...]] = {}
+
+    def scan(self, name: str, attribute: str | None, origin: Origin) -> Scan:
+        """Import ``name`` and take every plugin in it (``attribute`` None), or the one object
+        ``attribute`` names (an entry point's ``module:attribute``)."""
+        preloaded = name in sys.modules
+        loaded, missing = self._import(name, origin)
+        if isinstance(loaded, LoadError):
+            return Scan(None, (loaded,), missing, preloaded, None)
+        records: ModuleRecords | None
+        if attribute is None:
+            records, errors = scan_module(loaded, origin)
+        else:
+            records, errors = scan_object(loaded, attribute, origin)
+        return Scan(records, tuple(errors), missing, preloaded, getattr(loaded, "__file__", None))
+
+    def _import(self, name: str, origin: Origin) -> tuple[ModuleType | LoadError, tuple[str, ...]]:
+        preloaded = name in sys.modules
+        looked_up, unfound = _Recorder(), _Recorder()
+        if not preloaded:
+            sys.meta_path.insert(0, looked_up)
+            sys.meta_path.append(unfound)
+        loaded: ModuleType | LoadError
+        try:
+            loaded = importlib.import_module(name)
+        except PLUGIN_FAULTS as exc:
+            loaded = LoadError(name, origin, exc)
+        finally:
+            _remove(looked_up)
+            _remove(unfound)
+        if preloaded:
+            return loaded, self._missing_for.get(name, ())
+        # A name the module's own import made findable (it extended sys.path) is no miss.
+        missing = tuple(sorted({n for n in unfound.names if not importable(n)}))
+        for imported in looked_up.names:
+            self._missing_for.setdefault(imported, missing)
+        return loaded, missing
 
 
 def docstring(value: object) -> str | None:
@@ -36,20 +123,11 @@ def plugin_record(
     try:
         names = interface_names(value)
     except PLUGIN_FAULTS as exc:
-        target = f"{module}:{attribute}"
-        logger().error("cannot tell whether %s from %s is a plugin", target, origin, exc_info=True)
-        return LoadError(target, origin, exc)
+        return LoadError(f"{module}:{attribute}", origin, exc)
     if names is None:
         return None
     provided, interfaces = names
     return PluginRecord(module, attribute, docstring(value), provided, interfaces, origin)
-
-
-# Set on every module by the import system, never by a plugin's author.
-IMPORT_MACHINERY = frozenset({
-    "__name__", "__doc__", "__package__", "__loader__", "__spec__", "__file__", "__cached__",
-    "__builtins__", "__path__", "__annotations__",
-})
 
 
 def scan_module(module: ModuleType, origin: Origin) -> tuple[ModuleRecords, list[LoadError]]:
@@ -58,7 +136,8 @@ def scan_module(module: ModuleType, origin: Origin) -> tuple[ModuleRecords, list
     Underscore names and names imported from elsewhere count, as in Twisted; only the
     attributes the import system sets (``__name__``, ``__spec__``...) are not looked at.  A
     value whose inspection raises is reported and left out; the rest of the module still
-    counts.
+    counts.  A module with no plugin that defines classes implementing IPlugin names them in
+    ``unexported``: it most likely meant to export instances.
     """
     records: list[PluginRecord] = []
     errors: list[LoadError] = []
@@ -70,7 +149,22 @@ def scan_module(module: ModuleType, origin: Origin) -> tuple[ModuleRecords, list
             records.append(outcome)
         elif outcome is not None:
             errors.append(outcome)
-    return ModuleRecords(module.__name__, docstring(module), tuple(records), origin), errors
+    unexported = () if records else _unexported_classes(module)
+    found = ModuleRecords(module.__name__, docstring(module), tuple(records), origin, unexported)
+    return found, errors
+
+
+def _unexported_classes(module: ModuleType) -> tuple[str, ...]:
+    """Classes defined in ``module`` whose instances would be plugins."""
+    found = []
+    for attribute, value in vars(module).items():
+        if isinstance(value, type) and getattr(value, "__module__", None) == module.__name__:
+            try:
+                if implements_marker(value):
+                    found.append(attribute)
+            except PLUGIN_FAULTS:
+                continue
+    return tuple(found)
 
 
 def resolve_attribute(module: ModuleType, path: str) -> object:
@@ -89,13 +183,67 @@ def scan_object(
     try:
         value = resolve_attribute(module, attribute)
     except AttributeError as exc:
-        logger().warning("%s from %s names a missing object: %s", target, origin, exc)
         return None, [LoadError(target, origin, exc)]
     outcome = plugin_record(module.__name__, attribute, value, origin)
-    if outcome is None:
-        problem = NotAPlugin(f"{target} provides neither compat_plugin's nor Twisted's IPlugin")
-        logger().warning("ignoring %s from %s: %s", target, origin, problem)
-        return None, [LoadError(target, origin, problem)]
     if isinstance(outcome, LoadError):
         return None, [outcome]
+    if outcome is None:
+        return None, [LoadError(target, origin, not_a_plugin(target, value))]
     return ModuleRecords(module.__name__, docstring(module), (outcome,), origin), []
+
+
+def not_a_plugin(target: str, value: object) -> NotAPlugin:
+    """Why ``value``, named by ``target``, is no plugin, with the likely fix."""
+    if isinstance(value, type):
+        try:
+            if implements_marker(value):
+                return NotAPlugin(f"{target}: class {value.__name__} implements IPlugin; "
+                                  "export an instance of it")
+        except PLUGIN_FAULTS:
+            pass
+    return NotAPlugin(f"{target} provides neither compat_plugin's nor Twisted's IPlugin")
+
+
+# -- Whether a module can be imported now, without importing it -------------------------------
+
+
+def importable(name: str) -> bool:
+    """Whether ``import name`` would find a module now.
+
+    Decided without importing anything: each finder on ``sys.meta_path`` is asked, with each
+    parent package's search locations taken from the parent's spec (or from the parent module,
+    if already imported).  A finder that raises counts as finding nothing.
+    """
+    parts = name.split(".")
+    search: list[str] | None = None
+    for depth in range(1, len(parts) + 1):
+        partial = ".".join(parts[:depth])
+        if partial in sys.modules:
+            module: Any = sys.modules[partial]
+            if module is None:
+                return False
+            locations = getattr(module, "__path__", None)
+        else:
+            spec = _find_spec(partial, search)
+            if spec is None:
+                return False
+            locations = spec.submodule_search_locations
+        if depth < len(parts):
+            if locations is None:
+                return False
+            search = list(locations)
+    return True
+
+
+def _find_spec(name: str, search: Sequence[str] | None) -> Any:
+    for finder in list(sys.meta_path):
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None:
+            continue
+        try:
+            spec = find_spec(name, search)
+        except Exception:
+            continue
+        if spec is not None:
+            return spec
+    return None

@@ -1,68 +1,100 @@
 """The ``compat-plugin`` command: see, explain, cache and migrate plugin discovery.
 
-Exit status: 0 on success, 1 when the answer is "no" (a plugin module failed, a name is not a
-candidate), 2 for bad input (unknown package, not a plugin package, unknown interface, bad
-option) -- always one line on stderr, never a traceback.
+Exit status (the same for every command):
+
+====  =====================================================================================
+0     success: every candidate loaded (``list``), the name is returned (``explain``), ...
+1     the answer is "no" or something failed: ``list`` with load errors, ``explain`` of a name
+      that is not returned, ``cache regenerate`` or ``migrate`` with modules failing to import
+2     bad input: an unknown option or command, an unknown package, a package that is not a
+      plugin package, an unknown or ambiguous interface name
+====  =====================================================================================
+
+Errors are one line on stderr, never a traceback.  ``--json`` output is described in the
+README; tables fit an 80-column terminal (paths shortened; ``--wide`` for full paths).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any, NoReturn
 
-from ._cache import DirectoryCache, fallback_path, primary_path, user_cache_root
-from ._entrypoints import (
-    current_index,
-    distribution_files,
-    index_files,
-    index_path,
-    path_stamps,
-)
-from ._interfaces import resolve_interface
-from ._records import LoadError, Origin, PluginRecord, Skip
-from ._resolver import Resolution, forget_state, plugin_directories, resolve
+from ._records import Discovery, LoadError, Origin, PluginRecord, Skip
 
 PROG = "compat-plugin"
 
 
 class UsageError(Exception):
-    """Bad input: reported as one line on stderr with exit status 2."""
+    """Bad input: one line on stderr and exit status 2.  ``command`` names the sub-command
+    whose usage is shown with it."""
+
+    def __init__(self, message: str, command: str | None = None) -> None:
+        super().__init__(message)
+        self.command = command
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
+        command = self.prog[len(PROG):].strip() or None
+        raise UsageError(message, command)
 
 
-def _package(name: str) -> ModuleType:
+# -- what every command shares --------------------------------------------------------------------
+
+
+def _package(name: str, command: str) -> ModuleType:
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
-            raise UsageError(f"no package named {name!r}") from None
-        raise UsageError(f"cannot import {name}: {exc}") from None
+            raise UsageError(f"no package named {name!r}", command) from None
+        raise UsageError(f"cannot import {name}: {exc}", command) from None
     except (Exception, SystemExit) as exc:
-        raise UsageError(f"cannot import {name}: {type(exc).__name__}: {exc}") from None
+        raise UsageError(f"cannot import {name}: {type(exc).__name__}: {exc}", command) from None
     if not hasattr(module, "__path__"):
-        raise UsageError(f"{name} is a module, not a plugin package")
+        raise UsageError(f"{name} is a module, not a plugin package", command)
     return module
 
 
-def _source(origin: Origin) -> str:
+def _resolve(package: ModuleType) -> Discovery:
+    from ._resolver import resolver
+
+    return resolver().resolve(package)
+
+
+def short_path(path: str | None, wide: bool = False) -> str:
+    """``path`` as a table shows it: relative to the ``sys.path`` entry holding it, else with
+    ``~`` for the home directory; unchanged with ``wide``."""
+    if not path or wide:
+        return path or ""
+    absolute = os.path.abspath(path)
+    entries = sorted((os.path.abspath(e or ".") for e in sys.path if isinstance(e, str)),
+                     key=len, reverse=True)
+    for entry in entries:
+        if absolute.startswith(entry + os.sep):
+            return absolute[len(entry) + 1:]
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and absolute.startswith(home + os.sep):
+        return "~" + absolute[len(home):]
+    return absolute
+
+
+def _source(origin: Origin, wide: bool) -> str:
     if origin.kind == "directory":
-        return str(origin.path)
+        return short_path(origin.path, wide)
     return f"{origin.distribution} {origin.version} ({origin.entry_point})"
 
 
 def _first_line(text: str | None) -> str:
-    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    lines = (text or "").strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _count(number: int, noun: str) -> str:
@@ -73,94 +105,144 @@ def _short(names: Sequence[str]) -> str:
     return ", ".join(name.rpartition(".")[2] for name in names)
 
 
-def _table(header: Sequence[str], rows: list[Sequence[str]]) -> str:
+def _table(header: Sequence[str], rows: list[Sequence[str]], width: int | None = None) -> str:
+    """Rows in aligned columns; the last column is cut to keep lines within ``width``."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-             for row in [header, *rows]]
+    lines = []
+    for row in [header, *rows]:
+        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+        if width is not None and len(line) > width:
+            line = line[: width - 1] + "…"
+        lines.append(line)
     return "\n".join(lines)
 
 
-def _origin_json(origin: Origin) -> dict[str, Any]:
+def _width(wide: bool) -> int | None:
+    return None if wide else max(80, min(100, _columns()))
+
+
+def _columns() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def _print_json(document: object) -> None:
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def origin_json(origin: Origin) -> dict[str, Any]:
     return dict(origin._asdict())
 
 
-def _error_line(error: BaseException) -> str:
-    """Where ``error`` was raised: ``file:line: source`` of the innermost frame that is not
-    the import system's own (``<frozen ...>``); empty if there is none."""
-    frames = [
-        frame for frame in traceback.extract_tb(error.__traceback__)
-        if not frame.filename.startswith("<frozen ")
-    ]
-    if not frames:
-        return ""
-    frame = frames[-1]
-    source = (frame.line or "").strip()
-    return f"{frame.filename}:{frame.lineno}" + (f": {source}" if source else "")
+def record_json(record: PluginRecord) -> dict[str, Any]:
+    return {
+        "module": record.module,
+        "attribute": record.attribute,
+        "qualified_name": record.qualified_name,
+        "description": record.description,
+        "provided": list(record.provided),
+        "interfaces": list(record.interfaces),
+        "origin": origin_json(record.origin),
+    }
 
 
-def _describe_error(error: LoadError) -> str:
+def error_json(error: LoadError) -> dict[str, Any]:
+    return {
+        "target": error.target,
+        "origin": origin_json(error.origin),
+        "kind": error.kind,
+        "exception": type(error.error).__name__,
+        "message": str(error.error),
+        "raised_at": error.raised_at() or None,
+    }
+
+
+def skip_json(skip: Skip) -> dict[str, Any]:
+    return {"target": skip.target, "origin": origin_json(skip.origin), "reason": skip.reason}
+
+
+def describe_error(error: LoadError) -> str:
+    """The exception, and where the plugin's own code raised it (or which entry point named
+    what could not be imported)."""
     text = f"{type(error.error).__name__}: {error.error}"
-    where = _error_line(error.error)
-    return f"{text} (raised at {where})" if where else text
+    where = error.raised_at()
+    if where:
+        return f"{text} (raised at {where})"
+    if error.origin.kind == "entry-point":
+        return f"{text} (named by entry point {error.origin.entry_point!r} of " \
+               f"{error.origin.distribution} {error.origin.version})"
+    return text
 
 
-# -- list ------------------------------------------------------------------------------------
+def _not_a_plugin_package(package: ModuleType, found: Discovery, command: str) -> None:
+    """Refuse a package that has neither plugin modules with plugins nor entry points."""
+    if found.plugins or found.errors or found.skipped:
+        return
+    name = package.__name__
+    hint = ""
+    if importlib.util.find_spec(f"{name}.plugins") is not None:
+        hint = f"; did you mean {name}.plugins?"
+    raise UsageError(
+        f"{name} is not a plugin package: none of its {_count(len(found.modules), 'module')} "
+        f"holds a plugin and no installed distribution declares entry points in the group "
+        f"{name!r}{hint}", command)
 
 
-def _interface_filter(resolution: Resolution, name: str | None) -> str | None:
-    """Check an --interface name: known to a record, or importable as an interface."""
+# -- list ------------------------------------------------------------------------------------------
+
+
+def _interface_filter(found: Discovery, name: str | None) -> str | None:
+    """The dotted interface name ``name`` stands for: itself if some record or importable
+    module knows it; a short name if exactly one interface the plugins provide is called so."""
     if name is None:
         return None
-    if any(name in record.interfaces for record in resolution.plugins()):
+    known = {iface for record in found.plugins for iface in record.interfaces}
+    if name in known:
         return name
+    if "." not in name:
+        candidates = sorted(iface for iface in known if iface.rpartition(".")[2] == name)
+        if len(candidates) == 1:
+            return candidates[0]
+        if candidates:
+            raise UsageError(f"interface {name!r} is ambiguous: {', '.join(candidates)}", "list")
+    from ._interfaces import resolve_interface
+
     if resolve_interface(name) is None:
-        raise UsageError(f"unknown interface {name!r}")
+        provided = sorted({i.rpartition(".")[2] for i in known} - {"IPlugin", "Interface"})
+        hint = f" (the plugins provide {', '.join(provided)})" if provided else ""
+        raise UsageError(f"unknown interface {name!r}{hint}", "list")
     return name
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    resolution = resolve(_package(args.package))
-    wanted = _interface_filter(resolution, args.interface)
-    records = [r for r in resolution.plugins() if wanted is None or wanted in r.interfaces]
+    package = _package(args.package, "list")
+    found = _resolve(package)
+    _not_a_plugin_package(package, found, "list")
+    wanted = _interface_filter(found, args.interface)
+    records = [r for r in found.plugins if wanted is None or wanted in r.interfaces]
     if args.json:
-        document = {
-            "plugins": [_record_json(record) for record in records],
-            "errors": [_load_error_json(error) for error in resolution.errors],
-        }
-        print(json.dumps(document, indent=2))
-        return 0
-    rows: list[Sequence[str]] = [
-        (_source(r.origin), r.qualified_name, _short(r.provided), _first_line(r.description))
-        for r in records
-    ]
-    print(_table(("SOURCE", "PLUGIN", "PROVIDES", "DESCRIPTION"), rows))
-    for error in resolution.errors:
-        print(f"error: {error.target} from {error.origin}: {_describe_error(error)}",
-              file=sys.stderr)
-    return 0
+        _print_json({
+            "package": package.__name__,
+            "interface": wanted,
+            "plugins": [record_json(record) for record in records],
+            "errors": [error_json(error) for error in found.errors],
+            "skipped": [skip_json(skip) for skip in found.skipped],
+        })
+    else:
+        rows: list[Sequence[str]] = [
+            (_source(r.origin, args.wide), r.qualified_name, _short(r.provided),
+             _first_line(r.description))
+            for r in records
+        ]
+        print(_table(("SOURCE", "PLUGIN", "PROVIDES", "DESCRIPTION"), rows, _width(args.wide)))
+        for error in found.errors:
+            print(f"error: {error.target} from {error.origin}: {describe_error(error)}",
+                  file=sys.stderr)
+    return 1 if found.errors else 0
 
 
-def _record_json(record: PluginRecord) -> dict[str, Any]:
-    return {
-        "module": record.module,
-        "attribute": record.attribute,
-        "description": record.description,
-        "provided": list(record.provided),
-        "interfaces": list(record.interfaces),
-        "origin": _origin_json(record.origin),
-    }
-
-
-def _load_error_json(error: LoadError) -> dict[str, Any]:
-    return {
-        "target": error.target,
-        "origin": _origin_json(error.origin),
-        "error": f"{type(error.error).__name__}: {error.error}",
-        "raised_at": _error_line(error.error) or None,
-    }
-
-
-# -- explain ---------------------------------------------------------------------------------
+# -- explain ---------------------------------------------------------------------------------------
 
 
 def _names_of(target: str, origin: Origin) -> set[str]:
@@ -170,61 +252,83 @@ def _names_of(target: str, origin: Origin) -> set[str]:
     return names - {""}
 
 
-def _cmd_explain(args: argparse.Namespace) -> int:
-    resolution = resolve(_package(args.package))
-    name = args.name
-    lines: list[str] = []
-    for record in resolution.plugins():
+def _verdicts(found: Discovery, name: str) -> list[dict[str, Any]]:
+    """Everything ``found`` says about candidates called ``name``, as explain reports it."""
+    verdicts: list[dict[str, Any]] = []
+
+    def add(target: str, status: str, origin: Origin, reason: str, **more: Any) -> None:
+        verdicts.append({"target": target, "status": status, "origin": origin_json(origin),
+                         "reason": reason, **more})
+
+    for record in found.plugins:
         if name in _names_of(record.qualified_name, record.origin):
-            lines.append(f"{record.qualified_name}: returned, from {record.origin}; provides "
-                         f"{_short(record.provided)}")
-    for module in resolution.modules:
+            add(record.qualified_name, "returned", record.origin,
+                f"provides {_short(record.provided)}")
+    for module in found.modules:
         if not module.plugins and name in _names_of(module.module, module.origin):
-            lines.append(f"{module.module}: not returned: imported from {module.origin}, but no "
-                         "module-level object in it provides IPlugin")
-    for skip in resolution.skipped:
+            reason = "no module-level object in it provides IPlugin"
+            if module.unexported:
+                reason = (f"class {', '.join(module.unexported)} implements IPlugin; "
+                          "export an instance")
+            add(module.module, "not a plugin", module.origin, reason)
+    for skip in found.skipped:
         if name in _names_of(skip.target, skip.origin):
-            lines.append(f"{skip.target}: not returned: {skip.reason} ({_explain_origin(skip)})")
-    for error in resolution.errors:
+            add(skip.target, skip.reason.split(" ")[0], skip.origin, skip.reason)
+    for error in found.errors:
         if name in _names_of(error.target, error.origin):
-            lines.append(f"{error.target}: not returned: {_error_kind(error)} "
-                         f"({error.origin}): {_describe_error(error)}")
-    if not lines:
-        print(f"{name}: not a plugin candidate of {args.package}", file=sys.stderr)
+            add(error.target, error.kind, error.origin, describe_error(error),
+                exception=type(error.error).__name__, raised_at=error.raised_at() or None)
+    return verdicts
+
+
+def _other_groups(name: str, group: str) -> str:
+    """Where else a distribution called ``name`` declares entry points, if it is installed."""
+    import importlib_metadata
+
+    try:
+        distribution = importlib_metadata.distribution(name)
+    except (importlib_metadata.PackageNotFoundError, ValueError):
+        return ""
+    groups = sorted({entry.group for entry in distribution.entry_points} - {group})
+    if not groups:
+        return (f"; the distribution {name} is installed but declares no entry points in "
+                f"{group!r}")
+    return (f"; the distribution {name} declares entry points in {', '.join(map(repr, groups))}, "
+            f"but {group} reads the group {group!r}")
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    package = _package(args.package, "explain")
+    found = _resolve(package)
+    verdicts = _verdicts(found, args.name)
+    returned = any(v["status"] == "returned" for v in verdicts)
+    if args.json:
+        _print_json({"package": package.__name__, "name": args.name, "returned": returned,
+                     "verdicts": verdicts})
+        return 0 if returned else 1
+    if not verdicts:
+        print(f"{args.name}: not a plugin candidate of {package.__name__}"
+              f"{_other_groups(args.name, package.__name__)}", file=sys.stderr)
         return 1
-    print("\n".join(lines))
-    return 0
+    for verdict in verdicts:
+        where = _explain_origin(Origin(**verdict["origin"]), args.wide)
+        if verdict["status"] == "returned":
+            print(f"{verdict['target']}: returned, from {where}; {verdict['reason']}")
+        else:
+            print(f"{verdict['target']}: not returned: {verdict['status']} ({where}): "
+                  f"{verdict['reason']}")
+    return 0 if returned else 1
 
 
-def _explain_origin(skip: Skip) -> str:
-    return str(skip.origin) if skip.origin.entry_point or skip.origin.kind == "directory" else (
-        f"{skip.origin.distribution} {skip.origin.version} at {skip.origin.path}"
-    )
+def _explain_origin(origin: Origin, wide: bool) -> str:
+    if origin.kind == "directory":
+        return f"directory {short_path(origin.path, wide)}"
+    if origin.entry_point is None:
+        return f"{origin.distribution} {origin.version} at {short_path(origin.path, wide)}"
+    return str(origin)
 
 
-def _error_kind(error: LoadError) -> str:
-    from ._records import IncompatiblePlugin, MalformedEntryPoint, NotAPlugin
-
-    kinds = {IncompatiblePlugin: "incompatible with the host", NotAPlugin: "does not provide "
-             "IPlugin", MalformedEntryPoint: "malformed entry point"}
-    for kind, text in kinds.items():
-        if isinstance(error.error, kind):
-            return text
-    return "import error"
-
-
-# -- cache -----------------------------------------------------------------------------------
-
-
-def _cache_files(package: ModuleType) -> list[str]:
-    """Every cache file that may describe ``package``: beside and for each of its directories,
-    and every entry-point index of its group (one per ``sys.path`` it was used with)."""
-    files: list[str] = []
-    for directory in list(getattr(package, "__path__", ())):
-        if isinstance(directory, str):
-            absolute = os.path.abspath(directory)
-            files += [primary_path(absolute), fallback_path(absolute)]
-    return files + index_files(package.__name__)
+# -- cache -----------------------------------------------------------------------------------------
 
 
 def _remove(path: str) -> bool:
@@ -238,88 +342,127 @@ def _remove(path: str) -> bool:
     return True
 
 
+def _cache_files(package: ModuleType) -> list[str]:
+    from ._inventory import cache_states
+
+    return [state.place for state in cache_states(package)]
+
+
 def _cmd_regenerate(args: argparse.Namespace) -> int:
-    packages = [_package(name) for name in args.packages]
+    from ._resolver import forget_state, resolver
+
+    packages = [_package(name, "cache regenerate") for name in args.packages]
+    progress = _Progress(len(packages))
     failed = 0
     for package in packages:
         for path in _cache_files(package):
             _remove(path)
         forget_state()
-        resolution = resolve(package)
-        count = sum(1 for _ in resolution.plugins())
-        print(f"{package.__name__}: {_count(len(resolution.modules), 'module')}, "
-              f"{_count(count, 'plugin')}")
-        for error in resolution.errors:
+        process = resolver()
+        process.regenerating = True
+        process.on_scan = progress.module
+        progress.package(package.__name__)
+        found = process.resolve(package)
+        progress.done()
+        print(f"{package.__name__}: {_count(len(found.modules), 'module')}, "
+              f"{_count(len(found.plugins), 'plugin')}")
+        for error in found.errors:
             failed += 1
-            print(f"  FAILED {error.target} ({error.origin}): {_describe_error(error)}")
+            print(f"  FAILED {error.target} ({error.origin}): {describe_error(error)}")
     return 1 if failed else 0
 
 
+class _Progress:
+    """What ``cache regenerate`` is doing, on stderr when it is a terminal (quiet when piped)."""
+
+    def __init__(self, packages: int) -> None:
+        self.shown = sys.stderr.isatty()
+        self.packages = packages
+        self.current = 0
+        self.modules = 0
+        self.name = ""
+
+    def package(self, name: str) -> None:
+        self.current, self.modules, self.name = self.current + 1, 0, name
+        self._show("")
+
+    def module(self, module: str) -> None:
+        self.modules += 1
+        self._show(f": {_count(self.modules, 'module')} scanned, now {module}")
+
+    def _show(self, detail: str) -> None:
+        if self.shown:
+            text = f"[{self.current}/{self.packages}] {self.name}{detail}"[: _columns() - 1]
+            sys.stderr.write(f"\r\x1b[K{text}")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
 def _cmd_clear(args: argparse.Namespace) -> int:
+    from ._store import user_cache_root
+
     removed = 0
-    for package in [_package(name) for name in args.packages]:
+    for package in [_package(name, "cache clear") for name in args.packages]:
         removed += sum(_remove(path) for path in _cache_files(package))
     if not args.packages:
-        root = user_cache_root()
-        for folder, _, files in os.walk(root):
+        for folder, _, files in os.walk(user_cache_root()):
             removed += sum(_remove(os.path.join(folder, f)) for f in files if f.endswith(".json"))
     print(f"removed {_count(removed, 'cache file')}")
     return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    from ._inventory import cache_states
+
+    states = [state for name in args.packages
+              for state in cache_states(_package(name, "cache info"))]
+    if args.json:
+        _print_json({"caches": [state._asdict() for state in states]})
+        return 0
     rows: list[Sequence[str]] = []
-    for name in args.packages:
-        package = _package(name)
-        index = current_index(package.__name__)
-        taken: set[str] = set()
-        for listing in plugin_directories(package):
-            # Read only: a module is current if the cache holds its present stamp.
-            cache = DirectoryCache(listing, package.__name__, index.environment)
-            own = [c for c in listing.candidates if c.name not in taken]
-            taken.update(c.name for c in own)
-            missing = sorted(c.name for c in own if cache.lookup(c) is None)
-            current = f"no: {', '.join(missing)} not cached" if missing else "yes"
-            for path in cache.locations():
-                if os.path.isfile(path):
-                    rows.append((name, listing.directory, path, str(os.path.getsize(path)),
-                                 current))
-        path = index_path(package.__name__, index.path)
-        if os.path.isfile(path):
-            fresh = index.stamps == path_stamps(index.path) and not index.dirty
-            rows.append((name, "entry points", path, str(os.path.getsize(path)),
-                         "yes" if fresh else "no"))
-    print(_table(("PACKAGE", "FOR", "CACHE FILE", "BYTES", "CURRENT"), rows))
+    for state in states:
+        current = "not written" if not state.written else ("yes" if state.current else
+                                                         f"no: {state.why}")
+        rows.append((state.package, f"{state.kind} {short_path(state.describes, args.wide)}",
+                     short_path(state.place, args.wide),
+                     str(state.size) if state.size is not None else "-", current))
+    print(_table(("PACKAGE", "FOR", "CACHE FILE", "BYTES", "CURRENT"), rows, _width(args.wide)))
     return 0
 
 
-# -- migrate ---------------------------------------------------------------------------------
+# -- migrate ---------------------------------------------------------------------------------------
 
 
 def _distribution_files(name: str) -> set[str]:
-    path = [entry for entry in sys.path if isinstance(entry, str)]
-    files = distribution_files(name, path)
-    if files is None:
-        raise UsageError(f"no distribution named {name!r}")
-    return files
+    import importlib_metadata
+
+    try:
+        files = importlib_metadata.distribution(name).files or []
+    except (importlib_metadata.PackageNotFoundError, ValueError):
+        raise UsageError(f"no distribution named {name!r}", "migrate") from None
+    return {os.path.realpath(str(file.locate())) for file in files}
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
+    from ._directories import plugin_directories
+
     if args.to is not None and not all(part.isidentifier() for part in args.to.split(".")):
-        raise UsageError(f"--to needs a dotted package name, not {args.to!r}")
-    package = _package(args.package)
+        raise UsageError(f"--to needs a dotted package name, not {args.to!r}", "migrate")
+    package = _package(args.package, "migrate")
     owned = _distribution_files(args.dist) if args.dist else None
-    resolution = resolve(package)
+    found = _resolve(package)
     # Every directory module counts, plugins or not (some define them only conditionally),
     # and those that fail to import too: a migration must not lose any.
-    found = {m.module: m.origin for m in resolution.modules if m.origin.kind == "directory"}
-    failed = {e.target: e.origin for e in resolution.errors if e.origin.kind == "directory"}
-    directories = [listing.directory for listing in plugin_directories(package)]
-    order = {directory: position for position, directory in enumerate(directories)}
+    modules = {m.module: m.origin for m in found.modules if m.origin.kind == "directory"}
+    failed = {e.target: e.origin for e in found.errors if e.origin.kind == "directory"}
+    order = {listing.directory: at for at, listing in enumerate(plugin_directories(package))}
     entries: list[tuple[str, str]] = []
-    for module, origin in sorted(
-        {**found, **failed}.items(), key=lambda item: (order.get(str(item[1].path), 0), item[0])
-    ):
+    for module, origin in sorted({**modules, **failed}.items(),
+                                 key=lambda item: (order.get(str(item[1].path), 0), item[0])):
         short = module.rpartition(".")[2]
         if owned is not None and not _module_owned(str(origin.path), short, owned):
             continue
@@ -331,8 +474,12 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         which = f" installed by {args.dist}" if args.dist else ""
         print(f"{args.package} has no directory plugin modules{which}", file=sys.stderr)
         return 1
-    group = package.__name__
-    if args.format == "setup.cfg":
+    _print_entry_points(package.__name__, entries, args.format)
+    return 1 if any(m in failed for m in modules.keys() | failed.keys()) else 0
+
+
+def _print_entry_points(group: str, entries: list[tuple[str, str]], form: str) -> None:
+    if form == "setup.cfg":
         print("[options.entry_points]")
         print(f"{group} =")
         for name, value in entries:
@@ -341,7 +488,6 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         print(f'[project.entry-points."{group}"]')
         for name, value in entries:
             print(f'{name} = "{value}"')
-    return 0
 
 
 def _module_owned(directory: str, short: str, owned: set[str]) -> bool:
@@ -349,37 +495,66 @@ def _module_owned(directory: str, short: str, owned: set[str]) -> bool:
     return any(os.path.realpath(os.path.join(directory, c)) in owned for c in candidates)
 
 
-# -- entry -----------------------------------------------------------------------------------
+# -- the parser ------------------------------------------------------------------------------------
+
+
+def _command(commands: Any, name: str, help: str, example: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help, description=help[0].upper() + help[1:] + ".",
+        epilog=f"example: {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    _COMMANDS[parser.prog[len(PROG):].strip()] = parser
+    return parser
+
+
+# Every sub-command's parser by its name ("list", "cache info"), for usage lines.
+_COMMANDS: dict[str, argparse.ArgumentParser] = {}
+
+
+def _reporting(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--wide", action="store_true", help="full paths, no cut lines")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="See, explain, cache and migrate plugin discovery.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(prog=PROG, description="See, explain, cache and migrate plugin discovery.",
+                     epilog="try 'compat-plugin COMMAND --help' for a command's options")
+    parser.add_argument("-V", "--version", action="version", version=f"{PROG} {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    listing = commands.add_parser("list", help="every plugin of a package, with its source")
+    listing = _command(commands, "list", "every plugin of a package, with its source",
+                       "compat-plugin list matsim.plugins --interface IMaterial")
     listing.add_argument("package", help="the plugin package, e.g. matsim.plugins")
-    listing.add_argument("--interface", metavar="DOTTED.NAME", help="only plugins providing it")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.add_argument("--interface", metavar="NAME",
+                         help="only plugins providing it (dotted, or a short name)")
+    _reporting(listing)
     listing.set_defaults(run=_cmd_list)
 
-    explain = commands.add_parser("explain", help="why a plugin is or is not returned")
+    explain = _command(commands, "explain", "why a plugin is or is not returned",
+                       "compat-plugin explain matsim.plugins steel")
     explain.add_argument("package")
     explain.add_argument("name", help="module, attribute, module:attr, distribution or entry point")
+    _reporting(explain)
     explain.set_defaults(run=_cmd_explain)
 
-    cache = commands.add_parser("cache", help="regenerate, clear or inspect caches")
-    actions = cache.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    regenerate = actions.add_parser("regenerate", help="rescan packages and rewrite their caches")
+    cache = _command(commands, "cache", "regenerate, clear or inspect caches",
+                     "compat-plugin cache info matsim.plugins")
+    actions = cache.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    regenerate = _command(actions, "regenerate", "rescan packages and rewrite their caches",
+                          "compat-plugin cache regenerate matsim.plugins twisted.plugins")
     regenerate.add_argument("packages", nargs="+", metavar="PACKAGE")
     regenerate.set_defaults(run=_cmd_regenerate)
-    clear = actions.add_parser("clear", help="remove caches (all per-user ones if no PACKAGE)")
+    clear = _command(actions, "clear", "remove caches (all per-user ones if no PACKAGE)",
+                     "compat-plugin cache clear matsim.plugins")
     clear.add_argument("packages", nargs="*", metavar="PACKAGE")
     clear.set_defaults(run=_cmd_clear)
-    info = actions.add_parser("info", help="where each cache lives, its size, whether current")
+    info = _command(actions, "info", "where each cache lives, its size, whether current",
+                    "compat-plugin cache info matsim.plugins --json")
     info.add_argument("packages", nargs="+", metavar="PACKAGE")
+    _reporting(info)
     info.set_defaults(run=_cmd_info)
 
-    migrate = commands.add_parser("migrate", help="print entry points for directory plugins")
+    migrate = _command(commands, "migrate", "print entry points for directory plugins",
+                       "compat-plugin migrate matsim.plugins --dist acme-plates --to acme_plates")
     migrate.add_argument("package")
     migrate.add_argument("--dist", metavar="NAME", help="only modules this distribution installs")
     migrate.add_argument("--format", choices=("pyproject", "setup.cfg"), default="pyproject")
@@ -387,6 +562,22 @@ def _parser() -> argparse.ArgumentParser:
                          help="the package the modules will live in (default: where they are)")
     migrate.set_defaults(run=_cmd_migrate)
     return parser
+
+
+def _version() -> str:
+    from ._version import version
+
+    return version()
+
+
+def _usage_error(parser: argparse.ArgumentParser, error: UsageError) -> int:
+    command = error.command
+    usage = _COMMANDS.get(command or "", parser).format_usage().strip()
+    message = " ".join(str(error).split())
+    print(usage, file=sys.stderr)
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    print(f"try '{PROG} {command or 'COMMAND'} --help'", file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -402,13 +593,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     propagate = library_logger.propagate
     library_logger.addHandler(quiet)
     library_logger.propagate = False
+    parser = _parser()
     try:
-        args = _parser().parse_args(argv)
+        args = parser.parse_args(argv)
+        if getattr(args, "run", None) is None:
+            missing = "an action" if args.command == "cache" else "a command"
+            raise UsageError(f"{missing} is required", args.command)
         status: int = args.run(args)
     except UsageError as exc:
-        message = " ".join(str(exc).split())
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return 2
+        return _usage_error(parser, exc)
     except BrokenPipeError:
         return 0
     finally:

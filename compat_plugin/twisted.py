@@ -48,7 +48,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
-from ._legacy import getPlugins
+from ._api import getPlugins
 
 __all__ = ["COMMANDS", "PLACES", "install", "main", "patched", "uninstall"]
 

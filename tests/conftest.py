@@ -28,7 +28,7 @@ _serial = itertools.count()
 
 PROJECTS = Path(__file__).parent / "projects"
 # Built by hand, because setuptools refuses to write a malformed entry point.  (Its value,
-# ``acme_malformed.3d:model``, is one that pip still installs whichever metadata backend it uses.)
+# ``acme_malformed:model:extra``, is one that pip still installs whichever metadata backend it uses.)
 HAND_BUILT = ("acme_malformed",)
 
 INTERFACES = """

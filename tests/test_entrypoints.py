@@ -320,7 +320,7 @@ def test_missing_module_is_logged_with_traceback(install: Install) -> None:
     report = run([site])
     assert report.plugins == ["granite", "iron", "copper", "oak"]
     (log,) = [log for log in report.logs if "acme_ghost.nothere" in log["message"]]
-    assert log["level"] == "ERROR"
+    assert log["level"] == "WARNING"
     assert log["traceback"]
     assert "acme-ghost" in log["message"]
     (error,) = report.errors

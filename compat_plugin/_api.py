@@ -1,0 +1,262 @@
+"""The public functions: Twisted's ``getPlugins``, ``getCache`` and their cached views, and the
+modern ``discover`` and ``load``.
+
+Importing this module imports nothing else of compat_plugin's machinery: that happens on the
+first call, so ``from compat_plugin import getPlugins`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from zope.interface.interface import InterfaceClass
+
+if TYPE_CHECKING:
+    from ._records import Discovery, ModuleRecords, PluginRecord
+
+_T = TypeVar("_T")
+
+
+def _describe(value: object) -> str:
+    kind = type(value).__name__
+    return f"{value!r} (a {kind})" if isinstance(value, (str, bytes)) else f"a {kind}"
+
+
+def _order(function: str) -> str:
+    return ("getPlugins(interface, package)" if function == "getPlugins"
+            else f"{function}(package, interface)")
+
+
+def _check_package(function: str, package: object) -> None:
+    if isinstance(package, ModuleType):
+        return
+    hint = ""
+    if isinstance(package, str):
+        hint = f"; import it first, e.g. importlib.import_module({package!r})"
+    elif isinstance(package, InterfaceClass):
+        hint = f"; the arguments are {_order(function)}"
+    raise TypeError(f"{function}() needs the plugin package as a module object, "
+                    f"not {_describe(package)}{hint}")
+
+
+def _check_interface(function: str, interface: object, optional: bool = False) -> None:
+    if isinstance(interface, InterfaceClass) or (optional and interface is None):
+        return
+    hint = f"; the arguments are {_order(function)}" if isinstance(interface, ModuleType) else ""
+    raise TypeError(f"{function}() needs a zope.interface interface, "
+                    f"not {_describe(interface)}{hint}")
+
+
+def _default_package() -> ModuleType:
+    import twisted.plugins
+
+    return twisted.plugins
+
+
+def _wanted(interface: InterfaceClass, adapters: bool) -> str | None:
+    """What a cached module's details must mention to matter for a query: the JSON-quoted
+    name of ``interface`` -- or None (everything matters) when adapters may apply."""
+    from ._interfaces import identifier
+    from ._store import dump_json
+
+    return None if adapters else dump_json(identifier(interface))
+
+
+def getPlugins(
+    interface: type[_T],
+    package: ModuleType | None = None,
+    *,
+    disable: Iterable[str] = (),
+    enable: Iterable[str] = (),
+) -> Iterator[_T]:
+    """Yield every plugin beneath ``package`` that provides ``interface``.
+
+    A generator: nothing is scanned until the first item is asked for.  ``package`` defaults
+    to ``twisted.plugins``.  Plugins come from the package's ``__path__`` directories and from
+    the entry points of installed distributions in the group named ``package.__name__``, in
+    the documented order, each object once.  Plugins providing an interface that extends
+    ``interface`` count; those Twisted's adapter registry adapts to it are yielded adapted.
+    A plugin that fails to load or adapt is logged once per process on the ``compat_plugin``
+    logger (WARNING) and skipped.
+
+    ``disable`` holds glob patterns (added to ``COMPAT_PLUGIN_DISABLE``) matched against
+    distribution, entry-point and module names; matching candidates are never imported unless
+    an ``enable`` pattern matches them too.  Raises TypeError for arguments of the wrong kind.
+    """
+    _check_interface("getPlugins", interface)
+    if package is None:
+        package = _default_package()
+    _check_package("getPlugins", package)
+    yield from _plugins(interface, package, disable, enable)
+
+
+getPlugIns = getPlugins
+
+
+def _plugins(interface: InterfaceClass, package: ModuleType, disable: Iterable[str],
+             enable: Iterable[str]) -> Iterator[Any]:
+    from ._matching import Match, adapters_to, match
+    from ._records import LoadError, StaleRecord
+    from ._resolver import resolver
+    from ._rules import Rules
+    from ._scan import PLUGIN_FAULTS
+
+    adapters = adapters_to(interface)
+    process = resolver()
+    found = process.resolve(package, Rules(disable, enable), _wanted(interface, adapters))
+    process.report(found.errors)
+    seen: set[int] = set()
+    for record in found.plugins:
+        how = match(record.interfaces, interface, adapters)
+        if how is None:
+            continue
+        try:
+            value = load(record, interface if how is Match.PROVIDES else None)
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            value = value if how is Match.PROVIDES else interface(value, None)
+        except StaleRecord as exc:
+            process.report_stale(record, exc, package.__name__)
+            continue
+        except PLUGIN_FAULTS as exc:
+            process.report([LoadError(record.qualified_name, record.origin, exc)])
+            continue
+        if value is not None:
+            yield value
+
+
+def load(record: PluginRecord, interface: InterfaceClass | None = None) -> Any:
+    """Import ``record``'s module and return its object, checked against the record.
+
+    Raises StaleRecord if the object no longer provides what the record says (providing
+    ``interface``, when given, is enough); any error from the import itself propagates (a
+    plugin module may raise anything).
+    """
+    import importlib
+
+    from ._interfaces import interface_names
+    from ._records import StaleRecord
+    from ._scan import resolve_attribute
+
+    module = importlib.import_module(record.module)
+    try:
+        value = resolve_attribute(module, record.attribute)
+    except AttributeError:
+        raise StaleRecord(f"{record.qualified_name} no longer exists") from None
+    if interface is not None and interface.providedBy(value):
+        return value
+    names = interface_names(value)
+    if names is None or not set(record.interfaces).issubset(names[1]):
+        raise StaleRecord(f"{record.qualified_name} no longer provides what its cache says")
+    return value
+
+
+def discover(
+    package: ModuleType,
+    interface: InterfaceClass | None = None,
+    *,
+    disable: Iterable[str] = (),
+    enable: Iterable[str] = (),
+) -> Discovery:
+    """Find the plugins of ``package`` from its directories and entry points, unloaded.
+
+    With ``interface``, only records providing it (or an interface extending it) are kept in
+    ``plugins``; this is decided from the records alone, so nothing but modules needing a scan
+    is imported.  Nothing is logged: what failed is in ``errors``.  ``disable`` and ``enable``
+    are glob patterns as for ``getPlugins``.  Raises TypeError for arguments of the wrong kind.
+    """
+    _check_package("discover", package)
+    _check_interface("discover", interface, optional=True)
+    from ._interfaces import identifier
+    from ._resolver import resolver
+    from ._rules import Rules
+
+    wanted = _wanted(interface, False) if interface is not None else None
+    found = resolver().resolve(package, Rules(disable, enable), wanted)
+    if interface is None:
+        return found
+    name = identifier(interface)
+    return found._replace(plugins=tuple(r for r in found.plugins if name in r.interfaces))
+
+
+class CachedDropin:
+    """The plugins of one plugin module, as known from the cache.
+
+    ``moduleName`` is the module's dotted name, ``description`` its docstring, ``plugins``
+    its CachedPlugin list in definition order.
+    """
+
+    def __init__(self, module: ModuleRecords) -> None:
+        self.moduleName: str = module.module
+        self.description: str | None = module.description
+        self.plugins: list[CachedPlugin] = [CachedPlugin(self, record) for record in module.plugins]
+
+
+class CachedPlugin:
+    """One plugin, known without importing it: ``name``, ``description``, ``provided``.
+
+    ``provided`` lists the interfaces the plugin declares directly, in declaration order
+    (reading it imports their modules); ``load()`` imports the module and returns the object.
+    """
+
+    def __init__(self, dropin: CachedDropin, record: PluginRecord) -> None:
+        self.dropin = dropin
+        self.record = record
+        self.name: str = record.attribute
+        self.description: str | None = record.description
+
+    @property
+    def provided(self) -> list[InterfaceClass]:
+        """The interface objects the plugin declares directly, in declaration order."""
+        from ._interfaces import resolve_interface
+
+        found = (resolve_interface(name) for name in self.record.provided)
+        return [interface for interface in found if interface is not None]
+
+    def __repr__(self) -> str:
+        names = ", ".join(name.rpartition(".")[2] for name in self.record.provided)
+        return f"<CachedPlugin {self.name!r}/{self.dropin.moduleName!r} (provides {names!r})>"
+
+    def load(self) -> Any:
+        """Import the plugin's module and return the plugin object itself."""
+        return load(self.record)
+
+    def __conform__(
+        self, interface: InterfaceClass, registry: object = None, default: Any = None
+    ) -> Any:
+        """The loaded plugin if it provides ``interface``, adapted if Twisted's registry can."""
+        from ._matching import Match, adapters_to, match
+
+        how = match(self.record.interfaces, interface, adapters_to(interface))
+        if how is None:
+            return default
+        value = load(self.record, interface if how is Match.PROVIDES else None)
+        return value if how is Match.PROVIDES else interface(value, default)
+
+    getComponent = __conform__
+
+
+def getCache(module: ModuleType) -> dict[str, CachedDropin]:
+    """Map every plugin module of package ``module`` to its CachedDropin.
+
+    Directory modules are keyed by their short name, as in Twisted; modules reached through
+    entry points by their dotted name (a short name taken by a directory module wins).
+    Modules are scanned or read from the cache exactly as getPlugins does; failures are logged
+    as getPlugins logs them.
+    """
+    _check_package("getCache", module)
+    from ._resolver import resolver
+
+    process = resolver()
+    found = process.resolve(module)
+    process.report(found.errors)
+    dropins: dict[str, CachedDropin] = {}
+    for scanned in found.modules:
+        key = scanned.module
+        if scanned.origin.kind == "directory":
+            key = key.rpartition(".")[2]
+        dropins.setdefault(key, CachedDropin(scanned))
+    return dropins

@@ -1,0 +1,399 @@
+"""A plugin directory's cache: what each of its modules contributed, validated per module.
+
+Format (``SCHEMA``), JSON Lines: a header line, then one line per module::
+
+    {"schema": 4, "interpreter": "cpython-311", "directory": "/real/dir", "package": "pkg.plugins",
+     "modules": {"names": [...], "files": [...], "mtimes": [...], "sizes": [...]},
+     "missing": {"<module name>": ["optdep", ...]},
+     "checksum": <CRC-32 of the lines that follow>}
+    [docstring, [[attribute, docstring, [declared interface names], [all interface names]], ...],
+     [classes implementing IPlugin, named only for a module without plugins]]
+    ...
+
+Module n is ``names[n]``, loaded from ``files[n]`` (relative to the directory), whose stamp was
+``mtimes[n]`` (``st_mtime_ns``) and ``sizes[n]``; line n + 1 holds what its scan found.
+``missing`` names, for each module whose scan tried to import something that no finder on
+``sys.meta_path`` could find (an optional dependency), those module names.
+
+An entry is used only while its module's file exists with exactly the recorded stamp and none
+of its missing names has become importable -- installed into any ``sys.path`` entry, appended
+to ``sys.path``, or provided by a new finder; then the module is scanned again.  Nothing else
+invalidates it: not other distributions being installed, not another user's ``sys.path``, so
+a cache an administrator regenerated serves every user.  What is not noticed: a module whose
+plugins depend on something other than whether an import succeeds (a dependency's version, an
+environment variable); ``compat-plugin cache regenerate`` refreshes those.
+
+The header also records the schema, interpreter, directory (real path) and plugin package, and
+the file is ignored unless all match.  Only the lines of modules whose details mention the asked
+interface are ever decoded; the checksum is what lets the others be trusted undecoded -- a
+damaged line damages the whole file, which is then ignored and rewritten.
+
+Where it lives: ``<plugin dir>/__pycache__/compat_plugin.<interpreter>.json``; when that cannot
+be written (site-wide installs, zip archives), ``<per-user cache>/<digest of the directory's
+real path>.<interpreter>.json``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from ._directories import Listing
+from ._log import logger
+from ._records import Stamp
+from ._store import (
+    INT,
+    STR,
+    CacheFile,
+    Entry,
+    checksum,
+    digest,
+    dump_json,
+    equal_to,
+    interpreter_tag,
+    list_of,
+    mapping,
+    parse_json,
+    paused_gc,
+    read_bytes,
+    record,
+    user_cache_root,
+)
+
+SCHEMA = 4
+
+_HEADER = record(
+    schema=equal_to(SCHEMA),
+    modules=record(names=list_of(STR), files=list_of(STR), mtimes=list_of(INT),
+                   sizes=list_of(INT)),
+    missing=mapping(list_of(STR)),
+    checksum=INT,
+)
+
+
+class ModuleFile(NamedTuple):
+    """A plugin module on disk: short name, file (relative to its directory), stamp."""
+
+    name: str
+    filename: str
+    stamp: Stamp
+
+
+def beside_path(directory: str) -> str:
+    """The cache file kept beside the plugin modules it describes."""
+    return os.path.join(directory, "__pycache__", f"compat_plugin.{interpreter_tag()}.json")
+
+
+def per_user_path(directory: str) -> str:
+    """The per-user cache file for ``directory``, named after its real path."""
+    name = f"{digest(os.path.realpath(directory))}.{interpreter_tag()}.json"
+    return os.path.join(user_cache_root(), name)
+
+
+def becomes_importable(names: tuple[str, ...] | list[str]) -> bool:
+    """Whether any of ``names``, unimportable when a module was scanned, can be imported now."""
+    from ._scan import importable
+
+    return any(importable(name) for name in names)
+
+
+def describes(entry: Entry | None, module: ModuleFile) -> bool:
+    """Whether ``entry`` describes ``module``'s file as it is now."""
+    return (
+        entry is not None
+        and entry.stamp == module.stamp
+        and entry.filename == module.filename
+        and not (entry.missing and becomes_importable(entry.missing))
+    )
+
+
+class StoredEntries:
+    """The entries of one cache file: stamps in columns, details as the raw rest of the file,
+    split into lines only when one is needed.  Built only from a checked header."""
+
+    __slots__ = ("_files", "_lines", "_mentioned", "_missing", "_mtimes", "_position",
+                 "_sizes", "_text")
+
+    def __init__(self, columns: dict[str, list[Any]], missing: dict[str, list[str]],
+                 details: bytes) -> None:
+        names = columns["names"]
+        self._position = dict(zip(names, range(len(names))))
+        self._files: list[str] = columns["files"]
+        self._mtimes: list[int] = columns["mtimes"]
+        self._sizes: list[int] = columns["sizes"]
+        self._missing = missing
+        self._text = details
+        self._lines: list[str] | None = None
+        self._mentioned: dict[str, bool] = {}
+
+    def _line(self, position: int) -> str:
+        if self._lines is None:
+            self._lines = self._text.decode("ascii").split("\n")
+        return self._lines[position]
+
+    def _mentions(self, wanted: str) -> bool:
+        """Whether any stored details mention ``wanted``: one search of the whole file."""
+        known = self._mentioned.get(wanted)
+        if known is None:
+            known = self._mentioned[wanted] = wanted.encode("ascii") in self._text
+        return known
+
+    def sift(self, listing: Listing, wanted: str | None) -> tuple[list[tuple[int, str | None]],
+                                                                   int]:
+        """The modules of ``listing`` that matter, as (position in the listing, stored details
+        or None when nothing current is stored), and how many were current.
+
+        A current module whose details do not mention ``wanted`` (a JSON-quoted interface
+        name; None: everything matters) is left out.  This is the loop a warm call runs once
+        per module: everything is bound to locals and compared column against column.
+        """
+        position, files, mtimes, sizes = self._position, self._files, self._mtimes, self._sizes
+        missing = self._missing
+        mentioned = wanted is None or self._mentions(wanted)
+        found: list[tuple[int, str | None]] = []
+        current = 0
+        listed_files, listed_mtimes, listed_sizes = listing.files, listing.mtimes, listing.sizes
+        for at_listing, name in enumerate(listing.names):
+            at = position.get(name)
+            if (
+                at is not None
+                and mtimes[at] == listed_mtimes[at_listing]
+                and sizes[at] == listed_sizes[at_listing]
+                and files[at] == listed_files[at_listing]
+                and not (missing and name in missing and becomes_importable(missing[name]))
+            ):
+                current += 1
+                if mentioned:
+                    details = self._line(at)
+                    if wanted is None or wanted in details:
+                        found.append((at_listing, details))
+                continue
+            found.append((at_listing, None))
+        return found, current
+
+    def names(self) -> Iterator[str]:
+        return iter(self._position)
+
+    def __len__(self) -> int:
+        return len(self._position)
+
+    def get(self, name: str) -> Entry | None:
+        """The entry stored for ``name``, if any."""
+        at = self._position.get(name)
+        if at is None:
+            return None
+        stamp = Stamp(self._mtimes[at], self._sizes[at])
+        return Entry(self._files[at], stamp, self._line(at), tuple(self._missing.get(name, ())))
+
+    def as_dict(self) -> dict[str, Entry]:
+        """Every entry, by module name."""
+        return {name: entry for name in self._position if (entry := self.get(name)) is not None}
+
+
+NOTHING_STORED = StoredEntries({"names": [], "files": [], "mtimes": [], "sizes": []}, {}, b"")
+
+
+def read_entries(path: str, directory: str, package: str) -> StoredEntries:
+    """The entries of the cache file at ``path``.
+
+    Empty if the file is absent or unusable: written for another schema, interpreter,
+    directory or package, or not of the documented layout.
+    """
+    raw = read_bytes(path)
+    if raw is None:
+        return NOTHING_STORED
+    header_text, _, details = raw.partition(b"\n")
+    header = parse_json(header_text, path)
+    if header is None:
+        return NOTHING_STORED
+    if not (_HEADER(header) and _written_for(header, directory, package)):
+        logger().debug("ignoring plugin cache %s: written for something else", path)
+        return NOTHING_STORED
+    columns = header["modules"]
+    count = details.count(b"\n")
+    if (
+        header["checksum"] != checksum(details)
+        or not details.isascii()
+        or (count and not details.endswith(b"\n"))
+        or any(len(column) != count for column in columns.values())
+    ):
+        logger().debug("ignoring plugin cache %s: its checksum or line count does not match",
+                       path)
+        return NOTHING_STORED
+    stored = StoredEntries(columns, header["missing"], details)
+    # Repeated names would leave some line without its module.
+    return stored if len(stored) == count else NOTHING_STORED
+
+
+def _identity(directory: str, package: str) -> dict[str, Any]:
+    # The real path: a directory reached through a link and directly is one directory.
+    return {"interpreter": interpreter_tag(), "directory": os.path.realpath(directory),
+            "package": package}
+
+
+def _written_for(header: dict[str, Any], directory: str, package: str) -> bool:
+    return all(equal_to(value)(header.get(key)) for key, value in
+               _identity(directory, package).items())
+
+
+def encode(directory: str, package: str, entries: dict[str, Entry]) -> bytes:
+    """The bytes of a cache file holding ``entries`` (modules in name order)."""
+    names = sorted(entries)
+    header: dict[str, Any] = {"schema": SCHEMA, **_identity(directory, package)}
+    header["modules"], header["missing"], details = _columns(names, entries)
+    header["checksum"] = checksum(details)
+    return dump_json(header).encode("ascii") + b"\n" + details
+
+
+class DirectoryCache:
+    """What one process knows about one plugin directory, backed by its cache files.
+
+    The entries read from the directory's cache file are kept in memory between calls, with
+    what changed since (fresh scans, forgotten modules) and what was adopted from the per-user
+    file; so a process reads each cache file at most once and never imports a module twice for
+    the same stamp, even where nothing can be written.
+    """
+
+    def __init__(self, listing: Listing, package: str) -> None:
+        self.directory = listing.directory
+        self.package = package
+        places = [per_user_path(self.directory)]
+        if not listing.in_archive:
+            places.insert(0, beside_path(self.directory))
+        self.file = CacheFile(places)
+        self._read: dict[str, StoredEntries] = {}
+        self._base = self.stored(places[0])
+        self._adopted: dict[str, Entry] = {}
+        self._changes: dict[str, Entry | None] = {}
+
+    def stored(self, place: str) -> StoredEntries:
+        """What the cache file at ``place`` holds (read once per process)."""
+        stored = self._read.get(place)
+        if stored is None:
+            with paused_gc():
+                stored = read_entries(place, self.directory, self.package)
+            self._read[place] = stored
+        return stored
+
+    def current_entry(self, module: ModuleFile) -> Entry | None:
+        """The entry that describes ``module``'s file as it is now, if one is held."""
+        name = module.name
+        if name in self._changes:
+            entry = self._changes[name]
+        elif name in self._adopted:
+            entry = self._adopted[name]
+        else:
+            entry = self._base.get(name)
+            if not describes(entry, module):
+                entry = self._adopt(module)
+        return entry if entry is not None and describes(entry, module) else None
+
+    def _adopt(self, module: ModuleFile) -> Entry | None:
+        """The per-user file's current entry for ``module``, remembered as adopted (not as a
+        change: that file already holds it, nothing needs writing)."""
+        if len(self.file.places) < 2:
+            return None
+        entry = self.stored(self.file.places[-1]).get(module.name)
+        if entry is None or not describes(entry, module):
+            return None
+        self._adopted[module.name] = entry
+        return entry
+
+    def store(self, name: str, entry: Entry) -> None:
+        """Remember a freshly scanned module."""
+        self._changes[name] = entry
+
+    def forget(self, name: str) -> None:
+        """Drop the entry for ``name`` (it failed, or proved wrong when loaded)."""
+        self._changes[name] = None
+
+    def select(
+        self, listing: Listing, admitted: Listing, wanted: str | None
+    ) -> list[tuple[ModuleFile, str | None]]:
+        """(module, stored details or None) for every admitted module that matters, in name
+        order; entries of modules no longer in ``listing`` are dropped.
+
+        A module matters if nothing current is stored for it (it must be scanned), or its
+        details mention ``wanted`` (a JSON-quoted interface name; None: every module).
+        """
+        # Modules this process scanned, forgot or adopted are looked up one by one; the rest,
+        # normally all of them, go through the file's own loop.
+        overridden = self._changes.keys() | self._adopted.keys()
+        plain = admitted.only(set(admitted.names) - overridden) if overridden else admitted
+        sifted, current = self._base.sift(plain, wanted)
+        relevant: list[tuple[ModuleFile, str | None]] = []
+        for position, details in sifted:
+            module = ModuleFile(plain.names[position], plain.files[position],
+                                plain.stamp(position))
+            if details is not None:
+                relevant.append((module, details))
+            else:  # not current in the file: perhaps in the per-user one
+                self._add_if_relevant(module, wanted, relevant)
+        for position, name in enumerate(admitted.names if overridden else ()):
+            if name in overridden:
+                module = ModuleFile(name, admitted.files[position], admitted.stamp(position))
+                self._add_if_relevant(module, wanted, relevant)
+        relevant.sort()
+        # Every entry of the file matched a listed module (``current`` counts those alone):
+        # nothing can have disappeared.
+        if self._changes or self._adopted or current != len(self._base):
+            self._retain(set(listing.names))
+        return relevant
+
+    def _add_if_relevant(self, module: ModuleFile, wanted: str | None,
+                         relevant: list[tuple[ModuleFile, str | None]]) -> None:
+        entry = self.current_entry(module)
+        if entry is None:
+            relevant.append((module, None))
+        elif wanted is None or wanted in entry.details:
+            relevant.append((module, entry.details))
+
+    def _retain(self, present: set[str]) -> None:
+        for name in [*self._base.names(), *self._adopted]:
+            if name not in present and name not in self._changes:
+                self._changes[name] = None
+
+    def entries(self) -> dict[str, Entry]:
+        """Every entry this process holds for the directory, by module name."""
+        merged = self._base.as_dict()
+        merged.update(self._adopted)
+        for name, entry in self._changes.items():
+            if entry is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = entry
+        return merged
+
+    def save(self) -> None:
+        """Write the entries to the first place that takes them, if anything changed."""
+        if not self._changes:
+            return
+        entries = self.entries()
+        data = encode(self.directory, self.package, entries)
+        written = self.file.write(data, lambda place: self.stored(place).as_dict() == entries)
+        self._changes, self._adopted = {}, {}
+        self._base = _as_stored(entries)
+        if written is not None:
+            self._read[written] = self._base
+
+
+def _as_stored(entries: dict[str, Entry]) -> StoredEntries:
+    return StoredEntries(*_columns(list(entries), entries))
+
+
+def _columns(names: list[str], entries: dict[str, Entry]
+             ) -> tuple[dict[str, list[Any]], dict[str, list[str]], bytes]:
+    """The stored form of ``entries``, in the order of ``names``: the header's columns, its
+    missing imports, and the detail lines."""
+    stamps = [entries[name].stamp for name in names]
+    columns: dict[str, list[Any]] = {
+        "names": names,
+        "files": [entries[name].filename for name in names],
+        "mtimes": [stamp.mtime_ns for stamp in stamps],
+        "sizes": [stamp.size for stamp in stamps],
+    }
+    missing = {name: list(entries[name].missing) for name in names if entries[name].missing}
+    details = "".join(f"{entries[name].details}\n" for name in names).encode("ascii")
+    return columns, missing, details
+

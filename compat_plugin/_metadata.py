@@ -1,0 +1,234 @@
+"""Installed distributions as importlib-metadata reads them: the cold side of the entry points.
+
+Imported only when an index must be built (an entry is new or changed), when finders other
+than the path finder provide distributions, or when a host-compatibility verdict must be made
+again.  Everything about installed metadata is asked of importlib-metadata (the PyPI
+distribution, on every Python); names, requirements and markers go to packaging.  This module
+only arranges their answers into the records ``_entrypoints`` keeps.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import os
+import pathlib
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import importlib_metadata as metadata
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from ._entrypoints import (
+    Declared,
+    Distribution,
+    EntryIndex,
+    Gate,
+    GroupView,
+    Shadowed,
+    is_path_finder,
+)
+from ._log import logger
+from ._records import Stamp
+
+
+def _context(**fields: Any) -> Any:
+    """A query for ``find_distributions`` (by name, along paths)."""
+    return metadata.DistributionFinder.Context(**fields)  # type: ignore[no-untyped-call]
+
+
+def index_entry(entry: str, group: str, stamp: Stamp | None) -> EntryIndex:
+    """Read what the distributions of one ``sys.path`` entry declare for ``group``: those that
+    importlib-metadata's path finder finds there, in the order it gives them."""
+    logger().debug("reading installed metadata in %s for entry points of %s",
+                   entry or ".", group)
+    context = _context(path=[entry])
+    found = metadata.MetadataPathFinder.find_distributions(context)
+    return _index_of(entry, group, stamp, found)
+
+
+def custom_sources(group: str) -> tuple[list[EntryIndex], list[EntryIndex]]:
+    """In-memory indexes of what each finder other than the path finder provides for
+    ``group``: those ahead of the path finder on ``sys.meta_path``, and those after it.
+
+    importlib-metadata appends its path finder to ``sys.meta_path`` when first imported (as
+    this module just did), so finders present before that come first.
+    """
+    before: list[EntryIndex] = []
+    after: list[EntryIndex] = []
+    seen_path_finder = False
+    for finder in list(sys.meta_path):
+        find = getattr(finder, "find_distributions", None)
+        if find is None:
+            continue
+        if is_path_finder(finder):
+            seen_path_finder = True
+            continue
+        label = f"<{type(finder).__name__}>"
+        try:
+            found = list(find(_context()))
+        except Exception as exc:
+            logger().warning("ignoring the distributions of finder %s: %s: %s", label,
+                             type(exc).__name__, exc)
+            continue
+        (after if seen_path_finder else before).append(_index_of(label, group, None, found))
+    return before, after
+
+
+def _index_of(entry: str, group: str, stamp: Stamp | None, found: Iterable[Any]) -> EntryIndex:
+    """Arrange one source's distributions: copies with metadata first (importlib-metadata
+    prefers them), the first copy of each name winning, and the entry points of ``group``."""
+    pairs = [(dist, _has_metadata(dist)) for dist in found]
+    ordered = [pair for pair in pairs if pair[1]] + [pair for pair in pairs if not pair[1]]
+    names, nameless = [""], [""]
+    winners: dict[str, str] = {}
+    distributions: list[Distribution] = []
+    shadowed: list[Shadowed] = []
+    for dist, has_metadata in ordered:
+        key = _key(dist)
+        if not key:
+            continue
+        (names if has_metadata else nameless).append(key)
+        where, declared_stamp = _location(dist)
+        declared = _declared(dist, group, where)
+        if key in winners:
+            if declared:
+                shadowed.append(Shadowed(key, _describe(dist, key, where)[1], where,
+                                         winners[key]))
+            continue
+        winners[key] = where
+        if declared:
+            name, version, requires = _describe(dist, key, where)
+            distributions.append(Distribution(key, name, version, where, declared_stamp,
+                                              has_metadata, declared, requires))
+    return EntryIndex(entry, group, stamp, "\n".join([*names, ""]), "\n".join([*nameless, ""]),
+                      tuple(distributions), tuple(shadowed))
+
+
+def _key(dist: Any) -> str:
+    """The normalized name importlib-metadata tells copies of a distribution apart by (for a
+    distribution on the file system, taken from its metadata directory's name)."""
+    try:
+        name = getattr(dist, "_normalized_name", None) or dist.metadata.get("Name")
+    except Exception:
+        return ""
+    return canonicalize_name(name) if isinstance(name, str) else ""
+
+
+def _has_metadata(dist: Any) -> bool:
+    """Whether ``dist`` supplies core metadata, as importlib-metadata judges it."""
+    probe = getattr(dist, "_has_metadata", None)
+    try:
+        if callable(probe):
+            return bool(probe())
+        return dist.read_text("METADATA") is not None or dist.read_text("PKG-INFO") is not None
+    except Exception:
+        return False
+
+
+def _location(dist: Any) -> tuple[str, Stamp | None]:
+    """Where ``dist``'s metadata is, and the stamp of its ``entry_points.txt`` when that is a
+    file on the file system (inside an archive the archive's own stamp stands for it).
+
+    importlib-metadata has no public name for a distribution's metadata directory; its
+    ``PathDistribution`` keeps it as ``_path``.
+    """
+    path = getattr(dist, "_path", None)
+    if isinstance(path, pathlib.PurePath):
+        where = os.fspath(path)
+        return where, Stamp.of(os.path.join(where, "entry_points.txt"))
+    return str(path if path is not None else dist), None
+
+
+def _declared(dist: Any, group: str, where: str) -> tuple[Declared, ...]:
+    """The entry points ``dist`` declares in ``group``, parsed by importlib-metadata."""
+    try:
+        selected = list(dist.entry_points.select(group=group))
+    except Exception as exc:
+        logger().warning("ignoring the entry points of the distribution at %s: %s: %s",
+                         where, type(exc).__name__, exc)
+        return ()
+    declared = []
+    for entry_point in selected:
+        try:
+            module, attribute = entry_point.module, entry_point.attr
+        except ValueError:
+            module = attribute = None
+        declared.append(Declared(entry_point.name, entry_point.value, module, attribute))
+    return tuple(declared)
+
+
+def _describe(dist: Any, key: str, where: str) -> tuple[str, str, tuple[str, ...]]:
+    """Name, version and requirements of ``dist``; what cannot be read is said and left
+    empty (its entry points still count, as they do to importlib-metadata)."""
+    try:
+        fields = dist.metadata
+        name = fields.get("Name") or key
+        version = fields.get("Version") or ""
+        requires = tuple(dist.requires or ())
+    except Exception as exc:
+        logger().warning("cannot read the metadata of the distribution at %s (%s: %s): its "
+                         "entry points count, its requirements are not checked", where,
+                         type(exc).__name__, exc)
+        return key, "", ()
+    return str(name), str(version), requires
+
+
+# -- The host-compatibility gate -----------------------------------------------------------------
+
+
+def judge(distribution: Distribution, top_level: str, view: GroupView) -> Gate:
+    """Whether ``distribution``'s requirements accept the installed host: the distribution,
+    among those it requires, that installs the package ``top_level``.
+
+    Markers are evaluated for this interpreter without extras.  The verdict records where each
+    required distribution was found, so it can be reused while that holds.
+    """
+    depends: list[tuple[str, str, Stamp | None]] = []
+    reason = ""
+    for text in distribution.requires:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            logger().warning("ignoring invalid requirement %r of %s", text, distribution.key)
+            continue
+        key = canonicalize_name(requirement.name)
+        source = view.locate(key)
+        depends.append((key, source.entry if source else "", source.stamp if source else None))
+        if reason or source is None:
+            continue
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        host = _first_named(key, source)
+        if host is None or not _installs(host, top_level):
+            continue
+        version = str(host.version)
+        if not requirement.specifier.contains(version, prereleases=True):
+            reason = f"requires {requirement} but {key} {version} is installed"
+    return Gate(reason, tuple(depends))
+
+
+def _first_named(key: str, source: EntryIndex) -> Any:
+    """The copy of distribution ``key`` that counts in ``source``."""
+    context = _context(name=key, path=[source.entry])
+    found: list[Any] = list(
+        metadata.MetadataPathFinder.find_distributions(context) if source.stamp is not None
+        else metadata.distributions(name=key)
+    )
+    found.sort(key=lambda dist: not _has_metadata(dist))
+    return found[0] if found else None
+
+
+def _installs(dist: Any, top_level: str) -> bool:
+    """Whether ``dist`` installs the top-level module or package ``top_level``: by its
+    ``top_level.txt``, else by the files it lists (as ``packages_distributions`` decides)."""
+    declared = (dist.read_text("top_level.txt") or "").split()
+    if declared:
+        return top_level in declared
+    modules = {top_level + suffix for suffix in importlib.machinery.all_suffixes()}
+    for file in dist.files or ():
+        parts = file.parts
+        if (parts[0] == top_level and len(parts) > 1) or (len(parts) == 1 and parts[0] in modules):
+            return True
+    return False

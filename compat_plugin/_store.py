@@ -1,0 +1,294 @@
+"""Cache files: where they live, how they are written and read, and how a document is checked.
+
+Two caches are kept with these helpers: a plugin directory's (``_directory_cache``) and a
+``sys.path`` entry's entry-point index (``_entrypoints``).  Each lives *beside* what it
+describes when that place can be written, else in the *per-user cache*:
+``$COMPAT_PLUGIN_CACHE_DIR``, else the system's cache directory -- ``$XDG_CACHE_HOME`` or
+``~/.cache`` on Linux and other Unix systems, ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%``
+on Windows -- followed by ``compat_plugin``.  ``COMPAT_PLUGIN_NO_CACHE_WRITE`` set to a
+non-empty value other than ``0`` stops all writing.
+
+Every cache is data: JSON text, parsed with :func:`json.loads` and checked against a declared
+shape (the ``Shape`` helpers below) before anything in it is used; whatever does not fit is
+ignored and rewritten.  Writes are atomic: a temporary file beside the target, then
+:func:`os.replace`, so a reader sees the old file or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import sys
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+from ._log import logger
+from ._records import ModuleRecords, Origin, PluginRecord, Stamp
+
+Shape = Callable[[Any], bool]
+
+
+def interpreter_tag() -> str:
+    """The interpreter a cache is valid for (``cpython-311``): records can depend on it."""
+    tag = sys.implementation.cache_tag
+    return tag or f"{sys.implementation.name}-{sys.version_info[0]}{sys.version_info[1]}"
+
+
+def user_cache_root() -> str:
+    """The per-user cache directory, by the order the module docstring gives."""
+    explicit = os.environ.get("COMPAT_PLUGIN_CACHE_DIR")
+    if explicit:
+        return os.path.abspath(explicit)
+    home = os.path.expanduser("~")
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.join(home, "AppData", "Local")
+    elif sys.platform == "darwin":
+        base = os.path.join(home, "Library", "Caches")
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
+    return os.path.join(os.path.abspath(base), "compat_plugin")
+
+
+def writes_disabled() -> bool:
+    """Whether ``COMPAT_PLUGIN_NO_CACHE_WRITE`` turns cache writing off."""
+    return os.environ.get("COMPAT_PLUGIN_NO_CACHE_WRITE", "") not in ("", "0")
+
+
+def digest(text: str) -> str:
+    """A short, stable digest of ``text`` for per-user file names (CRC-32 then Adler-32).
+
+    Not cryptographic: every file also records what it was written for, and is checked.
+    """
+    data = text.encode("utf-8", "surrogateescape")
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+
+
+def checksum(data: bytes) -> int:
+    """The CRC-32 a cache records of the parts it lets readers skip undecoded."""
+    return zlib.crc32(data)
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix.
+
+    The temporary file is created in the same directory with mode 0o666 less the umask, as any
+    ordinary file would be, and removed if anything fails.
+    """
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    unique = f"{os.getpid()}.{os.urandom(4).hex()}"
+    temporary = os.path.join(parent, f".{os.path.basename(path)}.{unique}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def read_bytes(path: str) -> bytes | None:
+    """The content of ``path``, or None if it cannot be read."""
+    try:
+        with open(path, "rb") as stream:
+            return stream.read()
+    except (OSError, ValueError):
+        return None
+
+
+def parse_json(raw: bytes | str, where: str) -> Any:
+    """``raw`` parsed as JSON, or None (said at DEBUG level) if it is not JSON."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        logger().debug("ignoring unreadable plugin cache %s: %s", where, exc)
+        return None
+
+
+def dump_json(value: object) -> str:
+    """Compact, ASCII-only JSON text: the form caches store and search."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Hold the cyclic garbage collector while building many small acyclic objects.
+
+    Parsing a cache or listing a directory allocates thousands of lists and tuples that can
+    never form cycles; collections triggered meanwhile would only walk them (and, in a process
+    that has just imported a lot, may be full collections of everything).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# -- Shapes: what a stored document must look like --------------------------------------------
+#
+# Types are compared exactly: JSON's ``true`` is not the integer 1 here, as it is to ``==``.
+
+
+class _Exactly:
+    """The shape of values of exactly one type (the fast path of ``list_of``)."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: type) -> None:
+        self.kind = kind
+
+    def __call__(self, value: object) -> bool:
+        return type(value) is self.kind
+
+
+INT: Shape = _Exactly(int)
+STR: Shape = _Exactly(str)
+BOOL: Shape = _Exactly(bool)
+
+
+def text(value: object) -> bool:
+    """A string or None (a docstring)."""
+    return value is None or type(value) is str
+
+
+def equal_to(expected: object) -> Shape:
+    """Exactly ``expected``, type included."""
+    return lambda value: type(value) is type(expected) and value == expected
+
+
+def list_of(item: Shape) -> Shape:
+    """A list whose every item has the shape ``item``."""
+    if isinstance(item, _Exactly):
+        kind = item.kind
+        return lambda value: type(value) is list and all(type(x) is kind for x in value)
+    return lambda value: type(value) is list and all(item(x) for x in value)
+
+
+def row(*items: Shape) -> Shape:
+    """A list of exactly ``len(items)`` values, each of the shape at its place."""
+    count = len(items)
+    return lambda value: (
+        type(value) is list and len(value) == count and all(s(v) for s, v in zip(items, value))
+    )
+
+
+def mapping(values: Shape) -> Shape:
+    """An object whose every value has the shape ``values``."""
+    return lambda value: type(value) is dict and all(values(v) for v in value.values())
+
+
+def record(**fields: Shape) -> Shape:
+    """An object holding at least ``fields``, each of its shape."""
+    missing = object()
+    items = tuple(fields.items())
+    return lambda value: type(value) is dict and all(
+        shape(value.get(name, missing)) for name, shape in items
+    )
+
+
+def optional(shape: Shape) -> Shape:
+    """``shape``, or null."""
+    return lambda value: value is None or shape(value)
+
+
+STAMP: Shape = row(INT, INT)
+
+
+# -- Where a cache lives --------------------------------------------------------------------------
+
+
+class CacheFile:
+    """One cache document's places, in the order tried, and which refused a write.
+
+    A process reads from any place and writes to the first that takes the data; a place that
+    refused once (read-only, permission denied) is not tried again by this object, and that is
+    said once, at INFO level, on the ``compat_plugin`` logger.
+    """
+
+    __slots__ = ("_refused", "places")
+
+    def __init__(self, places: Sequence[str]) -> None:
+        self.places = tuple(places)
+        self._refused: set[str] = set()
+
+    def write(self, data: bytes, holds: Callable[[str], bool] | None = None) -> str | None:
+        """Write ``data`` to the first place that takes it, and return that place.
+
+        ``holds(place)`` tells whether a place already holds this data: then nothing is
+        written.  Returns None when writing is off or no place took it.
+        """
+        if writes_disabled():
+            return None
+        for place in self.places:
+            if place in self._refused:
+                continue
+            if holds is not None and holds(place):
+                return place
+            try:
+                write_atomic(place, data)
+            except OSError as exc:
+                self._refuse(place, exc)
+                continue
+            return place
+        return None
+
+    def _refuse(self, place: str, exc: OSError) -> None:
+        self._refused.add(place)
+        reason = exc.strerror or str(exc)
+        later = [p for p in self.places if p not in self._refused]
+        if later:
+            logger().info("plugin cache %s is not writable (%s); using %s instead",
+                          place, reason, later[0])
+        else:
+            logger().info("plugin cache %s is not writable (%s)", place, reason)
+
+
+# -- The stored form of one scan, shared by both caches ----------------------------------------
+#
+# What one module contributed is stored as the JSON text of
+# ``[docstring, [[attribute, docstring, [declared interfaces], [all interfaces]], ...],
+# [unexported classes]]``, kept as text so that a query can pass it over undecoded when the
+# asked interface's quoted name does not occur in it.
+
+_DETAILS = row(text, list_of(row(STR, text, list_of(STR), list_of(STR))), list_of(STR))
+
+
+class Entry(NamedTuple):
+    """One scanned module as stored: the file it was loaded from and that file's stamp (for a
+    module inside a zip archive, the archive's), the names its import looked for in vain, and
+    ``details``, the JSON text of what the scan found."""
+
+    filename: str
+    stamp: Stamp
+    details: str
+    missing: tuple[str, ...] = ()
+
+
+def details_of(scanned: ModuleRecords) -> str:
+    """The stored form of what a scan found in one module."""
+    plugins = [
+        [plugin.attribute, plugin.description, list(plugin.provided), list(plugin.interfaces)]
+        for plugin in scanned.plugins
+    ]
+    return dump_json([scanned.description, plugins, list(scanned.unexported)])
+
+
+def decode(details: str, module: str, origin: Origin) -> ModuleRecords | None:
+    """The records stored ``details`` describe for ``module``; None if they are not of the
+    documented shape (the module is then scanned again)."""
+    document = parse_json(details, module)
+    if not _DETAILS(document):
+        return None
+    plugins = tuple(
+        PluginRecord(module, attribute, description, tuple(provided), tuple(interfaces), origin)
+        for attribute, description, provided, interfaces in document[1]
+    )
+    return ModuleRecords(module, document[0], plugins, origin, tuple(document[2]))
