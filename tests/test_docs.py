@@ -1,0 +1,43 @@
+"""The API reference names every public name.
+
+``docs/api.rst`` lists the public names one by one (autodoc's ``automodule :members:`` finds
+nothing in a package whose names come from a module-level ``__getattr__``), so a name added to
+``__all__`` must be added there too, and a name taken out of ``__all__`` taken out there.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import compat_plugin
+import compat_plugin.cli
+import compat_plugin.twisted
+
+API = Path(__file__).resolve().parent.parent / "docs" / "api.rst"
+DIRECTIVE = re.compile(r"^\.\. auto(?:function|class|exception|data|attribute)::\s+([\w.]+)", re.M)
+
+
+def documented() -> set[str]:
+    return set(DIRECTIVE.findall(API.read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("module", [compat_plugin, compat_plugin.twisted], ids=lambda m: m.__name__)
+def test_every_public_name_is_documented(module: ModuleType) -> None:
+    missing = [name for name in module.__all__ if f"{module.__name__}.{name}" not in documented()]
+    assert not missing, f"add to docs/api.rst: {missing}"
+
+
+@pytest.mark.parametrize("module", [compat_plugin, compat_plugin.twisted], ids=lambda m: m.__name__)
+def test_only_public_names_are_documented(module: ModuleType) -> None:
+    prefix = f"{module.__name__}."
+    names = {target[len(prefix):] for target in documented() if target.startswith(prefix)}
+    stale = sorted(name for name in names if "." not in name and name not in module.__all__)
+    assert not stale, f"not in {module.__name__}.__all__, remove from docs/api.rst: {stale}"
+
+
+def test_command_line_entry_point_is_documented() -> None:
+    assert "compat_plugin.cli.main" in documented()
