@@ -6,29 +6,26 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib
-import itertools
 import json
 import os
 import shutil
-import subprocess
-import sys
-import textwrap
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 from typing import Protocol
 
 import pytest
 
-import compat_plugin
-from compat_plugin import _resolver
+from compat_plugin.testing import PluginPackage, build_wheels, install_wheels, pip, run_python
 
-_serial = itertools.count()
+__all__ = ["INTERFACES", "PLUGINS_INIT", "Install", "PluginTree", "pip", "run_python"]
 
 PROJECTS = Path(__file__).parent / "projects"
 # Built by hand, because setuptools refuses to write a malformed entry point.  (Its value,
-# ``acme_malformed:model:extra``, is one that pip still installs whichever metadata backend it uses.)
+# ``acme_malformed:model:extra``, is one pip still installs whichever metadata backend it
+# uses.)
 HAND_BUILT = ("acme_malformed",)
 
 INTERFACES = """
@@ -53,48 +50,27 @@ __path__.extend(pluginPackagePaths(__name__))
 """
 
 
-class PluginTree:
-    """A package ``<name>`` with ``<name>.ifaces`` and a plugin package ``<name>.plugins``.
-
-    Files are real; the tree's root is put on ``sys.path`` for the test and every module of the
-    tree is removed from ``sys.modules`` afterwards.
-    """
+class PluginTree(PluginPackage):
+    """A package ``<name>`` with ``<name>.ifaces`` (``INTERFACES``) and a plugin package
+    ``<name>.plugins``: a ``compat_plugin.testing.PluginPackage`` on its own ``sys.path``
+    entry, its modules dropped from ``sys.modules`` after the test."""
 
     def __init__(self, root: Path, name: str) -> None:
-        self.root = root
-        self.name = name
+        super().__init__(root, name)
         self.top = root / name
-        self.plugins_dir = self.top / "plugins"
-        self.write("__init__.py", "")
+        self.plugins_dir = self.directory
         self.write("ifaces.py", INTERFACES)
-        self.write("plugins/__init__.py", PLUGINS_INIT)
-
-    @property
-    def plugins_name(self) -> str:
-        return f"{self.name}.plugins"
-
-    def write(self, relative: str, text: str) -> Path:
-        path = self.top / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).format(pkg=self.name), encoding="utf-8")
-        return path
 
     def plugin(self, name: str, text: str) -> Path:
         """Write ``plugins/<name>.py``; ``{pkg}`` in ``text`` is the tree's package name."""
-        return self.write(f"plugins/{name}.py", text)
-
-    def package(self) -> ModuleType:
-        importlib.invalidate_caches()
-        return importlib.import_module(self.plugins_name)
+        return self.module(name, text)
 
     def ifaces(self) -> ModuleType:
         return importlib.import_module(f"{self.name}.ifaces")
 
     def purge(self) -> None:
         """Forget the tree's imported modules and the resolver's memory, as a new process would."""
-        for module in [m for m in sys.modules if m == self.name or m.startswith(self.name + ".")]:
-            del sys.modules[module]
-        _resolver.forget_state()
+        self.forget()
         importlib.invalidate_caches()
 
     def cache_files(self) -> list[Path]:
@@ -120,69 +96,15 @@ def _no_real_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
         os.environ["COMPAT_PLUGIN_CACHE_DIR"] = previous
 
 
-@pytest.fixture(autouse=True)
-def _private_user_cache(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every test gets its own per-user cache and a fresh resolver memory."""
-    monkeypatch.setenv("COMPAT_PLUGIN_CACHE_DIR", str(tmp_path_factory.mktemp("usercache")))
-    monkeypatch.delenv("COMPAT_PLUGIN_NO_CACHE_WRITE", raising=False)
-    _resolver.forget_state()
-
-
 @pytest.fixture
-def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginTree]:
-    name = f"cpt{os.getpid()}_{next(_serial)}"
-    made = PluginTree(tmp_path, name)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield made
-    made.purge()
-
-
-def run_python(
-    code: str,
-    *,
-    path: list[str] | None = None,
-    env: dict[str, str] | None = None,
-    user: int | None = None,
-    check: bool = True,
-) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in a fresh interpreter with ``path`` in front of ``PYTHONPATH``.
-
-    The child imports the same compat_plugin as this process (the working tree's, or the
-    installed one under tox), whatever its ``sys.path`` would otherwise find first.
-    """
-    environment = dict(os.environ)
-    environment.update(env or {})
-    library = os.path.dirname(os.path.dirname(os.path.abspath(compat_plugin.__file__)))
-    pythonpath = [*(path or []), library, *filter(None, [environment.get("PYTHONPATH")])]
-    environment["PYTHONPATH"] = os.pathsep.join(pythonpath)
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        user=user,
-        timeout=300,
-    )
-    if check and result.returncode != 0:
-        output = f"{result.stdout}\n{result.stderr}"
-        raise AssertionError(f"child failed ({result.returncode}):\n{output}")
-    return result
+def tree(plugin_package: Callable[..., PluginPackage]) -> PluginTree:
+    """A PluginTree on a temporary sys.path entry (compat_plugin.testing restores sys.path,
+    sys.modules and the caches afterwards)."""
+    made = plugin_package()
+    return PluginTree(made.root, made.name)
 
 
 # -- Real distributions: the projects under tests/projects, built once, installed by pip ----
-
-
-def pip(*args: str, python: str | Path = sys.executable) -> None:
-    """Run pip for real; its output is shown only if it fails."""
-    command = [str(python), "-m", "pip", "--disable-pip-version-check", "--no-input", *args]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    if result.returncode != 0:
-        raise AssertionError(f"{command} failed:\n{result.stdout}\n{result.stderr}")
-
-
-# -- Wheels, built once ------------------------------------------------------------------------
 
 
 def _project_name(project: Path) -> str:
@@ -228,20 +150,8 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         name = _project_name(project)
         free = [b for b in batches if all(_project_name(p) != name for p in b)]
         min(free, key=len).append(project)
-    command = [
-        sys.executable, "-m", "pip", "--disable-pip-version-check", "wheel", "--quiet",
-        "--no-deps", "--no-build-isolation", "--no-index", "--wheel-dir", str(output),
-    ]
-    builds = [
-        subprocess.Popen(
-            [*command, *map(str, batch)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        for batch in batches
-    ]
-    for build in builds:
-        out, _ = build.communicate(timeout=300)
-        assert build.returncode == 0, out
+    with ThreadPoolExecutor(len(batches)) as pool:
+        list(pool.map(lambda batch: build_wheels(batch, output), batches))
     return {w.name.split("-py3-")[0]: w for w in output.glob("*.whl")}
 
 
@@ -254,11 +164,6 @@ def install(tmp_path: Path, wheels: dict[str, Path]) -> Install:
     """``install(site, "hostapp-2.0", ...)``: pip installs wheels into ``tmp_path/site``."""
 
     def install(site_name: str, *dists: str) -> Path:
-        target = tmp_path / site_name
-        pip(
-            "install", "--no-build-isolation", "--no-deps", "--no-index",
-            "--target", str(target), *(str(wheels[d]) for d in dists),
-        )
-        return target
+        return install_wheels(tmp_path / site_name, *(wheels[name] for name in dists))
 
     return install
