@@ -56,7 +56,7 @@ from ._store import (
     mapping,
     parse_json,
     paused_gc,
-    read_bytes,
+    read_cache,
     record,
     user_cache_root,
 )
@@ -200,7 +200,7 @@ def read_entries(path: str, directory: str, package: str) -> StoredEntries:
     Empty if the file is absent or unusable: written for another schema, interpreter,
     directory or package, or not of the documented layout.
     """
-    raw = read_bytes(path)
+    raw = read_cache(path)
     if raw is None:
         return NOTHING_STORED
     header_text, _, details = raw.partition(b"\n")

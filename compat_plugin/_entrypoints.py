@@ -61,7 +61,7 @@ from ._store import (
     mapping,
     optional,
     parse_json,
-    read_bytes,
+    read_cache,
     record,
     row,
     user_cache_root,
@@ -243,7 +243,7 @@ def read_index(entry: str, group: str, stamp: Stamp, beside: bool
 
 def read_index_at(place: str, entry: str, group: str) -> EntryIndex | None:
     """The index of ``entry`` for ``group`` stored at ``place``, if it is usable."""
-    raw = read_bytes(place)
+    raw = read_cache(place)
     document = parse_json(raw, place) if raw is not None else None
     return _index_from(document, entry, group) if document is not None else None
 

@@ -16,14 +16,18 @@ from ._directories import Listing, plugin_directories
 from ._directory_cache import DirectoryCache, ModuleFile, beside_path, describes, per_user_path
 from ._entrypoints import index_places, read_index_at
 from ._records import Stamp
+from ._store import user_cache_root
 
 
 class CacheState(NamedTuple):
-    """One place a cache of a plugin package lives, or would be written.
+    """One cache of a plugin package: a file that exists, or where one would be written.
 
-    ``describes`` is the plugin directory, or the ``sys.path`` entry whose entry-point index
-    this is (``kind`` says which); ``written`` whether the file exists; ``current`` whether a
-    call would use it as it is (None when not written); ``why`` what is stale, if anything.
+    ``kind`` is ``"directory"`` (``describes`` is the plugin directory) or ``"entry points"``
+    (``describes`` is the ``sys.path`` entry whose index of the package's group this is);
+    ``written`` whether the file exists; ``current`` whether a call would use it as it is
+    (None when not written); ``why`` what is stale, if anything; ``writable`` whether this
+    process could write it; ``per_user`` whether it is in the per-user cache (else beside
+    what it describes).
     """
 
     package: str
@@ -34,11 +38,14 @@ class CacheState(NamedTuple):
     size: int | None
     current: bool | None
     why: str
+    writable: bool
+    per_user: bool
 
 
 def cache_states(package: ModuleType) -> Iterator[CacheState]:
-    """Every place a cache of ``package`` lives or would live: for each plugin directory, the
-    file beside it and the per-user one; for each ``sys.path`` entry, its index places."""
+    """The caches of ``package``: for each plugin directory, its file beside it and its
+    per-user one; for each ``sys.path`` entry, its index of the group.  A cache that is not
+    written appears once, at the place a call would write it."""
     name = package.__name__
     taken: set[str] = set()
     for listing in plugin_directories(package):
@@ -49,6 +56,16 @@ def cache_states(package: ModuleType) -> Iterator[CacheState]:
         yield from _index_states(name, entry)
 
 
+def cache_places(package: ModuleType) -> list[str]:
+    """Every file that may hold a cache of ``package``, written or not."""
+    places: list[str] = []
+    for listing in plugin_directories(package):
+        places += _directory_places(listing)
+    for entry in _entries():
+        places += index_places(entry, package.__name__, True)
+    return places
+
+
 def _entries() -> list[str]:
     seen: list[str] = []
     for entry in sys.path:
@@ -57,43 +74,75 @@ def _entries() -> list[str]:
     return seen
 
 
-def _directory_states(package: str, listing: Listing, own: Listing) -> Iterator[CacheState]:
+def _directory_places(listing: Listing) -> list[str]:
     places = [per_user_path(listing.directory)]
     if not listing.in_archive:
         places.insert(0, beside_path(listing.directory))
+    return places
+
+
+def _directory_states(package: str, listing: Listing, own: Listing) -> Iterator[CacheState]:
+    places = _directory_places(listing)
+    states = []
     for place in places:
         size = _size(place)
         if size is None:
-            yield CacheState(package, "directory", listing.directory, place, False, None, None,
-                             "not written")
             continue
         stored = DirectoryCache(listing, package).stored(place)
         stale = [
-            name for position, name in enumerate(own.names)
-            if not describes(stored.get(name), ModuleFile(name, own.files[position],
-                                                          own.stamp(position)))
+            name for at, name in enumerate(own.names)
+            if not describes(stored.get(name), ModuleFile(name, own.files[at], own.stamp(at)))
         ]
         why = f"not current for {', '.join(sorted(stale))}" if stale else ""
-        yield CacheState(package, "directory", listing.directory, place, True, size, not stale,
-                         why)
+        states.append(CacheState(package, "directory", listing.directory, place, True, size,
+                                 not stale, why, _writable(place), _per_user(place)))
+    yield from states or [_unwritten(package, "directory", listing.directory, places)]
 
 
 def _index_states(group: str, entry: str) -> Iterator[CacheState]:
     stamp = Stamp.of(entry or ".")
-    if stamp is None:
+    if stamp is None:  # an entry that is not there holds nothing and has no index
         return
-    beside = os.path.isdir(entry or ".")
-    for place in index_places(entry, group, beside):
+    places = index_places(entry, group, os.path.isdir(entry or "."))
+    states = []
+    for place in places:
         size = _size(place)
         if size is None:
-            yield CacheState(group, "entry points", entry or ".", place, False, None, None,
-                             "not written")
             continue
         index = read_index_at(place, entry, group)
         current = index is not None and index.stamp == stamp
         why = "" if current else ("unreadable" if index is None
                                   else "written for an earlier state of the entry")
-        yield CacheState(group, "entry points", entry or ".", place, True, size, current, why)
+        states.append(CacheState(group, "entry points", entry or ".", place, True, size,
+                                 current, why, _writable(place), _per_user(place)))
+    # Unwritten, it would go beside only where a __pycache__ is already kept (or once the
+    # entry is found to hold distributions, which only reading its metadata would tell).
+    cached = os.path.isdir(os.path.join(entry or ".", "__pycache__"))
+    yield from states or [_unwritten(group, "entry points", entry or ".",
+                                     places if cached else places[-1:])]
+
+
+def _unwritten(package: str, kind: str, describes: str, places: list[str]) -> CacheState:
+    """The state of a cache that is not written: at the first place a write would take."""
+    place = next((p for p in places if _writable(p)), places[-1])
+    return CacheState(package, kind, describes, place, False, None, None, "not written",
+                      _writable(place), _per_user(place))
+
+
+def _per_user(place: str) -> bool:
+    return place.startswith(user_cache_root() + os.sep)
+
+
+def _writable(place: str) -> bool:
+    """Whether this process could write ``place``: its directory, or the nearest existing
+    parent it would be created in, is writable."""
+    directory = os.path.dirname(place)
+    while directory and not os.path.exists(directory):
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return os.path.isdir(directory) and os.access(directory, os.W_OK)
 
 
 def _size(path: str) -> int | None:

@@ -10,8 +10,6 @@ or object already reached is not listed again.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Callable, Iterable
 from types import ModuleType
@@ -19,19 +17,8 @@ from typing import NamedTuple
 
 from ._directories import Listing, module_stamp, plugin_directories
 from ._directory_cache import DirectoryCache, becomes_importable
-from ._entrypoints import (
-    Contribution,
-    Declared,
-    EntryIndex,
-    GroupView,
-    custom_finders,
-    index_places,
-    may_live_beside,
-    merge,
-    read_index,
-    save_index,
-    scan_key,
-)
+from ._entry_indexes import EntryIndexes
+from ._entrypoints import Contribution, Declared, EntryIndex, scan_key
 from ._log import logger
 from ._records import (
     Discovery,
@@ -46,7 +33,7 @@ from ._records import (
 )
 from ._rules import Rules
 from ._scan import Scan, Scanner
-from ._store import CacheFile, Entry, decode, details_of
+from ._store import Entry, decode, details_of
 
 
 class _Kept(NamedTuple):
@@ -96,9 +83,7 @@ class Resolver:
 
     def __init__(self) -> None:
         self._directories: dict[tuple[str, str], DirectoryCache] = {}
-        self._indexes: dict[tuple[str, str], EntryIndex] = {}
-        self._index_files: dict[tuple[str, str], CacheFile] = {}
-        self._custom: dict[tuple[object, ...], tuple[list[EntryIndex], list[EntryIndex]]] = {}
+        self.entry_points = EntryIndexes()
         self._kept: dict[tuple[str, str], _Kept] = {}
         self._reported: set[tuple[str, ...]] = set()
         self.scanner = Scanner()
@@ -146,13 +131,13 @@ class Resolver:
         return cache
 
     def _entry_point_modules(self, group: str, rules: Rules, out: _Pass) -> None:
-        view = self.group_view(group)
+        view = self.entry_points.view(group)
         for shadow, _index in view.shadowed:
             origin = Origin("entry-point", shadow.metadata, shadow.key, shadow.version)
             out.skipped.append(Skip(shadow.key, origin, f"shadowed by {shadow.by}"))
         for contribution in sorted(view.contributions,
                                    key=lambda c: (c.position, c.distribution.key)):
-            reason = self._gate(contribution, group, view)
+            reason = self.entry_points.gate(contribution, group, view)
             if reason:
                 error = IncompatiblePlugin(reason)
                 out.errors.append(LoadError(contribution.distribution.key,
@@ -162,7 +147,7 @@ class Resolver:
                                    key=lambda d: (d.name, d.value)):
                 self._entry_point(contribution, declared, rules, out)
         for source in view.sources:
-            self.save_index(source)
+            self.entry_points.save(source, self.regenerating)
 
     def _entry_point(self, contribution: Contribution, declared: Declared, rules: Rules,
                      out: _Pass) -> None:
@@ -218,102 +203,6 @@ class Resolver:
             store.store(key[1], Entry(filename, stamp, details_of(scan.records), scan.missing))
         return scan
 
-    # -- entry points ----------------------------------------------------------------------
-
-    def group_view(self, group: str) -> GroupView:
-        """The group as importlib-metadata sees it now, from the entries' indexes."""
-        view = self._merged(group)
-        stale = {id(c.source): c.source for c in view.contributions if _redeclared(c)}
-        if stale:
-            for index in stale.values():
-                logger().info("entry points of %s changed in place; reading its metadata again",
-                              index.entry or ".")
-                self._indexes[index.entry, group] = self._built(index.entry, group, index.stamp,
-                                                                index)
-            view = self._merged(group)
-        return view
-
-    def _merged(self, group: str) -> GroupView:
-        seen: set[str] = set()
-        sources: list[tuple[int, EntryIndex]] = []
-        for position, entry in enumerate(sys.path):
-            if isinstance(entry, str) and entry not in seen:
-                seen.add(entry)
-                sources.append((position, self.entry_index(entry, group)))
-        finders = custom_finders()
-        if finders:
-            before, after = self._custom_sources(group, finders)
-            sources = [*((-1, s) for s in before), *sources,
-                       *((len(sys.path), s) for s in after)]
-        return merge(sources)
-
-    def entry_index(self, entry: str, group: str) -> EntryIndex:
-        """The index of one ``sys.path`` entry for ``group``, read or built if its stamp
-        changed."""
-        try:
-            st = os.stat(entry or ".")
-        except (OSError, ValueError):
-            stamp, is_directory = None, False
-        else:
-            stamp, is_directory = Stamp(st.st_mtime_ns, st.st_size), os.path.isdir(entry or ".")
-        known = self._indexes.get((entry, group))
-        if known is not None and known.stamp == stamp:
-            return known
-        if stamp is None:  # not there: it holds nothing
-            index = EntryIndex(entry, group, None)
-        else:
-            current, stored = read_index(entry, group, stamp, beside=is_directory)
-            index = current or self._built(entry, group, stamp, known or stored)
-        self._indexes[entry, group] = index
-        return index
-
-    def _built(self, entry: str, group: str, stamp: Stamp | None,
-               previous: EntryIndex | None) -> EntryIndex:
-        from ._metadata import index_entry
-
-        index = index_entry(entry, group, stamp)
-        index.dirty = True
-        if previous is not None:
-            index.adopt_scans(previous)
-        return index
-
-    def _custom_sources(self, group: str, finders: list[object]
-                        ) -> tuple[list[EntryIndex], list[EntryIndex]]:
-        key = (group, *map(id, finders))
-        found = self._custom.get(key)
-        if found is None:
-            from ._metadata import custom_sources
-
-            found = self._custom[key] = custom_sources(group)
-        return found
-
-    def save_index(self, index: EntryIndex) -> None:
-        """Write ``index`` where it belongs, if it holds something its file does not."""
-        if not index.dirty or index.stamp is None or index.entry.startswith("<"):
-            return
-        key = (index.entry, index.group)
-        file = self._index_files.get(key)
-        if file is None:
-            forced = self.regenerating and (not sys.path or index.entry != sys.path[0])
-            beside = may_live_beside(index, forced)
-            file = self._index_files[key] = CacheFile(index_places(index.entry, index.group,
-                                                                   beside))
-        save_index(index, file)
-
-    def _gate(self, contribution: Contribution, group: str, view: GroupView) -> str:
-        """Why ``contribution``'s distribution does not fit the installed host ("" if it
-        does), from the verdict its index keeps while what it depended on holds."""
-        distribution = contribution.distribution
-        if not distribution.requires:
-            return ""
-        gate = contribution.source.gates.get(distribution.key)
-        if gate is None or not _gate_holds(gate.depends, view):
-            from ._metadata import judge
-
-            gate = judge(distribution, group.partition(".")[0], view)
-            contribution.source.judged(distribution.key, gate)
-        return gate.reason
-
     # -- after a pass ----------------------------------------------------------------------
 
     def invalidate(self, record: PluginRecord, group: str) -> None:
@@ -327,7 +216,7 @@ class Resolver:
                 cache.forget(short)
                 cache.save()
             return
-        for contribution in self.group_view(group).contributions:
+        for contribution in self.entry_points.view(group).contributions:
             if contribution.distribution.key != origin.distribution:
                 continue
             for declared in contribution.distribution.entry_points:
@@ -335,7 +224,7 @@ class Resolver:
                     key = scan_key(contribution.distribution, declared)
                     contribution.source.forget(key)
                     self._kept.pop((f"entry-point {group}", key), None)
-            self.save_index(contribution.source)
+            self.entry_points.save(contribution.source, self.regenerating)
 
     def report_stale(self, record: PluginRecord, problem: Exception, group: str) -> None:
         """Say once that a cached ``record`` proved wrong when loaded, and have it rescanned."""
@@ -368,28 +257,6 @@ def _current(entry: Entry) -> bool:
     if _stamp(entry.filename) != entry.stamp:
         return False
     return not (entry.missing and becomes_importable(entry.missing))
-
-
-def _redeclared(contribution: Contribution) -> bool:
-    """Whether a distribution's ``entry_points.txt`` changed since its index was built."""
-    distribution = contribution.distribution
-    if distribution.declared_stamp is None:
-        return False
-    now = Stamp.of(os.path.join(distribution.metadata, "entry_points.txt"))
-    return now != distribution.declared_stamp
-
-
-def _gate_holds(depends: tuple[tuple[str, str, Stamp | None], ...], view: GroupView) -> bool:
-    """Whether every distribution a verdict depended on is found where it was then."""
-    for key, entry, stamp in depends:
-        source = view.locate(key)
-        if source is None:
-            if entry:
-                return False
-            continue
-        if source.stamp is None or (source.entry, source.stamp) != (entry, stamp):
-            return False
-    return True
 
 
 def _admitted(listing: Listing, origin: Origin, prefix: str, rules: Rules, out: _Pass

@@ -6,7 +6,8 @@ describes when that place can be written, else in the *per-user cache*:
 ``$COMPAT_PLUGIN_CACHE_DIR``, else the system's cache directory -- ``$XDG_CACHE_HOME`` or
 ``~/.cache`` on Linux and other Unix systems, ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%``
 on Windows -- followed by ``compat_plugin``.  ``COMPAT_PLUGIN_NO_CACHE_WRITE`` set to a
-non-empty value other than ``0`` stops all writing.
+non-empty value other than ``0`` stops all writing; ``COMPAT_PLUGIN_NO_CACHE_READ`` likewise
+stops all reading, so a process works as a cold one would.
 
 Every cache is data: JSON text, parsed with :func:`json.loads` and checked against a declared
 shape (the ``Shape`` helpers below) before anything in it is used; whatever does not fit is
@@ -92,8 +93,12 @@ def write_atomic(path: str, data: bytes) -> None:
         raise
 
 
-def read_bytes(path: str) -> bytes | None:
-    """The content of ``path``, or None if it cannot be read."""
+def read_cache(path: str) -> bytes | None:
+    """The content of the cache file ``path``, or None if it cannot be read -- or if
+    ``COMPAT_PLUGIN_NO_CACHE_READ`` asks that no cache be read (to see what a cold process
+    does)."""
+    if os.environ.get("COMPAT_PLUGIN_NO_CACHE_READ", "") not in ("", "0"):
+        return None
     try:
         with open(path, "rb") as stream:
             return stream.read()

@@ -1,0 +1,411 @@
+"""What each ``compat-plugin`` command does and prints (the options are in ``cli``)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+from ._output import (
+    cache_columns,
+    columns,
+    count,
+    describe_error,
+    error_json,
+    first_line,
+    origin_json,
+    print_json,
+    record_json,
+    short,
+    short_path,
+    skip_json,
+    source,
+    table,
+    width,
+)
+from ._records import Discovery, Origin
+
+
+class UsageError(Exception):
+    """Bad input: one line on stderr and exit status 2.  ``command`` names the sub-command
+    whose usage is shown with it."""
+
+    def __init__(self, message: str, command: str | None = None) -> None:
+        super().__init__(message)
+        self.command = command
+
+
+# -- what every command shares --------------------------------------------------------------------
+
+
+def _package(name: str, command: str) -> ModuleType:
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
+            raise UsageError(f"no package named {name!r}", command) from None
+        raise UsageError(f"cannot import {name}: {exc}", command) from None
+    except (Exception, SystemExit) as exc:
+        raise UsageError(f"cannot import {name}: {type(exc).__name__}: {exc}", command) from None
+    if not hasattr(module, "__path__"):
+        raise UsageError(f"{name} is a module, not a plugin package", command)
+    return module
+
+
+def _resolve(package: ModuleType) -> Discovery:
+    from ._resolver import resolver
+
+    return resolver().resolve(package)
+
+
+def _not_a_plugin_package(package: ModuleType, found: Discovery, command: str) -> None:
+    """Refuse a package that has neither plugin modules with plugins nor entry points."""
+    if found.plugins or found.errors or found.skipped:
+        return
+    name = package.__name__
+    hint = ""
+    if importlib.util.find_spec(f"{name}.plugins") is not None:
+        hint = f"; did you mean {name}.plugins?"
+    raise UsageError(
+        f"{name} is not a plugin package: none of its {count(len(found.modules), 'module')} "
+        f"holds a plugin and no installed distribution declares entry points in the group "
+        f"{name!r}{hint}", command)
+
+
+# -- list ------------------------------------------------------------------------------------------
+
+
+def _interface_filter(found: Discovery, name: str | None) -> str | None:
+    """The dotted interface name ``name`` stands for: itself if some record or importable
+    module knows it; a short name if exactly one interface the plugins provide is called so."""
+    if name is None:
+        return None
+    known = {iface for record in found.plugins for iface in record.interfaces}
+    if name in known:
+        return name
+    if "." not in name:
+        candidates = sorted(iface for iface in known if iface.rpartition(".")[2] == name)
+        if len(candidates) == 1:
+            return candidates[0]
+        if candidates:
+            raise UsageError(f"interface {name!r} is ambiguous: {', '.join(candidates)}", "list")
+    from ._interfaces import resolve_interface
+
+    if resolve_interface(name) is None:
+        provided = sorted({i.rpartition(".")[2] for i in known} - {"IPlugin", "Interface"})
+        hint = f" (the plugins provide {', '.join(provided)})" if provided else ""
+        raise UsageError(f"unknown interface {name!r}{hint}", "list")
+    return name
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    package = _package(args.package, "list")
+    found = _resolve(package)
+    _not_a_plugin_package(package, found, "list")
+    wanted = _interface_filter(found, args.interface)
+    records = [r for r in found.plugins if wanted is None or wanted in r.interfaces]
+    if args.json:
+        print_json({
+            "package": package.__name__,
+            "interface": wanted,
+            "plugins": [record_json(record) for record in records],
+            "errors": [error_json(error) for error in found.errors],
+            "skipped": [skip_json(skip) for skip in found.skipped],
+        })
+    else:
+        rows: list[Sequence[str]] = [
+            (source(r.origin, args.wide), r.qualified_name, short(r.provided),
+             first_line(r.description))
+            for r in records
+        ]
+        print(table(("SOURCE", "PLUGIN", "PROVIDES", "DESCRIPTION"), rows, width(args.wide)))
+        for error in found.errors:
+            print(f"error: {error.target} from {error.origin}: {describe_error(error)}",
+                  file=sys.stderr)
+    return 1 if found.errors else 0
+
+
+# -- explain ---------------------------------------------------------------------------------------
+
+
+def _names_of(target: str, origin: Origin) -> set[str]:
+    module, _, attribute = target.partition(":")
+    names = {target, module, module.rpartition(".")[2], attribute}
+    names.update(filter(None, [origin.distribution, origin.entry_point]))
+    return names - {""}
+
+
+def _verdicts(found: Discovery, name: str) -> list[dict[str, Any]]:
+    """Everything ``found`` says about candidates called ``name``, as explain reports it."""
+    verdicts: list[dict[str, Any]] = []
+
+    def add(target: str, status: str, origin: Origin, reason: str, **more: Any) -> None:
+        verdicts.append({"target": target, "status": status, "origin": origin_json(origin),
+                         "reason": reason, **more})
+
+    for record in found.plugins:
+        if name in _names_of(record.qualified_name, record.origin):
+            add(record.qualified_name, "returned", record.origin,
+                f"provides {short(record.provided)}")
+    for module in found.modules:
+        if not module.plugins and name in _names_of(module.module, module.origin):
+            reason = "no module-level object in it provides IPlugin"
+            if module.unexported:
+                reason = (f"class {', '.join(module.unexported)} implements IPlugin; "
+                          "export an instance")
+            add(module.module, "not a plugin", module.origin, reason)
+    for skip in found.skipped:
+        if name in _names_of(skip.target, skip.origin):
+            add(skip.target, skip.reason.split(" ")[0], skip.origin, skip.reason)
+    for error in found.errors:
+        if name in _names_of(error.target, error.origin):
+            add(error.target, error.kind, error.origin, describe_error(error),
+                exception=type(error.error).__name__, raised_at=error.raised_at() or None)
+    return verdicts
+
+
+def _other_groups(name: str, group: str) -> str:
+    """Where else a distribution called ``name`` declares entry points, if it is installed."""
+    import importlib_metadata
+
+    try:
+        distribution = importlib_metadata.distribution(name)
+    except (importlib_metadata.PackageNotFoundError, ValueError):
+        return ""
+    groups = sorted({entry.group for entry in distribution.entry_points} - {group})
+    if not groups:
+        return (f"; the distribution {name} is installed but declares no entry points in "
+                f"{group!r}")
+    return (f"; the distribution {name} declares entry points in {', '.join(map(repr, groups))}, "
+            f"but {group} reads the group {group!r}")
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    package = _package(args.package, "explain")
+    found = _resolve(package)
+    verdicts = _verdicts(found, args.name)
+    returned = any(v["status"] == "returned" for v in verdicts)
+    if args.json:
+        print_json({"package": package.__name__, "name": args.name, "returned": returned,
+                     "verdicts": verdicts})
+        return 0 if returned else 1
+    if not verdicts:
+        print(f"{args.name}: not a plugin candidate of {package.__name__}"
+              f"{_other_groups(args.name, package.__name__)}", file=sys.stderr)
+        return 1
+    for verdict in verdicts:
+        print(_explanation(verdict, args.wide))
+    return 0 if returned else 1
+
+
+def _explanation(verdict: dict[str, Any], wide: bool) -> str:
+    target, status, reason = verdict["target"], verdict["status"], verdict["reason"]
+    where = _explain_origin(Origin(**verdict["origin"]), wide)
+    if status == "returned":
+        return f"{target}: returned, from {where}; {reason}"
+    if status == "not a plugin" and "exception" not in verdict:
+        return f"{target}: not returned: imported from {where}, but {reason}"
+    if "exception" in verdict:
+        return f"{target}: not returned: {status} ({where}): {reason}"
+    return f"{target}: not returned: {reason} ({where})"
+
+
+def _explain_origin(origin: Origin, wide: bool) -> str:
+    if origin.kind == "directory":
+        return f"directory {short_path(origin.path, wide)}"
+    if origin.entry_point is None:
+        return f"{origin.distribution} {origin.version} at {short_path(origin.path, wide)}"
+    return str(origin)
+
+
+# -- cache -----------------------------------------------------------------------------------------
+
+
+def _remove(path: str) -> bool:
+    try:
+        os.unlink(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        print(f"cannot remove {path}: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def _cache_files(package: ModuleType) -> list[str]:
+    from ._inventory import cache_places
+
+    return cache_places(package)
+
+
+def cmd_regenerate(args: argparse.Namespace) -> int:
+    from ._resolver import forget_state, resolver
+
+    packages = [_package(name, "cache regenerate") for name in args.packages]
+    progress = _Progress(len(packages))
+    failed = 0
+    for package in packages:
+        for path in _cache_files(package):
+            _remove(path)
+        forget_state()
+        process = resolver()
+        process.regenerating = True
+        process.on_scan = progress.module
+        progress.package(package.__name__)
+        found = process.resolve(package)
+        progress.done()
+        print(f"{package.__name__}: {count(len(found.modules), 'module')}, "
+              f"{count(len(found.plugins), 'plugin')}")
+        for error in found.errors:
+            failed += 1
+            print(f"  FAILED {error.target} ({error.origin}): {describe_error(error)}")
+    return 1 if failed else 0
+
+
+class _Progress:
+    """What ``cache regenerate`` is doing, on stderr when it is a terminal (quiet when piped)."""
+
+    def __init__(self, packages: int) -> None:
+        self.shown = sys.stderr.isatty()
+        self.packages = packages
+        self.current = 0
+        self.modules = 0
+        self.name = ""
+
+    def package(self, name: str) -> None:
+        self.current, self.modules, self.name = self.current + 1, 0, name
+        self._show("")
+
+    def module(self, module: str) -> None:
+        self.modules += 1
+        self._show(f": {count(self.modules, 'module')} scanned, now {module}")
+
+    def _show(self, detail: str) -> None:
+        if self.shown:
+            text = f"[{self.current}/{self.packages}] {self.name}{detail}"[: columns() - 1]
+            sys.stderr.write(f"\r\x1b[K{text}")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def cmd_clear(args: argparse.Namespace) -> int:
+    from ._store import user_cache_root
+
+    removed = 0
+    for package in [_package(name, "cache clear") for name in args.packages]:
+        removed += sum(_remove(path) for path in _cache_files(package))
+    if not args.packages:
+        for folder, _, files in os.walk(user_cache_root()):
+            removed += sum(_remove(os.path.join(folder, f)) for f in files if f.endswith(".json"))
+    print(f"removed {count(removed, 'cache file')}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ._inventory import cache_states
+
+    states = [state for name in args.packages
+              for state in cache_states(_package(name, "cache info"))]
+    if args.json:
+        print_json({"caches": [state._asdict() for state in states]})
+        return 0
+    rows: list[Sequence[str]] = []
+    for state in states:
+        current = "not written" if not state.written else ("yes" if state.current else
+                                                         f"no: {state.why}")
+        described, where, place = cache_columns(state, args.wide)
+        size = str(state.size) if state.size is not None else "-"
+        rows.append((state.package, described, where, size, current, place))
+    print(table(("PACKAGE", "FOR", "CACHE", "BYTES", "CURRENT", "FILE"), rows,
+                width(args.wide)))
+    return 0
+
+
+# -- migrate ---------------------------------------------------------------------------------------
+
+
+def _distribution_files(name: str) -> set[str]:
+    import importlib_metadata
+
+    try:
+        files = importlib_metadata.distribution(name).files or []
+    except (importlib_metadata.PackageNotFoundError, ValueError):
+        raise UsageError(f"no distribution named {name!r}", "migrate") from None
+    return {os.path.realpath(str(file.locate())) for file in files}
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from ._directories import plugin_directories
+
+    if args.to is not None and not all(part.isidentifier() for part in args.to.split(".")):
+        raise UsageError(f"--to needs a dotted package name, not {args.to!r}", "migrate")
+    package = _package(args.package, "migrate")
+    owned = _distribution_files(args.dist) if args.dist else None
+    found = _resolve(package)
+    # Every directory module counts, plugins or not (some define them only conditionally),
+    # and those that fail to import too: a migration must not lose any.
+    modules = {m.module: m.origin for m in found.modules if m.origin.kind == "directory"}
+    failed = {e.target: e.origin for e in found.errors if e.origin.kind == "directory"}
+    order = {listing.directory: at for at, listing in enumerate(plugin_directories(package))}
+    entries: list[tuple[str, str]] = []
+    for module, origin in sorted({**modules, **failed}.items(),
+                                 key=lambda item: (order.get(str(item[1].path), 0), item[0])):
+        short = module.rpartition(".")[2]
+        if owned is not None and not _module_owned(str(origin.path), short, owned):
+            continue
+        if module in failed:
+            print(f"warning: {module} does not import here; check its entry point",
+                  file=sys.stderr)
+        entries.append((short, f"{args.to}.{short}" if args.to else module))
+    if not entries:
+        which = f" installed by {args.dist}" if args.dist else ""
+        print(f"{args.package} has no directory plugin modules{which}", file=sys.stderr)
+        return 1
+    _print_entry_points(package.__name__, entries, args.format)
+    return 1 if any(m in failed for m in modules.keys() | failed.keys()) else 0
+
+
+def _print_entry_points(group: str, entries: list[tuple[str, str]], form: str) -> None:
+    if form == "setup.cfg":
+        print("[options.entry_points]")
+        print(f"{group} =")
+        for name, value in entries:
+            print(f"    {name} = {value}")
+    else:
+        print(f'[project.entry-points."{group}"]')
+        for name, value in entries:
+            print(f'{name} = "{value}"')
+
+
+def _module_owned(directory: str, short: str, owned: set[str]) -> bool:
+    candidates = [f"{short}.py", f"{short}.pyc", f"{short}/__init__.py", f"{short}/__init__.pyc"]
+    return any(os.path.realpath(os.path.join(directory, c)) in owned for c in candidates)
+
+
+# -- doctor ----------------------------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from ._doctor import DEFAULT_KEYS, examine, report_json, report_text
+
+    keys = (*DEFAULT_KEYS, *args.key)
+    reports = [examine(_package(name, "doctor"), keys) for name in args.packages]
+    problems = sum(len(report.problems) for report in reports)
+    if args.json:
+        print_json({"reports": [report_json(report) for report in reports],
+                     "problems": problems})
+    else:
+        for report in reports:
+            print(report_text(report, args.wide))
+    return 1 if problems else 0
+
+

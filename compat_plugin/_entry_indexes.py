@@ -1,0 +1,154 @@
+"""The process's entry-point indexes: each ``sys.path`` entry's, read, or built anew when the
+entry's stamp changed; merged into a group's view; saved where each belongs; and the verdicts
+of the host-compatibility gate, reused while what they depended on holds."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ._entrypoints import (
+    Contribution,
+    EntryIndex,
+    GroupView,
+    custom_finders,
+    index_places,
+    may_live_beside,
+    merge,
+    read_index,
+    save_index,
+)
+from ._log import logger
+from ._records import Stamp
+from ._store import CacheFile
+
+
+class EntryIndexes:
+    """What one process knows of the entry-point indexes: one per (entry, group)."""
+
+    def __init__(self) -> None:
+        self._indexes: dict[tuple[str, str], EntryIndex] = {}
+        self._files: dict[tuple[str, str], CacheFile] = {}
+        self._custom: dict[tuple[object, ...], tuple[list[EntryIndex], list[EntryIndex]]] = {}
+
+    def view(self, group: str) -> GroupView:
+        """The group as importlib-metadata sees it now.  A distribution whose
+        ``entry_points.txt`` changed since its entry was indexed has the entry read again
+        first, so no index names a module to import by itself."""
+        view = self._merged(group)
+        stale = {id(c.source): c.source for c in view.contributions if _redeclared(c)}
+        if stale:
+            for index in stale.values():
+                logger().info("entry points of %s changed in place; reading its metadata again",
+                              index.entry or ".")
+                self._indexes[index.entry, group] = _built(index.entry, group, index.stamp,
+                                                           index)
+            view = self._merged(group)
+        return view
+
+    def _merged(self, group: str) -> GroupView:
+        seen: set[str] = set()
+        sources: list[tuple[int, EntryIndex]] = []
+        for position, entry in enumerate(sys.path):
+            if isinstance(entry, str) and entry not in seen:
+                seen.add(entry)
+                sources.append((position, self.entry_index(entry, group)))
+        finders = custom_finders()
+        if finders:
+            before, after = self._custom_sources(group, finders)
+            sources = [*((-1, s) for s in before), *sources,
+                       *((len(sys.path), s) for s in after)]
+        return merge(sources)
+
+    def entry_index(self, entry: str, group: str) -> EntryIndex:
+        """The index of one ``sys.path`` entry for ``group``, read or built if its stamp
+        changed."""
+        try:
+            st = os.stat(entry or ".")
+        except (OSError, ValueError):
+            stamp, is_directory = None, False
+        else:
+            stamp, is_directory = Stamp(st.st_mtime_ns, st.st_size), os.path.isdir(entry or ".")
+        known = self._indexes.get((entry, group))
+        if known is not None and known.stamp == stamp:
+            return known
+        if stamp is None:  # not there: it holds nothing
+            index = EntryIndex(entry, group, None)
+        else:
+            current, stored = read_index(entry, group, stamp, beside=is_directory)
+            index = current or _built(entry, group, stamp, known or stored)
+        self._indexes[entry, group] = index
+        return index
+
+    def _custom_sources(self, group: str, finders: list[object]
+                        ) -> tuple[list[EntryIndex], list[EntryIndex]]:
+        key = (group, *map(id, finders))
+        found = self._custom.get(key)
+        if found is None:
+            from ._metadata import custom_sources
+
+            found = self._custom[key] = custom_sources(group)
+        return found
+
+    def save(self, index: EntryIndex, regenerating: bool = False) -> None:
+        """Write ``index`` where it belongs, if it holds something its file does not.
+
+        With ``regenerating`` (``cache regenerate``), it goes beside its entry whenever that
+        can be written -- except beside ``sys.path[0]``, the running program's own directory.
+        """
+        if not index.dirty or index.stamp is None or index.entry.startswith("<"):
+            return
+        key = (index.entry, index.group)
+        file = self._files.get(key)
+        if file is None:
+            forced = regenerating and (not sys.path or index.entry != sys.path[0])
+            beside = may_live_beside(index, forced)
+            file = self._files[key] = CacheFile(index_places(index.entry, index.group, beside))
+        save_index(index, file)
+
+    def gate(self, contribution: Contribution, group: str, view: GroupView) -> str:
+        """Why ``contribution``'s distribution does not fit the installed host ("" if it
+        does), from the verdict its index keeps while what it depended on holds."""
+        distribution = contribution.distribution
+        if not distribution.requires:
+            return ""
+        gate = contribution.source.gates.get(distribution.key)
+        if gate is None or not _gate_holds(gate.depends, view):
+            from ._metadata import judge
+
+            gate = judge(distribution, group.partition(".")[0], view)
+            contribution.source.judged(distribution.key, gate)
+        return gate.reason
+
+
+def _built(entry: str, group: str, stamp: Stamp | None, previous: EntryIndex | None
+           ) -> EntryIndex:
+    from ._metadata import index_entry
+
+    index = index_entry(entry, group, stamp)
+    index.dirty = True
+    if previous is not None:
+        index.adopt_scans(previous)
+    return index
+
+
+def _redeclared(contribution: Contribution) -> bool:
+    """Whether a distribution's ``entry_points.txt`` changed since its index was built."""
+    distribution = contribution.distribution
+    if distribution.declared_stamp is None:
+        return False
+    now = Stamp.of(os.path.join(distribution.metadata, "entry_points.txt"))
+    return now != distribution.declared_stamp
+
+
+def _gate_holds(depends: tuple[tuple[str, str, Stamp | None], ...], view: GroupView) -> bool:
+    """Whether every distribution a verdict depended on is found where it was then."""
+    for key, entry, stamp in depends:
+        source = view.locate(key)
+        if source is None:
+            if entry:
+                return False
+            continue
+        if source.stamp is None or (source.entry, source.stamp) != (entry, stamp):
+            return False
+    return True

@@ -1,0 +1,130 @@
+"""How the command line shows things: aligned tables that fit a terminal, short paths, and
+the JSON forms of records, errors and left-out candidates (documented in the README)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._records import LoadError, Origin, PluginRecord, Skip
+
+
+def short_path(path: str | None, wide: bool = False) -> str:
+    """``path`` as a table shows it: relative to the ``sys.path`` entry holding it, else with
+    ``~`` for the home directory; unchanged with ``wide``."""
+    if not path or wide:
+        return path or ""
+    absolute = os.path.abspath(path)
+    entries = sorted((os.path.abspath(e or ".") for e in sys.path if isinstance(e, str)),
+                     key=len, reverse=True)
+    for entry in entries:
+        if absolute.startswith(entry + os.sep):
+            return absolute[len(entry) + 1:]
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and absolute.startswith(home + os.sep):
+        return "~" + absolute[len(home):]
+    return absolute
+
+
+def source(origin: Origin, wide: bool) -> str:
+    if origin.kind == "directory":
+        return short_path(origin.path, wide)
+    return f"{origin.distribution} {origin.version} ({origin.entry_point})"
+
+
+def first_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def count(number: int, noun: str, plural: str | None = None) -> str:
+    """``1 module``, ``2 modules``."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
+def short(names: Sequence[str]) -> str:
+    return ", ".join(name.rpartition(".")[2] for name in names)
+
+
+def cache_columns(state: Any, wide: bool) -> tuple[str, str, str]:
+    """FOR, CACHE and FILE of a cache (an ``_inventory.CacheState``) as tables show them: what
+    it describes, whether it is kept beside that or per user, and its file."""
+    place = state.place if wide else (
+        os.path.basename(state.place) if not state.per_user else short_path(state.place))
+    return (f"{state.kind} {short_path(state.describes, wide)}",
+            "per-user" if state.per_user else "beside", place)
+
+
+def table(header: Sequence[str], rows: list[Sequence[str]], width: int | None = None) -> str:
+    """Rows in aligned columns; the last column is cut to keep lines within ``width``."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+        if width is not None and len(line) > width:
+            line = line[: width - 1] + "…"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def width(wide: bool) -> int | None:
+    return None if wide else max(80, min(100, columns()))
+
+
+def columns() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def print_json(document: object) -> None:
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def origin_json(origin: Origin) -> dict[str, Any]:
+    return dict(origin._asdict())
+
+
+def record_json(record: PluginRecord) -> dict[str, Any]:
+    return {
+        "module": record.module,
+        "attribute": record.attribute,
+        "qualified_name": record.qualified_name,
+        "description": record.description,
+        "provided": list(record.provided),
+        "interfaces": list(record.interfaces),
+        "origin": origin_json(record.origin),
+    }
+
+
+def error_json(error: LoadError) -> dict[str, Any]:
+    return {
+        "target": error.target,
+        "origin": origin_json(error.origin),
+        "kind": error.kind,
+        "exception": type(error.error).__name__,
+        "message": str(error.error),
+        "raised_at": error.raised_at() or None,
+    }
+
+
+def skip_json(skip: Skip) -> dict[str, Any]:
+    return {"target": skip.target, "origin": origin_json(skip.origin), "reason": skip.reason}
+
+
+def describe_error(error: LoadError) -> str:
+    """The exception, and where the plugin's own code raised it (or which entry point named
+    what could not be imported)."""
+    text = f"{type(error.error).__name__}: {error.error}"
+    where = error.raised_at()
+    if where:
+        return f"{text} (raised at {where})"
+    if isinstance(error.error, ImportError) and error.origin.entry_point is not None:
+        return (f"{text} (named by the entry point {error.origin.entry_point!r} of "
+                f"{error.origin.distribution} {error.origin.version})")
+    return text
+
+
