@@ -357,12 +357,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     failed = {e.target: e.origin for e in found.errors if e.origin.kind == "directory"}
     order = {listing.directory: at for at, listing in enumerate(plugin_directories(package))}
     entries: list[tuple[str, str]] = []
+    failing = False
     for module, origin in sorted({**modules, **failed}.items(),
                                  key=lambda item: (order.get(str(item[1].path), 0), item[0])):
         short = module.rpartition(".")[2]
         if owned is not None and not _module_owned(str(origin.path), short, owned):
             continue
         if module in failed:
+            failing = True
             print(f"warning: {module} does not import here; check its entry point",
                   file=sys.stderr)
         entries.append((short, f"{args.to}.{short}" if args.to else module))
@@ -371,7 +373,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         print(f"{args.package} has no directory plugin modules{which}", file=sys.stderr)
         return 1
     _print_entry_points(package.__name__, entries, args.format)
-    return 1 if any(m in failed for m in modules.keys() | failed.keys()) else 0
+    return 1 if failing else 0
 
 
 def _print_entry_points(group: str, entries: list[tuple[str, str]], form: str) -> None:

@@ -71,7 +71,9 @@ def table(header: Sequence[str], rows: list[Sequence[str]], width: int | None = 
 
 
 def width(wide: bool) -> int | None:
-    return None if wide else max(80, min(100, columns()))
+    """How wide a table may be: the terminal's width when output goes to one (at least 80
+    columns), unlimited with ``--wide`` or when output is piped."""
+    return None if wide or not sys.stdout.isatty() else max(80, columns())
 
 
 def columns() -> int:

@@ -108,12 +108,12 @@ class LoadError(NamedTuple):
                 f"{type(self.error).__name__}: {self.error}")
 
     def raised_at(self) -> str:
-        """Where the plugin's own code raised: ``file:line: source`` of the last frame outside
-        the import system and compat_plugin (for a SyntaxError, the offending line); empty if
-        the plugin's code never ran (a module that is not there)."""
+        """Where the plugin's own code raised: ``file:line: source`` of the last frame in the
+        plugin's module (else the innermost outside the import system and compat_plugin; for
+        a SyntaxError, the offending line); empty if the plugin's code never ran."""
         from ._tracebacks import plugin_frame
 
-        return plugin_frame(self.error)
+        return plugin_frame(self.error, self.target.partition(":")[0])
 
 
 class Skip(NamedTuple):

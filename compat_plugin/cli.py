@@ -127,7 +127,7 @@ def _version() -> str:
 
 def _usage_error(parser: argparse.ArgumentParser, error: UsageError) -> int:
     command = error.command
-    usage = _COMMANDS.get(command or "", parser).format_usage().strip()
+    usage = " ".join(_COMMANDS.get(command or "", parser).format_usage().split())
     message = " ".join(str(error).split())
     print(usage, file=sys.stderr)
     print(f"{PROG}: error: {message}", file=sys.stderr)

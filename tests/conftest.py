@@ -20,7 +20,9 @@ import pytest
 
 from compat_plugin.testing import PluginPackage, build_wheels, install_wheels, pip, run_python
 
-__all__ = ["INTERFACES", "PLUGINS_INIT", "Install", "PluginTree", "pip", "run_python"]
+__all__ = [
+    "INTERFACES", "PLUGINS_INIT", "Install", "PluginTree", "install_wheels", "pip", "run_python",
+]
 
 PROJECTS = Path(__file__).parent / "projects"
 # Built by hand, because setuptools refuses to write a malformed entry point.  (Its value,

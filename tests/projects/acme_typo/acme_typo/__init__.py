@@ -1,0 +1,1 @@
+"""A plugin declared in the wrong entry-point group ("hostapp.plugin")."""
