@@ -64,7 +64,8 @@ def _reporting(parser: argparse.ArgumentParser) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="See, explain, cache and migrate plugin discovery.",
                      epilog="try 'compat-plugin COMMAND --help' for a command's options")
-    parser.add_argument("-V", "--version", action="version", version=f"{PROG} {_version()}")
+    parser.add_argument("-V", "--version", action=_Version, nargs=0,
+                        help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     listing = _command(commands, "list", "every plugin of a package, with its source",
@@ -119,10 +120,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _version() -> str:
-    from ._version import version
+class _Version(argparse.Action):
+    """``--version``: the installed version, looked up only when asked for (reading metadata
+    costs more than the rest of most commands)."""
 
-    return version()
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from ._version import version
+
+        print(f"{PROG} {version()}")
+        parser.exit()
 
 
 def _usage_error(parser: argparse.ArgumentParser, error: UsageError) -> int:

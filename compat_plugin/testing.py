@@ -70,8 +70,10 @@ def run_python(
     user: int | None = None,
     check: bool = True,
     timeout: float = 300,
+    args: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` (dedented) in a fresh interpreter, with ``path`` ahead of ``PYTHONPATH``.
+    """Run ``code`` (dedented) in a fresh interpreter, with ``path`` ahead of ``PYTHONPATH``
+    and ``args`` as its ``sys.argv[1:]``.
 
     The child imports the same compat_plugin as this process, whatever its ``sys.path`` would
     otherwise find first; ``user`` runs it as another user (this process must be root).
@@ -84,7 +86,7 @@ def run_python(
                   *filter(None, [environment.get("PYTHONPATH")])]
     environment["PYTHONPATH"] = os.pathsep.join(pythonpath)
     result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, "-c", textwrap.dedent(code), *args],
         env=environment, capture_output=True, text=True, user=user, timeout=timeout,
     )
     if check and result.returncode != 0:

@@ -22,122 +22,25 @@ import subprocess
 import sys
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import PLUGINS_INIT, PluginTree, install_wheels, run_python
-
-PROG = "compat-plugin"
-PACKAGE = "hostapp.plugins"
-
-# Installed together, as one environment would hold them; acme-dropin puts slate.py into
-# hostapp/plugins, the way Twisted plugin distributions do.
-SITE = (
-    "hostapp-2.0", "acme_dropin-1.0", "acme_dupe-1.0", "acme_ghost-1.0", "acme_materials-1.0",
-    "acme_notplugin-1.0", "acme_oldhost-1.0", "acme_secret-1.0", "acme_classy-1.0",
-    "acme_typo-1.0",
+from .conftest import (
+    BROKEN_LINE,
+    PACKAGE,
+    PLUGINS_INIT,
+    PluginTree,
+    World,
+    install_wheels,
+    run_python,
+    write,
 )
 
-BROKEN = '''\
-"""A plugin module that fails while it is imported."""
-
-KIND = "clay"
-raise RuntimeError("no clay today")
-'''
-BROKEN_LINE = BROKEN.splitlines().index('raise RuntimeError("no clay today")') + 1
-
-NEEDY = '''\
-"""A plugin module needing a distribution that is not installed."""
-
-import no_such_dependency_of_needy
-'''
-
-# Raises inside a function it calls: the plugin's own line is the call, not the raise.
-DEEP = '''\
-"""A plugin module whose helper fails."""
-
-import json
-
-
-def load():
-    return json.loads("{not json")
-
-
-TABLE = load()
-'''
-
-CLASSY = '''\
-"""Declares a plugin class and forgets to make an instance."""
-
-from zope.interface import implementer
-
-from compat_plugin import IPlugin
-from hostapp.ifaces import IMaterial
-
-
-@implementer(IPlugin, IMaterial)
-class Marble:
-    name = "marble"
-'''
-
-# Dropins of the world's extra directory, which comes after the site on the path.
-EXTRA_DROPINS = {
-    "builtin": '"""A second builtin: the one hostapp ships comes first."""\n',
-    "broken": BROKEN,
-    "classy": CLASSY,
-    "deep": DEEP,
-    "needy": NEEDY,
-    "notes": '"""Notes kept beside the plugins."""\n\nSEASONS = 4\n',
-}
-
-# Packages that cannot be imported, in the extra directory.
-BOOM = {
-    "boom/__init__.py": "",
-    "boom/plugins/__init__.py": 'raise RuntimeError("the plugin package is broken")\n',
-    "boom/needy/__init__.py": "import no_such_dependency_of_needy\n",
-    "boom/wordy/__init__.py": 'raise RuntimeError("the first line\\nand the second")\n',
-    "boom/leaving/__init__.py": 'import sys\n\nsys.exit("leaving now")\n',
-}
-
+PROG = "compat-plugin"
 IMATERIAL = ("compat_plugin.IPlugin", "hostapp.ifaces.IMaterial")
 IOTHER = ("compat_plugin.IPlugin", "hostapp.ifaces.IOther")
-
-
-@dataclass(frozen=True)
-class World:
-    site: Path
-    later: Path
-    extra: Path
-
-    @property
-    def path(self) -> list[Path]:
-        return [self.site, self.later, self.extra]
-
-    @property
-    def plugins(self) -> Path:
-        """hostapp's own plugin directory, where acme-dropin installed slate.py too."""
-        return self.site / "hostapp" / "plugins"
-
-    @property
-    def dropins(self) -> Path:
-        return self.extra / "hostapp" / "plugins"
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, wheels: dict[str, Path]) -> World:
-    root = tmp_path_factory.mktemp("world")
-    made = World(root / "site", root / "later", root / "extra")
-    install_wheels(made.site, *(wheels[name] for name in SITE))
-    install_wheels(made.later, wheels["acme_materials-2.0"])
-    for name, source in EXTRA_DROPINS.items():
-        write(made.dropins / f"{name}.py", source)
-    for relative, source in BOOM.items():
-        write(made.extra / relative, source)
-    return made
-
 
 @pytest.fixture(autouse=True)
 def _empty_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -148,12 +51,6 @@ def _empty_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(cwd)
     monkeypatch.delenv("COMPAT_PLUGIN_DISABLE", raising=False)
     return cwd
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def cli(
