@@ -20,8 +20,14 @@ _T = TypeVar("_T")
 
 
 def _describe(value: object) -> str:
+    """``value`` in a few words, for a TypeError."""
+    if isinstance(value, (str, bytes)):
+        return f"{value!r} (a {type(value).__name__})"
+    if isinstance(value, (InterfaceClass, ModuleType)):
+        kind = "interface" if isinstance(value, InterfaceClass) else "module"
+        return f"the {kind} {value.__name__}"
     kind = type(value).__name__
-    return f"{value!r} (a {kind})" if isinstance(value, (str, bytes)) else f"a {kind}"
+    return f"{'an' if kind[:1].lower() in 'aeiou' else 'a'} {kind}"
 
 
 def _order(function: str) -> str:

@@ -6,6 +6,7 @@ import importlib
 import logging
 import os
 import py_compile
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -362,3 +363,92 @@ def test_warm_call_imports_only_matching_modules(tree: PluginTree) -> None:
     pkg = tree.plugins_name
     assert out[:2] == ["4", "0"]
     assert out[2].strip() == str([f"{pkg}.mod{i:02d}" for i in (0, 5, 10, 15)])
+
+
+# -- Arguments of the wrong kind ---------------------------------------------------------------
+
+
+def test_a_package_given_as_a_string_is_a_type_error_saying_what_to_do(tree: PluginTree) -> None:
+    simple(tree, "alpha")
+    interface = tree.ifaces().ITestPlugin
+    with pytest.raises(TypeError) as raised:
+        list(getPlugins(interface, tree.plugins_name))  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        f"getPlugins() needs the plugin package as a module object, not {tree.plugins_name!r} "
+        f"(a str); import it first, e.g. importlib.import_module({tree.plugins_name!r})"
+    )
+    with pytest.raises(TypeError, match=re.escape("getCache() needs the plugin package")):
+        getCache(tree.plugins_name)  # type: ignore[arg-type]
+
+
+def test_arguments_swapped_are_a_type_error_naming_the_order(tree: PluginTree) -> None:
+    interface, package = tree.ifaces().ITestPlugin, tree.package()
+    with pytest.raises(TypeError) as raised:
+        compat_plugin.discover(interface, package)  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        "discover() needs the plugin package as a module object, not the interface "
+        "ITestPlugin; the arguments are discover(package, interface)"
+    )
+    with pytest.raises(TypeError) as raised:
+        list(getPlugins(package, interface))  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        f"getPlugins() needs a zope.interface interface, not the module {tree.plugins_name}; "
+        "the arguments are getPlugins(interface, package)"
+    )
+    with pytest.raises(TypeError, match=re.escape("interface, not 'IThing' (a str)")):
+        list(getPlugins("IThing", package))  # type: ignore[arg-type]
+
+
+# -- Logging -------------------------------------------------------------------------------------
+
+
+def test_a_failing_module_is_one_warning_per_process_with_its_traceback(
+    tree: PluginTree, caplog: pytest.LogCaptureFixture
+) -> None:
+    simple(tree, "alpha")
+    tree.plugin("broken", "import no_such_module_anywhere\n")
+    interface = tree.ifaces().ITestPlugin
+    with caplog.at_level(logging.DEBUG, logger="compat_plugin"):
+        for _ in range(3):
+            assert names(getPlugins(interface, tree.package())) == ["alpha"]
+        getCache(tree.package())
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    (record,) = problems
+    assert record.levelname == "WARNING" and record.name == "compat_plugin"
+    assert record.getMessage() == (
+        f"{tree.plugins_name}.broken from directory {tree.plugins_dir}: import error: "
+        "ModuleNotFoundError: No module named 'no_such_module_anywhere'"
+    )
+    assert "\n" not in record.getMessage()
+    assert record.exc_info is not None and record.exc_info[0] is ModuleNotFoundError
+    assert record.exc_info[2] is not None
+
+
+def test_discover_returns_its_errors_and_logs_nothing(
+    tree: PluginTree, caplog: pytest.LogCaptureFixture
+) -> None:
+    tree.plugin("broken", "raise ValueError('broken on purpose')\n")
+    with caplog.at_level(logging.DEBUG, logger="compat_plugin"):
+        found = compat_plugin.discover(tree.package())
+    (error,) = found.errors
+    assert (error.target, type(error.error)) == (f"{tree.plugins_name}.broken", ValueError)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_importing_compat_plugin_defines_only_iplugin_until_a_name_is_used() -> None:
+    code = """
+        import sys
+        import zope.interface
+        before = set(sys.modules)
+        import compat_plugin
+        first = sorted(m for m in set(sys.modules) - before if m.startswith("compat_plugin"))
+        from compat_plugin import getPlugins
+        second = sorted(m for m in set(sys.modules) - before if m.startswith("compat_plugin"))
+        heavy = [m for m in ("json", "zlib", "importlib_metadata", "packaging")
+                 if m in sys.modules and m not in before]
+        print(first, second, heavy, sorted(compat_plugin.__all__) == sorted(
+            n for n in dir(compat_plugin) if n in compat_plugin.__all__))
+    """
+    out = run_python(code).stdout.strip()
+    assert out == ("['compat_plugin', 'compat_plugin._interfaces'] "
+                   "['compat_plugin', 'compat_plugin._api', 'compat_plugin._interfaces'] [] True")

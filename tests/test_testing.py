@@ -1,0 +1,153 @@
+"""compat_plugin.testing, the pytest plugin for plugin authors, exercised the way they use
+it: test files run by pytest's own ``pytester``, with the plugin enabled by ``-p``."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+# A plugin distribution's own test file, using every fixture and helper.
+AUTHOR_TESTS = '''
+import json
+import subprocess
+import sys
+
+import pytest
+from zope.interface import Interface, implementer
+
+import compat_plugin
+from compat_plugin import IPlugin, discover, getPlugins
+from compat_plugin.testing import expect_plugins, run_python
+
+
+def test_directory_plugins(plugin_package):
+    host = plugin_package("gadgets")
+    host.write("ifaces.py", """
+        from zope.interface import Interface
+        class IGadget(Interface):
+            "A gadget."
+    """)
+    host.module("lamp", """
+        from zope.interface import implementer
+        from compat_plugin import IPlugin
+        from {pkg}.ifaces import IGadget
+        @implementer(IPlugin, IGadget)
+        class Lamp:
+            "Gives light."
+        lamp = Lamp()
+    """)
+    package = host.package()
+    from gadgets.ifaces import IGadget
+    expect_plugins(IGadget, package, ["gadgets.plugins.lamp:lamp"], errors=[], skipped=[])
+
+
+def test_an_installed_distribution(plugin_package, make_distribution):
+    host = plugin_package("hosting")
+    host.write("ifaces.py",
+               "from zope.interface import Interface\\nclass ITool(Interface): pass\\n")
+    site = make_distribution(
+        "acme-tools",
+        files={
+            "acme_tools/__init__.py": "",
+            "acme_tools/hammer.py": (
+                "from zope.interface import implementer\\n"
+                "from compat_plugin import IPlugin\\n"
+                "from hosting.ifaces import ITool\\n"
+                "@implementer(IPlugin, ITool)\\n"
+                "class Hammer: pass\\n"
+                "hammer = Hammer()\\n"
+            ),
+        },
+        entry_points={"hosting.plugins": {"hammer": "acme_tools.hammer:hammer"}},
+    )
+    assert str(site) in sys.path
+    from hosting.ifaces import ITool
+    expect_plugins(ITool, host.package(), ["acme_tools.hammer:hammer"])
+    (record,) = discover(host.package(), ITool).plugins
+    assert (record.origin.distribution, record.origin.entry_point) == ("acme-tools", "hammer")
+
+
+def test_a_fresh_process(plugin_package):
+    host = plugin_package("fresh")
+    result = run_python("import fresh.plugins, sys; print(fresh.plugins.__name__)",
+                        path=[host.root])
+    assert result.stdout.split() == ["fresh.plugins"]
+
+
+def test_caches_are_this_test_s_own(tmp_path_factory):
+    import os
+    cache = os.environ["COMPAT_PLUGIN_CACHE_DIR"]
+    assert cache.startswith(str(tmp_path_factory.getbasetemp()))
+'''
+
+
+def test_a_test_file_using_every_fixture_passes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_author=AUTHOR_TESTS)
+    result = pytester.runpytest_subprocess("-p", "compat_plugin.testing", "-q")
+    result.assert_outcomes(passed=4)
+
+
+def test_a_wrong_expectation_fails_with_a_readable_message(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_wrong='''
+def test_wrong(plugin_package):
+    from compat_plugin.testing import expect_plugins
+    host = plugin_package("wrong")
+    host.write("ifaces.py", "from zope.interface import Interface\\nclass I(Interface): pass\\n")
+    host.module("one", (
+        "from zope.interface import implementer\\n"
+        "from compat_plugin import IPlugin\\n"
+        "from wrong.ifaces import I\\n"
+        "@implementer(IPlugin, I)\\n"
+        "class One: pass\\n"
+        "one = One()\\n"
+    ))
+    from wrong.ifaces import I
+    expect_plugins(I, host.package(), ["wrong.plugins.one:one", "wrong.plugins.two:two"])
+''')
+    result = pytester.runpytest_subprocess("-p", "compat_plugin.testing", "-q")
+    result.assert_outcomes(failed=1)
+    assert ("AssertionError: discover() plugins: expected ['wrong.plugins.one:one', "
+            "'wrong.plugins.two:two'], got ['wrong.plugins.one:one'], missing "
+            "['wrong.plugins.two:two']") in result.stdout.str()
+
+
+def test_nothing_leaks_into_the_next_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_leaks='''
+import os
+import sys
+
+SEEN = {}
+
+
+def test_first(plugin_package, make_distribution):
+    host = plugin_package("leaky")
+    host.module("one", "")
+    site = make_distribution("leaky-extra", files={"leaky_extra/__init__.py": ""})
+    import leaky.plugins.one, leaky_extra
+    SEEN.update(path=list(sys.path), root=str(host.root), site=str(site),
+                cache=os.environ["COMPAT_PLUGIN_CACHE_DIR"], meta=len(sys.meta_path))
+    from compat_plugin import getPlugins, IPlugin
+    list(getPlugins(IPlugin, host.package()))
+
+
+def test_second():
+    assert SEEN["root"] not in sys.path and SEEN["site"] not in sys.path
+    assert not [m for m in sys.modules if m.split(".")[0] in ("leaky", "leaky_extra")]
+    assert os.environ["COMPAT_PLUGIN_CACHE_DIR"] != SEEN["cache"]
+    assert not os.listdir(os.environ["COMPAT_PLUGIN_CACHE_DIR"])
+    assert len(sys.meta_path) == SEEN["meta"]
+    from compat_plugin import _resolver
+    assert _resolver._resolver is None
+''')
+    result = pytester.runpytest_subprocess("-p", "compat_plugin.testing", "-q")
+    result.assert_outcomes(passed=2)
+
+
+def test_the_plugin_is_not_loaded_unless_asked_for(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain='''
+def test_plain(request):
+    assert not request.config.pluginmanager.has_plugin("compat_plugin.testing")
+''')
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
