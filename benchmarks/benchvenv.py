@@ -1,12 +1,15 @@
-"""The virtual environment the entry-point benchmarks run in, created on first use.
+"""The virtual environment every benchmark child runs in, created on first use.
 
-stevedore keeps no cache when ``sys.executable`` starts with ``/tmp`` (see
-``stevedore._cache.Cache``), so a comparison with its cache warm needs an interpreter elsewhere:
-a venv outside ``/tmp``, by default ``/var/tmp/compat-plugin-bench-venv``, holding stevedore,
-zope.interface, Twisted and this project (editable).  The third-party packages are pinned to
-the versions the running interpreter has, where it has them, so both benchmark groups use the
-same library versions.  Every contender of the entry-point scenario runs with this venv's
-interpreter.
+It holds the peers and compat_plugin's dependencies -- stevedore, zope.interface, Twisted,
+importlib-metadata, packaging -- pinned to the versions the running interpreter has, where it
+has them; compat_plugin itself comes from this working tree through ``PYTHONPATH`` (an
+editable install would load a finder at every start-up, before the clock, and with it modules
+compat_plugin would then find already imported).
+
+Two constraints place it: stevedore keeps no cache for an interpreter under ``/tmp`` (so the
+default is ``/var/tmp/compat-plugin-bench-venv``), and the site-wide scenario runs children as
+an unprivileged user, who must be able to run the interpreter: the venv is made from the
+system's Python (``/usr/bin/python3``) when there is one every user can run, else from this one.
 
 Usage: ``python benchmarks/benchvenv.py [VENV]`` creates (or checks) it and prints its python.
 """
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -23,12 +28,13 @@ from pathlib import Path
 DEFAULT_VENV = Path("/var/tmp/compat-plugin-bench-venv")
 PROJECT = Path(__file__).resolve().parent.parent
 # Distribution names as pip takes them.
-REQUIREMENTS = ("stevedore", "zope.interface", "twisted")
+REQUIREMENTS = ("stevedore", "zope.interface", "twisted", "importlib-metadata", "packaging")
+SYSTEM_PYTHON = Path("/usr/bin/python3")
 
 _PROBE = """\
 import json, sys
-import compat_plugin, stevedore, twisted, zope.interface
-print(json.dumps({"version": list(sys.version_info[:3]), "compat_plugin": compat_plugin.__file__}))
+import stevedore, twisted, zope.interface, importlib_metadata, packaging
+print(json.dumps({"version": list(sys.version_info[:3]), "base": sys.base_prefix}))
 """
 
 
@@ -41,6 +47,27 @@ def venv_python(venv: Path) -> Path:
     """The interpreter of ``venv`` (not resolved: its own path is what ``sys.executable``
     says in it)."""
     return venv / "bin" / "python"
+
+
+def base_python() -> Path:
+    """The interpreter to make the venv from: the system's, if every user can run it and it
+    is new enough, else this one."""
+    try:
+        if _everyone_can_run(SYSTEM_PYTHON.resolve()):
+            found = subprocess.run([str(SYSTEM_PYTHON), "-c", "import sys; print(sys.version_info "
+                                    ">= (3, 9))"], capture_output=True, text=True, check=False)
+            if found.stdout.strip() == "True":
+                return SYSTEM_PYTHON
+    except OSError:
+        pass
+    return Path(sys.executable)
+
+
+def _everyone_can_run(path: Path) -> bool:
+    """Whether every user can reach and run ``path`` (each directory above it searchable)."""
+    if not path.exists() or not path.stat().st_mode & stat.S_IXOTH:
+        return False
+    return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.parents)
 
 
 def pinned_requirements(names: Sequence[str] = REQUIREMENTS) -> list[str]:
@@ -61,64 +88,42 @@ def _run(command: list[str]) -> None:
     subprocess.run(command, check=True)
 
 
-def _probe(python: Path) -> dict[str, object] | None:
-    """What the venv's interpreter has, or None if it lacks something the benchmarks import."""
+def probe(python: Path) -> dict[str, object] | None:
+    """What the venv's interpreter is, or None if it lacks something the benchmarks import."""
     if not python.exists():
         return None
-    completed = subprocess.run(
-        [str(python), "-c", _PROBE], capture_output=True, text=True, check=False, cwd="/"
-    )
+    completed = subprocess.run([str(python), "-c", _PROBE], capture_output=True, text=True,
+                               check=False, cwd="/")
     if completed.returncode != 0:
         return None
     found: dict[str, object] = json.loads(completed.stdout)
     return found
 
 
-def _usable(found: dict[str, object] | None) -> bool:
-    """Whether a probed venv runs this interpreter's Python version and this project."""
-    if found is None:
-        return False
-    here = Path(str(found["compat_plugin"])).resolve()
-    return found["version"] == list(sys.version_info[:3]) and here.is_relative_to(PROJECT)
-
-
 def ensure_venv(venv: Path = DEFAULT_VENV) -> Path:
-    """Return the python of ``venv``, creating the venv or completing it first if needed.
-
-    Reused as it is when its interpreter is this one's Python version and it imports stevedore,
-    zope.interface, Twisted and compat_plugin from this project.
-    """
+    """Return the python of ``venv``, creating the venv or completing it first if needed."""
     venv = venv.absolute()
     python = venv_python(venv)
     if str(python).startswith("/tmp"):
-        raise ValueError(
-            f"{venv} is under /tmp, where stevedore turns its cache off: choose another place"
-        )
-    found = _probe(python)
-    if _usable(found):
-        say(f"reusing {venv} (stevedore, zope.interface, twisted, compat_plugin from {PROJECT})")
+        raise ValueError(f"{venv} is under /tmp, where stevedore turns its cache off")
+    if probe(python) is not None:
+        say(f"reusing {venv}")
         return python
-    if found is not None and found["version"] != list(sys.version_info[:3]):
-        say(f"{venv} runs Python {found['version']}, not {list(sys.version_info[:3])}: "
-            "recreating it")
-        _run([sys.executable, "-m", "venv", "--clear", str(venv)])
-    elif not python.exists():
-        say(f"creating {venv} with Python {sys.version.split()[0]}")
-        _run([sys.executable, "-m", "venv", str(venv)])
-    else:
-        say(f"{venv} exists but lacks a package or this project: installing")
+    base = base_python()
+    say(f"creating {venv} with {base}")
+    _run([str(base), "-m", "venv", "--clear", str(venv)])
+    # Readable and runnable by every user (the site-wide scenario runs one).
+    os.chmod(venv, 0o755)
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     _run([*pip, *pinned_requirements()])
-    _run([*pip, "-e", str(PROJECT)])
-    found = _probe(python)
-    if not _usable(found):
-        raise RuntimeError(f"{venv} still cannot import the benchmark's packages: {found}")
+    if probe(python) is None:
+        raise RuntimeError(f"{venv} still cannot import the benchmark's packages")
     say(f"ready: {python}")
     return python
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Create or check the entry-point bench venv.")
+    parser = argparse.ArgumentParser(description="Create or check the benchmarks' venv.")
     parser.add_argument("venv", type=Path, nargs="?", default=DEFAULT_VENV)
     args = parser.parse_args(argv)
     print(ensure_venv(args.venv))

@@ -122,6 +122,19 @@ def _write(site: Path, relative: str, text: str, record: list[str]) -> None:
     record.append(_record_line(relative, data))
 
 
+def add_distribution(site: Path, name: str, version: str) -> None:
+    """Install, by hand, a distribution ``name`` with one package of its own and no entry
+    points into ``site`` (as ``pip install --target`` would have)."""
+    package = name.replace("-", "_")
+    info = f"{package}-{version}.dist-info"
+    record: list[str] = []
+    _write(site, f"{package}/__init__.py", f'"""Package of {name}."""\n', record)
+    _write(site, f"{info}/METADATA",
+           f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", record)
+    record.append(f"{info}/RECORD,,")
+    (site / info / "RECORD").write_text("\n".join(record) + "\n", encoding="utf-8")
+
+
 def _write_distribution(site: Path, index: int) -> None:
     name = distribution_name(index)
     info = f"{name}-{VERSION}.dist-info"

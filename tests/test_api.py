@@ -384,7 +384,7 @@ def test_a_package_given_as_a_string_is_a_type_error_saying_what_to_do(tree: Plu
 def test_arguments_swapped_are_a_type_error_naming_the_order(tree: PluginTree) -> None:
     interface, package = tree.ifaces().ITestPlugin, tree.package()
     with pytest.raises(TypeError) as raised:
-        compat_plugin.discover(interface, package)  # type: ignore[arg-type]
+        compat_plugin.discover(interface, package)
     assert str(raised.value) == (
         "discover() needs the plugin package as a module object, not the interface "
         "ITestPlugin; the arguments are discover(package, interface)"

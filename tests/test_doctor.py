@@ -76,7 +76,8 @@ def report(*args: str, path: list[Path], env: dict[str, str] | None = None,
     document: dict[str, Any] = json.loads(result.stdout)
     (one,) = document["reports"]
     assert document["problems"] == len(one["problems"])
-    return one
+    found: dict[str, Any] = one
+    return found
 
 
 def fates(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -20,7 +20,8 @@ def project() -> dict[str, Any]:
     else:
         tomllib = pytest.importorskip("tomli")
     document: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
-    return document["project"]
+    found: dict[str, Any] = document["project"]
+    return found
 
 
 def test_the_licence_file_is_the_one_pyproject_names(project: dict[str, Any]) -> None:
