@@ -28,7 +28,8 @@ logger.setLevel(logging.DEBUG)
 before = set(sys.modules)
 from compat_plugin import getPlugins
 found = list(getPlugins($interface, $package))
-imported = sorted(m for m in set(sys.modules) - before if not m.startswith("compat_plugin"))
+imported = sorted(m for m in set(sys.modules) - before
+                  if not m.startswith("compat_plugin") and m not in sys.builtin_module_names)
 print(json.dumps({"found": len(found), "imported": imported,
                   "read": [r.getMessage() for r in records
                            if r.getMessage().startswith("reading installed metadata")],
@@ -59,7 +60,8 @@ def check_compat(context: Context, setup: str, interface: str, package: str,
     if (found["read"] or readers or unexpected or found["warnings"]
             or found["found"] != len(wanted)):
         raise ChildFailed(f"{context.group}: compat_plugin's caches are not used as expected: "
-                          f"{found}")
+                          f"found {found['found']} of {len(wanted)}; read {found['read']}; "
+                          f"also imported {(readers or unexpected)[:10]}; {found['warnings']}")
     return (f"{context.group}: a warm compat_plugin call read no metadata, imported neither "
             f"importlib-metadata nor packaging, and imported only the {len(wanted)} plugin "
             f"modules that match")

@@ -141,9 +141,13 @@ def make_contexts(base: Path, python: str, wanted: list[str]) -> dict[str, Conte
     return contexts
 
 
-def run_checks(contexts: dict[str, Context]) -> list[str]:
+def run_checks(contexts: dict[str, Context], contenders: list[Contender]) -> list[str]:
+    """The checks of every group whose warm rows are measured."""
     notes = []
+    warm = {scenario_named(c.scenario).group for c in contenders if "warm" in c.scenario}
     for group, context in contexts.items():
+        if group not in warm:
+            continue
         if group in (DIRECTORY, SITE_WIDE):
             matching = [f"{PLUGIN_PACKAGE}.{name}"
                         for name in matching_modules(int(context.substitutions["modules"]))]
@@ -197,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         notes: list[str] = []
         try:
             samples = measure(contenders, contexts, args.rounds,
-                              after_warmup=lambda: notes.extend(run_checks(contexts)))
-            notes = run_checks(contexts)
+                              after_warmup=lambda: notes.extend(run_checks(contexts, contenders)))
+            notes = run_checks(contexts, contenders)
         except ChildFailed as exc:
             print(f"a benchmark child failed: {exc}", file=sys.stderr)
             return 1

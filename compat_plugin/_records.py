@@ -5,10 +5,10 @@ provides the asked interface, so these types are cheap to build and hold nothing
 integers and tuples of them.
 """
 
-from __future__ import annotations
-
+# The annotations of these classes are real objects, not strings: a NamedTuple compiles each
+# string annotation when its class is made, and this module is imported by every warm call.
 import os
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 
 class Stamp(NamedTuple):
@@ -23,7 +23,7 @@ class Stamp(NamedTuple):
     size: int
 
     @classmethod
-    def of(cls, path: str) -> Stamp | None:
+    def of(cls, path: str) -> "Optional[Stamp]":
         """The stamp of the file or directory at ``path`` now, or None if it cannot be read."""
         try:
             st = os.stat(path)
@@ -40,10 +40,10 @@ class Origin(NamedTuple):
     """
 
     kind: str
-    path: str | None = None
-    distribution: str | None = None
-    version: str | None = None
-    entry_point: str | None = None
+    path: Optional[str] = None
+    distribution: Optional[str] = None
+    version: Optional[str] = None
+    entry_point: Optional[str] = None
 
     def __str__(self) -> str:
         if self.kind == "directory":
@@ -61,7 +61,7 @@ class PluginRecord(NamedTuple):
 
     module: str
     attribute: str
-    description: str | None
+    description: Optional[str]
     provided: tuple[str, ...]
     interfaces: tuple[str, ...]
     origin: Origin
@@ -80,7 +80,7 @@ class ModuleRecords(NamedTuple):
     """
 
     module: str
-    description: str | None
+    description: Optional[str]
     plugins: tuple[PluginRecord, ...]
     origin: Origin
     unexported: tuple[str, ...] = ()
