@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any, NoReturn
 
+from . import _twisted_site
 from ._cache import DirectoryCache, fallback_path, primary_path, user_cache_root
 from ._entrypoints import (
     current_index,
@@ -386,6 +387,13 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--to", metavar="PACKAGE",
                          help="the package the modules will live in (default: where they are)")
     migrate.set_defaults(run=_cmd_migrate)
+
+    twisted = commands.add_parser(
+        "twisted", help="Twisted's plugin lookups through compat_plugin in every interpreter of "
+        "this environment, child processes included"
+    )
+    twisted.add_argument("action", choices=("enable", "disable", "status"))
+    twisted.set_defaults(run=_twisted_site.command)
     return parser
 
 
