@@ -115,9 +115,11 @@ def status() -> Status:
     except FileNotFoundError:
         enabled, current = False, False
     environment = {k: v for k, v in os.environ.items() if k != ENVIRONMENT_VARIABLE}
+    # ``python -c`` imports from its working directory first: run it where that adds nothing
+    # (a checkout of compat_plugin, say, would answer for the installed one).
     result = subprocess.run(
-        [sys.executable, "-c", _CHECK], env=environment, capture_output=True, text=True,
-        timeout=120,
+        [sys.executable, "-c", _CHECK], env=environment, cwd=os.path.dirname(path),
+        capture_output=True, text=True, timeout=120,
     )
     try:
         active, patched = json.loads(result.stdout.strip().splitlines()[-1])

@@ -273,13 +273,15 @@ def _console_entry_point(name: str) -> EntryPoint | None:
     return next(iter(entry_points(group="console_scripts", name=name)), None)
 
 
-def _run_console_script(name: str, arguments: list[str]) -> object:
-    """Run the console script ``name`` as its own script would; return what its function does.
+def _run_console_script(
+    name: str, entry_point: EntryPoint | None, arguments: list[str]
+) -> object:
+    """Run the console script ``name`` (its ``entry_point``, if the environment has one) as its
+    own script would; return what its function does.
 
     For the known Twisted commands, the entry point each had when this was written stands in
     when no distribution declares it, and Twisted missing is a one-line error.
     """
-    entry_point = _console_entry_point(name)
     known = entry_point is None and name in _KNOWN_COMMANDS
     if known:
         from importlib.metadata import EntryPoint
@@ -334,10 +336,10 @@ def _run(arguments: list[str]) -> object:
     if arguments[0] == "-m":
         return _run_module(arguments[1], arguments[2:])
     script, *rest = arguments
-    if not any(sep and sep in script for sep in (os.sep, os.altsep)) and (
-        _console_entry_point(script) is not None or not os.path.exists(script)
-    ):
-        return _run_console_script(script, rest)
+    if not any(sep and sep in script for sep in (os.sep, os.altsep)):
+        entry_point = _console_entry_point(script)
+        if entry_point is not None or not os.path.exists(script):
+            return _run_console_script(script, entry_point, rest)
     return _run_file(script, rest)
 
 
