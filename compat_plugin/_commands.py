@@ -411,3 +411,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+
+
+# -- twisted ---------------------------------------------------------------------------------------
+
+
+def cmd_twisted(args: argparse.Namespace) -> int:
+    from ._twisted_site import command
+
+    return command(args)

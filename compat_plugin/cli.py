@@ -30,6 +30,7 @@ from ._commands import (
     cmd_list,
     cmd_migrate,
     cmd_regenerate,
+    cmd_twisted,
 )
 
 PROG = "compat-plugin"
@@ -117,6 +118,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="also report plugins sharing a value of this attribute")
     _reporting(doctor)
     doctor.set_defaults(run=cmd_doctor)
+
+    twisted = _command(commands, "twisted",
+                       "put compat_plugin behind Twisted's plugin lookups in every interpreter "
+                       "of this environment, child processes included",
+                       "compat-plugin twisted enable")
+    twisted.add_argument("action", choices=("enable", "disable", "status"))
+    twisted.set_defaults(run=cmd_twisted)
     return parser
 
 

@@ -95,11 +95,12 @@ def run_python(
     return result
 
 
-def pip(*args: str, python: str | os.PathLike[str] = sys.executable) -> None:
-    """Run pip (of ``python``) for real; its output is shown only if it fails."""
+def pip(*args: str, python: str | os.PathLike[str] = sys.executable,
+        env: Mapping[str, str] | None = None) -> None:
+    """Run pip (of ``python``, in ``env``) for real; its output is shown only if it fails."""
     command = [os.fspath(python), "-m", "pip", "--disable-pip-version-check", "--no-input",
                *args]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     if result.returncode != 0:
         raise AssertionError(f"{command} failed:\n{result.stdout}\n{result.stderr}")
 

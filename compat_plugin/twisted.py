@@ -34,42 +34,55 @@ Twisted does not have is left out; :func:`patched` tells which ones were replace
 that other code copied from these places, and modules importing ``getPlugins`` by name
 while it is installed, keep what they copied.
 
+Names bound before ``install()`` runs keep Twisted's function.  To reach those too, the
+replacement must come before the program imports anything: the start-up hook
+(:mod:`_compat_plugin_twisted_hook`, activated by the runner's ``run`` and, in every
+interpreter of an environment, by ``compat-plugin twisted enable``) replaces the lookup in
+each of these modules the moment it is first imported, through the same machinery; its
+replacements are among :func:`patched` and ``uninstall()`` undoes them too.
+
 Importing this module does not import Twisted; ``install()`` does.
 
-It is also a command: ``python -m compat_plugin.twisted twistd|twist|trial [ARGS...]`` runs
-that Twisted command (the function its ``console_scripts`` entry point names) with
-``install()`` done first.
+It is also a command (see :func:`main`): ``python -m compat_plugin.twisted run SCRIPT
+[ARGS...]`` runs any console script of the environment (or a script file), ``run -m MODULE
+[ARGS...]`` any module, and ``twistd|twist|trial [ARGS...]`` those Twisted commands, each with
+the start-up hook active before the program imports anything of its own.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple
+from collections.abc import Sequence
+from importlib.abc import Loader
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import _compat_plugin_twisted_hook as _hook
 
 from ._api import getPlugins
+from ._log import logger
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 __all__ = ["COMMANDS", "PLACES", "install", "main", "patched", "uninstall"]
 
 PROG = "python -m compat_plugin.twisted"
 
-# (module, attribute path within it): the places described in the docstring.
-_PLACES: tuple[tuple[str, str], ...] = (
-    ("twisted.plugin", "getPlugins"),
-    ("twisted.plugin", "getPlugIns"),
-    ("twisted.application.app", "ServerOptions._getPlugins"),
-    ("twisted.application.twist._options", "getPlugins"),
-    ("twisted.application.reactors", "getPlugins"),
-    ("twisted.internet.endpoints", "getPlugins"),
-    ("twisted.cred.strcred", "getPlugins"),
-)
+# (module, attribute path within it): the places described in the docstring, kept with the
+# start-up hook, which must know them without importing compat_plugin.
+_PLACES = _hook.PLACES
+_MODULES = _hook.MODULES
+_PLUGIN_MODULE_LOOKUP = "twisted.plugin.getPlugins"
 
 #: Every place ``install()`` replaces when the installed Twisted has it, as dotted names.
 PLACES: tuple[str, ...] = tuple(f"{module}.{attribute}" for module, attribute in _PLACES)
 
 #: The Twisted commands the runner knows, with the entry point each had when this was written
-#: (used only if the installed Twisted's metadata does not name one).
+#: (used only if no installed distribution declares the command).
 _KNOWN_COMMANDS = {
     "twistd": "twisted.scripts.twistd:run",
     "twist": "twisted.application.twist._twist:Twist.main",
@@ -79,16 +92,16 @@ COMMANDS: tuple[str, ...] = tuple(_KNOWN_COMMANDS)
 
 
 class _Replaced(NamedTuple):
-    """One replaced attribute and the object that was there before."""
+    """One replaced attribute and Twisted's object, to put back."""
 
     place: str
     owner: object
     name: str
-    previous: object
+    previous: Any
 
 
-# None while not installed.
-_replaced: list[_Replaced] | None = None
+# Every place replaced now, in the order replaced.
+_replaced: dict[str, _Replaced] = {}
 
 
 def _owner_and_name(module_name: str, path: str) -> tuple[object, str] | None:
@@ -111,35 +124,112 @@ def _owner_and_name(module_name: str, path: str) -> tuple[object, str] | None:
     return owner, name
 
 
+def _unreplaced_places(module_names: Sequence[str]) -> list[tuple[str, object, str]]:
+    """(place, owner, attribute name) of every place in those modules that the installed
+    Twisted has and that is not replaced yet, importing each module first."""
+    found: list[tuple[str, object, str]] = []
+    for module, path in _PLACES:
+        place = f"{module}.{path}"
+        if module in module_names and place not in _replaced:
+            located = _owner_and_name(module, path)
+            if located is not None:
+                found.append((place, *located))
+    return found
+
+
+def _replace(place: str, owner: object, name: str) -> _Replaced:
+    """Put our lookup at ``owner.name``; the record holds what Twisted had there.
+
+    A module imported after ``twisted.plugin`` was replaced has bound ours already; what
+    Twisted had there is then its own function, in the same form (a class attribute made with
+    staticmethod() must stay one, or it would be bound).
+    """
+    current = vars(owner)[name]
+    static = isinstance(current, staticmethod)
+    previous = current
+    origin = _replaced.get(_PLUGIN_MODULE_LOOKUP)
+    if (current.__func__ if static else current) is getPlugins and origin is not None:
+        previous = staticmethod(origin.previous) if static else origin.previous
+    setattr(owner, name, staticmethod(getPlugins) if static else getPlugins)
+    return _Replaced(place, owner, name, previous)
+
+
+def _replace_all(found: list[tuple[str, object, str]]) -> None:
+    """Replace every place in ``found``, or none of them if one fails."""
+    done: list[str] = []
+    try:
+        for place, owner, name in found:
+            _replaced[place] = _replace(place, owner, name)
+            done.append(place)
+    except BaseException:
+        _restore([_replaced.pop(place) for place in done])
+        raise
+
+
+def _replace_logged(module_name: str) -> None:
+    """Replace the lookup in the places of ``module_name``, imported (for the start-up hook).
+
+    A failure is logged, never raised: the program goes on with Twisted's own lookup there.
+    """
+    try:
+        _replace_all(_unreplaced_places((module_name,)))
+    except Exception:
+        logger().warning("%s keeps Twisted's own plugin lookup", module_name, exc_info=True)
+
+
+class _ReplacingLoader(Loader):
+    """Runs a watched module with its own loader, then replaces the lookup in it."""
+
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        try:
+            self.loader.exec_module(module)
+        finally:
+            # The module keeps its real loader: nothing that inspects it later sees this one.
+            module.__loader__ = self.loader
+            if module.__spec__ is not None:
+                module.__spec__.loader = self.loader
+        _replace_logged(module.__name__)
+
+    def __getattr__(self, name: str) -> Any:
+        # Whatever else is asked of the loader meanwhile (get_code, get_source...) is its own.
+        return getattr(self.loader, name)
+
+
+def _replacing_spec(
+    hook: object, fullname: str, path: Sequence[str] | None, target: ModuleType | None
+) -> ModuleSpec | None:
+    """The spec the finders after the start-up hook's (``hook``) give for a watched module,
+    its loader made to replace the lookup right after the module has run."""
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        if finder is hook or find_spec is None:
+            continue
+        spec: ModuleSpec | None = find_spec(fullname, path, target)
+        if spec is None:
+            continue
+        # A loader of the old protocol (no exec_module) cannot be wrapped; that module keeps
+        # Twisted's lookup unless install() is called.
+        loader = spec.loader
+        if loader is not None and hasattr(loader, "exec_module"):
+            spec.loader = _ReplacingLoader(loader)
+        return spec
+    return None
+
+
 def install() -> tuple[str, ...]:
     """Make Twisted look plugins up with compat_plugin; return the places replaced.
 
     Calling it again while installed changes nothing.  Raises ImportError if Twisted is not
     installed.
     """
-    global _replaced
-    if _replaced is not None:
-        return patched()
     # Import every module first: nothing must bind the replacement while we look.
-    found = [
-        (f"{module}.{path}", located)
-        for module, path in _PLACES
-        if (located := _owner_and_name(module, path)) is not None
-    ]
-    replaced: list[_Replaced] = []
-    try:
-        for place, (owner, name) in found:
-            previous = vars(owner)[name]
-            # A class attribute made with staticmethod() must stay one, or it would be bound.
-            replacement: object = getPlugins
-            if isinstance(previous, staticmethod):
-                replacement = staticmethod(getPlugins)
-            replaced.append(_Replaced(place, owner, name, previous))
-            setattr(owner, name, replacement)
-    except BaseException:
-        _restore(replaced)
-        raise
-    _replaced = replaced
+    _replace_all(_unreplaced_places(_MODULES))
     return patched()
 
 
@@ -149,46 +239,135 @@ def _restore(replaced: list[_Replaced]) -> None:
 
 
 def uninstall() -> None:
-    """Put back, in every replaced place, the very object that was there; idempotent."""
-    global _replaced
-    if _replaced is None:
-        return
-    _restore(_replaced)
-    _replaced = None
+    """Put back Twisted's own object in every replaced place, and stop the start-up hook from
+    replacing it in modules imported from now on; idempotent."""
+    _hook.deactivate()
+    _restore(list(_replaced.values()))
+    _replaced.clear()
 
 
 def patched() -> tuple[str, ...]:
     """The places currently replaced, as dotted names; empty when not installed."""
-    return tuple(item.place for item in _replaced or ())
+    return tuple(place for place in PLACES if place in _replaced)
 
 
-def _entry_function(command: str) -> Callable[[], object]:
-    """The function the installed Twisted's ``console_scripts`` entry point ``command`` names."""
-    from importlib.metadata import EntryPoint, PackageNotFoundError, distribution
+# -- The runner ---------------------------------------------------------------------------------
 
-    entry_point = EntryPoint(name=command, value=_KNOWN_COMMANDS[command], group="console_scripts")
-    declared: Iterable[EntryPoint]
+
+class _RunError(Exception):
+    """The program cannot be run: one line on stderr and this exit status."""
+
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _console_entry_point(name: str) -> EntryPoint | None:
+    """The environment's ``console_scripts`` entry point ``name`` (of the first distribution
+    on ``sys.path`` declaring it), else None."""
+    if sys.version_info >= (3, 10):
+        from importlib.metadata import entry_points
+    else:
+        from importlib_metadata import entry_points
+
+    return next(iter(entry_points(group="console_scripts", name=name)), None)
+
+
+def _run_console_script(
+    name: str, entry_point: EntryPoint | None, arguments: list[str]
+) -> object:
+    """Run the console script ``name`` (its ``entry_point``, if the environment has one) as its
+    own script would; return what its function does.
+
+    For the known Twisted commands, the entry point each had when this was written stands in
+    when no distribution declares it, and Twisted missing is a one-line error.
+    """
+    known = entry_point is None and name in _KNOWN_COMMANDS
+    if known:
+        from importlib.metadata import EntryPoint
+
+        entry_point = EntryPoint(name=name, value=_KNOWN_COMMANDS[name], group="console_scripts")
+    if entry_point is None:
+        raise _RunError(f"no console script or script file named {name!r}")
+    # Set before the program's modules are imported, since some read it then; changed in
+    # place because Twisted may hold the list itself (as a default argument value).
+    sys.argv[:] = [name, *arguments]
     try:
-        declared = distribution("twisted").entry_points
-    except PackageNotFoundError:
-        declared = ()
-    for candidate in declared:
-        if candidate.group == "console_scripts" and candidate.name == command:
-            entry_point = candidate
-            break
-    function: Callable[[], object] = entry_point.load()
-    return function
+        function = entry_point.load()
+    except ImportError as exc:
+        if not known:
+            raise
+        raise _RunError(f"cannot run {name}: {exc}", status=1) from None
+    # The program's __main__ is a console script's wrapper, which has no docstring: Twisted's
+    # usage falls back to __main__.__doc__ (under a plugin's options, in twistd NAME --help),
+    # and must not find this module's there.
+    sys.modules["__main__"].__doc__ = None
+    return function()
+
+
+def _run_file(path: str, arguments: list[str]) -> object:
+    """Run the script file (or directory or zip archive with a ``__main__``) at ``path`` as
+    ``python PATH ARGS...`` would."""
+    import runpy
+
+    sys.argv[:] = [path, *arguments]
+    sys.path[0] = os.path.dirname(os.path.realpath(path))
+    runpy.run_path(path, run_name="__main__")
+    return None
+
+
+def _run_module(module: str, arguments: list[str]) -> object:
+    """Run ``module`` as ``python -m MODULE ARGS...`` would."""
+    import importlib.util
+    import runpy
+
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError) as exc:
+        raise _RunError(f"cannot run -m {module}: {exc}") from None
+    if found is None:
+        raise _RunError(f"no module named {module!r}")
+    sys.argv[:] = [module, *arguments]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    return None
+
+
+def _run(arguments: list[str]) -> object:
+    """Run ``SCRIPT ARGS...`` or ``-m MODULE ARGS...`` with the start-up hook active."""
+    if not arguments or arguments == ["-m"]:
+        raise _RunError("run needs a SCRIPT, or -m and a MODULE")
+    _hook.activate()
+    if arguments[0] == "-m":
+        return _run_module(arguments[1], arguments[2:])
+    script, *rest = arguments
+    if not any(sep and sep in script for sep in (os.sep, os.altsep)):
+        entry_point = _console_entry_point(script)
+        if entry_point is not None or not os.path.exists(script):
+            return _run_console_script(script, entry_point, rest)
+    return _run_file(script, rest)
 
 
 def _usage() -> str:
-    return f"usage: {PROG} {{{','.join(COMMANDS)}}} [ARGS...]"
+    return f"usage: {PROG} run SCRIPT|-m MODULE [ARGS...] | {{{','.join(COMMANDS)}}} [ARGS...]"
 
 
 def main(argv: Sequence[str] | None = None) -> object:
-    """Run a Twisted command with compat_plugin installed; return its exit status.
+    """Run a program with compat_plugin behind Twisted's plugin lookups; return its exit status.
 
-    ``argv`` (default ``sys.argv[1:]``) is the command's name followed by its arguments;
-    the command sees ``sys.argv`` as ``[name, *arguments]``, as if run as its own script.
+    ``argv`` (default ``sys.argv[1:]``) is one of:
+
+    * ``run SCRIPT ARGS...``: the environment's console script ``SCRIPT`` (a name without a
+      path separator that no distribution declares, but that names a file, is that file), or
+      the script file ``SCRIPT``;
+    * ``run -m MODULE ARGS...``: the module, as ``python -m`` runs it;
+    * ``twistd|twist|trial ARGS...``: the same as ``run twistd ARGS...`` and so on.
+
+    The start-up hook is active before the program imports anything: every Twisted module
+    that binds the lookup gets compat_plugin's as it is imported, and so does every name the
+    program binds to it.  The program sees ``sys.argv`` as ``[SCRIPT, *ARGS]`` (a console
+    script's name, a file's path, a module's file as with ``python -m``).  This covers this
+    process only; processes the program starts use their environment's setting (see
+    ``compat-plugin twisted enable``).
     """
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
@@ -197,21 +376,17 @@ def main(argv: Sequence[str] | None = None) -> object:
     command, *rest = args
     if command in ("-h", "--help"):
         print(_usage())
-        print("Runs a Twisted command whose plugin lookups also see entry-point plugins.")
+        print("Runs a program whose Twisted plugin lookups also see entry-point plugins.")
         return 0
-    if command not in COMMANDS:
-        known = ", ".join(COMMANDS)
+    if command != "run" and command not in COMMANDS:
+        known = ", ".join([*COMMANDS, "run"])
         print(f"{PROG}: unknown command {command!r} (expected one of: {known})", file=sys.stderr)
         return 2
     try:
-        install()
-        function = _entry_function(command)
-    except ImportError as exc:
-        print(f"{PROG}: cannot run {command}: {exc}", file=sys.stderr)
-        return 1
-    # Changed in place: Twisted may hold the list itself (as a default argument value).
-    sys.argv[:] = [command, *rest]
-    return function()
+        return _run(rest if command == "run" else [command, *rest])
+    except _RunError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return exc.status
 
 
 if __name__ == "__main__":

@@ -9,11 +9,14 @@ import importlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from site import getsitepackages
 from types import ModuleType
 from typing import Protocol
 
@@ -285,3 +288,51 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+# -- Virtual environments ------------------------------------------------------------------------
+
+
+class Venv:
+    """A virtual environment without pip of its own (this process's pip installs into it).
+
+    With ``outer`` (the default) its site-packages also reads this process's, after its own,
+    so that compat_plugin, zope.interface, Twisted, pip and setuptools import there.
+    """
+
+    def __init__(self, root: Path, *, outer: bool = True) -> None:
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+        self.root = root
+        self.python = root / "bin" / "python"
+        purelib = self.check_output("import sysconfig; print(sysconfig.get_path('purelib'))")
+        self.purelib = Path(purelib)
+        if outer:
+            sites = "".join(f"; site.addsitedir({d!r})" for d in getsitepackages())
+            (self.purelib / "outer-environment.pth").write_text(f"import site{sites}\n")
+
+    def environment(self, variables: dict[str, str] | None = None) -> dict[str, str]:
+        """This process's environment less what would change where the venv's interpreter
+        imports from or whether compat_plugin's start-up hook runs, plus ``variables``."""
+        dropped = ("PYTHONPATH", "PYTHONHOME", "COMPAT_PLUGIN_TWISTED")
+        environment = {k: v for k, v in os.environ.items() if k not in dropped}
+        environment.update(variables or {})
+        return environment
+
+    def execute(
+        self, *args: str | Path, cwd: Path | None = None, variables: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command (the venv's ``python``, a script in its ``bin``...) in
+        :meth:`environment`, by default in the venv's directory (``python -c`` imports from
+        the current one first); its output is captured, its status not checked."""
+        return subprocess.run(
+            [str(arg) for arg in args], env=self.environment(variables), cwd=cwd or self.root,
+            capture_output=True, text=True, timeout=300,
+        )
+
+    def check_output(self, code: str) -> str:
+        result = self.execute(self.python, "-c", code)
+        if result.returncode != 0:
+            raise AssertionError(f"child failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout.strip()
+
+    def pip(self, *args: str) -> None:
+        """This process's pip, run in the venv's interpreter and environment."""
+        pip("--python", str(self.python), *args, env=self.environment())

@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from compat_plugin._cache import Entry, decode, encode, entry_from, read_entries, write_atomic
+from compat_plugin._dropins import Candidate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compat_plugin import _cache, _resolver, getPlugins
-from compat_plugin._cache import Entry, decode, encode, entry_from, read_entries, write_atomic
-from compat_plugin._dropins import Candidate
 from compat_plugin._entrypoints import _distribution_dirs, installed_fingerprint
 from compat_plugin._records import ModuleRecords, Origin, PluginRecord
 

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from compat_plugin import twisted as compat_twisted
+from compat_plugin.testing import install_wheels
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("twisted") is None, reason="Twisted is not installed"
@@ -72,15 +73,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = tmp_path_factory.mktemp("acme_twisted_source") / "acme_twisted"
     # Built from a copy: setuptools writes build/ and *.egg-info/ into the project.
     shutil.copytree(PROJECT, source)
-    target = tmp_path_factory.mktemp("acme_twisted_site")
-    command = [
-        sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "install",
-        "--quiet", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(target),
-        str(source),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    if result.returncode != 0:
-        raise AssertionError(f"{command} failed:\n{result.stdout}\n{result.stderr}")
+    target = install_wheels(tmp_path_factory.mktemp("acme_twisted_site"), source)
     assert (target / "acme_twisted" / "plugins.py").is_file()
     assert not (target / "twisted").exists()
     return target
@@ -460,6 +453,45 @@ def test_help_lists_the_entry_point_service_only_with_the_wrapper(
     assert plain.returncode == 0, plain.stderr
     assert "web " in plain.stdout
     assert "compatecho" not in plain.stdout
+
+
+# A tap plugin in a directory that extends twisted.plugins: its options have no long
+# description, so Twisted's usage falls back to ``__main__.__doc__``.
+DIRECTORY_TAP = '''
+from zope.interface import implementer
+from twisted.application.service import IServiceMaker
+from twisted.plugin import IPlugin
+from twisted.python import usage
+
+
+class Options(usage.Options):
+    optParameters = [["port", "p", "8080", "The port to listen on."]]
+
+
+@implementer(IServiceMaker, IPlugin)
+class Maker:
+    tapname = "dirtap"
+    description = "A service made by a tap plugin in a plugin directory."
+    options = Options
+
+    def makeService(self, options):
+        raise NotImplementedError
+
+
+maker = Maker()
+'''
+
+
+def test_the_runner_s_help_for_a_directory_plugin_is_plain_twistd_s(tmp_path: Path) -> None:
+    plugins = tmp_path / "taps" / "twisted" / "plugins"
+    plugins.mkdir(parents=True)
+    (plugins / "dirtap.py").write_text(DIRECTORY_TAP, encoding="utf-8")
+    wrapped = run(WRAPPER, "twistd", "dirtap", "--help", site=tmp_path / "taps", cwd=tmp_path)
+    plain = run(PLAIN, "twistd", "dirtap", "--help", site=tmp_path / "taps", cwd=tmp_path)
+    assert (wrapped.returncode, plain.returncode) == (0, 0), wrapped.stderr + plain.stderr
+    assert "--port=" in plain.stdout
+    assert wrapped.stdout == plain.stdout
+    assert "compat_plugin" not in wrapped.stdout
 
 
 def test_python_m_twisted_does_not_see_the_entry_point_service(site: Path, tmp_path: Path) -> None:
