@@ -1,17 +1,78 @@
 """The records every stage passes on: stamps, origins, plugin and module records, outcomes.
 
-Everything here is immutable plain data.  A warm call builds a record only for a plugin that
-provides the asked interface, so these types are cheap to build and hold nothing but strings,
-integers and tuples of them.
+Everything here is immutable plain data: named tuples of strings, integers and tuples of
+them.  A warm call builds a record only for a plugin that provides the asked interface.
+
+Every warm call imports this module, and making a class with ``typing.NamedTuple`` costs three
+times what ``collections.namedtuple`` does: so at run time each record's fields come from
+``collections.namedtuple``, while type checkers read the same fields, typed, from the
+``typing.NamedTuple`` declarations below (``tests/test_records.py`` checks that the two agree).
 """
 
-# The annotations of these classes are real objects, not strings: a NamedTuple compiles each
-# string annotation when its class is made, and this module is imported by every warm call.
+from __future__ import annotations
+
 import os
-from typing import NamedTuple, Optional
+from collections import namedtuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+
+    class _Stamp(NamedTuple):
+        mtime_ns: int
+        size: int
+
+    class _Origin(NamedTuple):
+        kind: str
+        path: str | None = None
+        distribution: str | None = None
+        version: str | None = None
+        entry_point: str | None = None
+
+    class _PluginRecord(NamedTuple):
+        module: str
+        attribute: str
+        description: str | None
+        provided: tuple[str, ...]
+        interfaces: tuple[str, ...]
+        origin: Origin
+
+    class _ModuleRecords(NamedTuple):
+        module: str
+        description: str | None
+        plugins: tuple[PluginRecord, ...]
+        origin: Origin
+        unexported: tuple[str, ...] = ()
+
+    class _LoadError(NamedTuple):
+        target: str
+        origin: Origin
+        error: BaseException
+
+    class _Skip(NamedTuple):
+        target: str
+        origin: Origin
+        reason: str
+
+    class _Discovery(NamedTuple):
+        plugins: tuple[PluginRecord, ...]
+        errors: tuple[LoadError, ...]
+        skipped: tuple[Skip, ...]
+        modules: tuple[ModuleRecords, ...] = ()
+
+else:
+    _Stamp = namedtuple("Stamp", "mtime_ns size")
+    _Origin = namedtuple("Origin", "kind path distribution version entry_point",
+                         defaults=(None, None, None, None))
+    _PluginRecord = namedtuple("PluginRecord",
+                               "module attribute description provided interfaces origin")
+    _ModuleRecords = namedtuple("ModuleRecords", "module description plugins origin unexported",
+                                defaults=((),))
+    _LoadError = namedtuple("LoadError", "target origin error")
+    _Skip = namedtuple("Skip", "target origin reason")
+    _Discovery = namedtuple("Discovery", "plugins errors skipped modules", defaults=((),))
 
 
-class Stamp(NamedTuple):
+class Stamp(_Stamp):
     """What a cache entry is validated against: a file's ``st_mtime_ns`` and ``st_size``.
 
     Two stamps are equal only if both numbers are.  A file rewritten within one clock tick
@@ -19,11 +80,10 @@ class Stamp(NamedTuple):
     compared for equality, never for age, so clocks and copied timestamps cannot hide a change.
     """
 
-    mtime_ns: int
-    size: int
+    __slots__ = ()
 
     @classmethod
-    def of(cls, path: str) -> "Optional[Stamp]":
+    def of(cls, path: str) -> Stamp | None:
         """The stamp of the file or directory at ``path`` now, or None if it cannot be read."""
         try:
             st = os.stat(path)
@@ -32,18 +92,15 @@ class Stamp(NamedTuple):
         return cls(st.st_mtime_ns, st.st_size)
 
 
-class Origin(NamedTuple):
-    """Where a plugin was found.
+class Origin(_Origin):
+    """Where a plugin was found: ``kind``, ``path``, ``distribution``, ``version``,
+    ``entry_point``.
 
     ``kind`` is ``"directory"`` (``path`` is the plugin directory) or ``"entry-point"``
     (``distribution``, ``version`` and ``entry_point`` name it; ``path`` is its metadata).
     """
 
-    kind: str
-    path: Optional[str] = None
-    distribution: Optional[str] = None
-    version: Optional[str] = None
-    entry_point: Optional[str] = None
+    __slots__ = ()
 
     def __str__(self) -> str:
         if self.kind == "directory":
@@ -51,20 +108,16 @@ class Origin(NamedTuple):
         return f"{self.distribution} {self.version} (entry point {self.entry_point!r})"
 
 
-class PluginRecord(NamedTuple):
-    """One plugin, as known without importing it.
+class PluginRecord(_PluginRecord):
+    """One plugin, as known without importing it: ``module``, ``attribute``,
+    ``description``, ``provided``, ``interfaces``, ``origin``.
 
     ``module`` and ``attribute`` say where the object lives; ``provided`` holds the dotted
     names of the interfaces it declares directly, in declaration order; ``interfaces`` holds
     those and every base interface, so a query for any of them matches by name alone.
     """
 
-    module: str
-    attribute: str
-    description: Optional[str]
-    provided: tuple[str, ...]
-    interfaces: tuple[str, ...]
-    origin: Origin
+    __slots__ = ()
 
     @property
     def qualified_name(self) -> str:
@@ -72,27 +125,23 @@ class PluginRecord(NamedTuple):
         return f"{self.module}:{self.attribute}"
 
 
-class ModuleRecords(NamedTuple):
-    """The plugins one module contributes, with the module's own docstring.
+class ModuleRecords(_ModuleRecords):
+    """The plugins one module contributes: ``module``, ``description`` (its docstring),
+    ``plugins``, ``origin``, ``unexported``.
 
     ``unexported`` names, for a module without plugins, the classes it defines whose
     instances would be plugins: it most likely meant to export an instance.
     """
 
-    module: str
-    description: Optional[str]
-    plugins: tuple[PluginRecord, ...]
-    origin: Origin
-    unexported: tuple[str, ...] = ()
+    __slots__ = ()
 
 
-class LoadError(NamedTuple):
+class LoadError(_LoadError):
     """A candidate that could not be imported, inspected or accepted; discovery went on
-    without it.  ``error`` is the exception that stopped it, with its traceback."""
+    without it.  ``target`` names it, ``origin`` says where it came from, ``error`` is the
+    exception that stopped it, with its traceback."""
 
-    target: str
-    origin: Origin
-    error: BaseException
+    __slots__ = ()
 
     @property
     def kind(self) -> str:
@@ -116,16 +165,14 @@ class LoadError(NamedTuple):
         return plugin_frame(self.error, self.target.partition(":")[0])
 
 
-class Skip(NamedTuple):
-    """A candidate deliberately left out before import, and why (shadowed, disabled, a
-    duplicate of an earlier candidate)."""
+class Skip(_Skip):
+    """A candidate deliberately left out before import: ``target``, ``origin``, and the
+    ``reason`` (shadowed, disabled, a duplicate of an earlier candidate)."""
 
-    target: str
-    origin: Origin
-    reason: str
+    __slots__ = ()
 
 
-class Discovery(NamedTuple):
+class Discovery(_Discovery):
     """The outcome of one discovery pass (see :func:`compat_plugin.discover`).
 
     ``plugins`` are in the documented resolution order, each with its ``origin`` (with an
@@ -135,10 +182,7 @@ class Discovery(NamedTuple):
     reason; ``modules`` every plugin module read, in order, with its docstring and plugins.
     """
 
-    plugins: tuple[PluginRecord, ...]
-    errors: tuple[LoadError, ...]
-    skipped: tuple[Skip, ...]
-    modules: tuple[ModuleRecords, ...] = ()
+    __slots__ = ()
 
 
 class MalformedEntryPoint(ValueError):

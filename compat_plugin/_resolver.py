@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from types import ModuleType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ._directories import Listing, module_stamp, plugin_directories
 from ._directory_cache import DirectoryCache, becomes_importable
@@ -32,7 +32,9 @@ from ._records import (
     Stamp,
 )
 from ._rules import Rules
-from ._scan import Scan, Scanner
+
+if TYPE_CHECKING:
+    from ._scan import Scan, Scanner
 from ._store import Entry, decode, details_of
 
 
@@ -56,13 +58,16 @@ class _Pass:
         self.modules: list[ModuleRecords] = []
         self.errors: list[LoadError] = []
         self.skipped: list[Skip] = []
-        # Short names of the directory modules seen so far, with where each was found.
-        self.directory_modules: dict[str, Origin] = {}
+        # The short names of each directory's modules, with where they were found: a name
+        # an earlier directory holds is shadowed in a later one.
+        self.directories: list[tuple[set[str], Origin]] = []
 
     def directory_origin(self, module: str) -> Origin | None:
         """Where ``module`` was found as a directory module, if it was."""
         package, _, short = module.rpartition(".")
-        return self.directory_modules.get(short) if package == self.package else None
+        if package != self.package:
+            return None
+        return next((origin for names, origin in self.directories if short in names), None)
 
     def add(self, scan: Scan) -> None:
         self.errors.extend(scan.errors)
@@ -86,7 +91,7 @@ class Resolver:
         self.entry_points = EntryIndexes()
         self._kept: dict[tuple[str, str], _Kept] = {}
         self._reported: set[tuple[str, ...]] = set()
-        self.scanner = Scanner()
+        self._scanner: Scanner | None = None
         # ``cache regenerate``: indexes go beside every entry that can be written, and each
         # module about to be scanned is told to ``on_scan`` (its progress display).
         self.regenerating = False
@@ -189,7 +194,7 @@ class Resolver:
             return kept.scan
         if self.on_scan is not None:
             self.on_scan(module)
-        scan = self.scanner.scan(module, attribute, origin)
+        scan = self.scanner().scan(module, attribute, origin)
         filename, stamp = known if known else (scan.file or "", _stamp(scan.file or ""))
         # A module imported before this pass reflects its file as it was then; if the file
         # has been written since this process started, the scan may be older than its stamp.
@@ -202,6 +207,15 @@ class Resolver:
             self._kept.pop(key, None)
             store.store(key[1], Entry(filename, stamp, details_of(scan.records), scan.missing))
         return scan
+
+    def scanner(self) -> Scanner:
+        """What imports plugin modules for scans (made on the first scan: a warm call makes
+        none)."""
+        if self._scanner is None:
+            from ._scan import Scanner
+
+            self._scanner = Scanner()
+        return self._scanner
 
     # -- after a pass ----------------------------------------------------------------------
 
@@ -263,13 +277,13 @@ def _admitted(listing: Listing, origin: Origin, prefix: str, rules: Rules, out: 
               ) -> Listing:
     """The modules of ``listing`` neither shadowed by an earlier directory nor disabled; the
     others are recorded as skipped, in name order."""
-    taken = out.directory_modules
     skipped: list[Skip] = []
     keep = set(listing.names)
-    for name in keep & taken.keys() if taken else ():
-        skipped.append(Skip(prefix + name, origin, f"shadowed by {taken[name]}"))
-        keep.discard(name)
-    taken.update((name, origin) for name in keep)
+    for names, earlier in out.directories:
+        for name in sorted(keep & names):
+            skipped.append(Skip(prefix + name, origin, f"shadowed by {earlier}"))
+            keep.discard(name)
+    out.directories.append((keep, origin))
     if rules.disable:
         for name in list(keep):
             pattern = rules.blocking((name, prefix + name))
