@@ -48,6 +48,7 @@ __all__ = [
     "pip",
     "plugin_package",
     "run_python",
+    "write_project",
 ]
 
 PLUGINS_INIT = (
@@ -80,7 +81,7 @@ def run_python(
     environment = dict(os.environ)
     environment.update(env or {})
     library = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    pythonpath = [*map(os.fspath, path or ()), library,
+    pythonpath = [*(os.fspath(entry) for entry in path or ()), library,
                   *filter(None, [environment.get("PYTHONPATH")])]
     environment["PYTHONPATH"] = os.pathsep.join(pythonpath)
     result = subprocess.run(
@@ -171,6 +172,23 @@ def build_wheel(
     """Build the wheel of a distribution ``name`` holding ``files`` (relative paths: packages
     with their ``__init__.py``, or top-level modules) and declaring ``entry_points`` (by group),
     with setuptools through ``pip wheel`` (offline, without build isolation); return it."""
+    project = write_project(name, directory, version=version, files=files,
+                            entry_points=entry_points, requires=requires)
+    (wheel,) = build_wheels([project], directory / "wheels")
+    return wheel
+
+
+def write_project(
+    name: str,
+    directory: Path,
+    *,
+    version: str = "1.0",
+    files: Mapping[str, str],
+    entry_points: Mapping[str, Mapping[str, str]] | None = None,
+    requires: Sequence[str] = (),
+) -> Path:
+    """Write the setuptools project of :func:`build_wheel` into ``directory`` without building
+    it, and return its directory (for :func:`build_wheels`, which builds many at once)."""
     project = directory / f"{name}-{version}-project"
     for relative, source in files.items():
         path = project / relative
@@ -178,8 +196,7 @@ def build_wheel(
         path.write_text(textwrap.dedent(source), encoding="utf-8")
     (project / "pyproject.toml").write_text(
         _pyproject(name, version, files, entry_points or {}, requires), encoding="utf-8")
-    (wheel,) = build_wheels([project], directory / "wheels")
-    return wheel
+    return project
 
 
 def build_wheels(projects: Sequence[Path], output: Path) -> list[Path]:
@@ -319,7 +336,7 @@ def expect_plugins(
         problems += _differences("errors", [e.target for e in found.errors], errors)
     if skipped is not None:
         problems += _differences("skipped", [s.target for s in found.skipped], skipped)
-    yielded = list(getPlugins(interface, package))  # type: ignore[type-abstract]
+    yielded = list(getPlugins(interface, package))
     loaded = [load(record) for record in found.plugins]
     if [id(v) for v in yielded] != [id(v) for v in loaded]:
         problems.append(f"getPlugins() yielded {yielded!r}, not the objects of {expected!r}")

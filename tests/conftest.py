@@ -9,10 +9,13 @@ import importlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from site import getsitepackages
 from types import ModuleType
 from typing import Protocol
 
@@ -20,7 +23,7 @@ import pytest
 
 from compat_plugin.testing import PluginPackage, build_wheels, install_wheels, pip, run_python
 
-__all__ = ["INTERFACES", "PLUGINS_INIT", "Install", "PluginTree", "pip", "run_python"]
+__all__ = ["INTERFACES", "PLUGINS_INIT", "Install", "PluginTree", "Venv", "pip", "run_python"]
 
 PROJECTS = Path(__file__).parent / "projects"
 # Built by hand, because setuptools refuses to write a malformed entry point.  (Its value,
@@ -167,3 +170,33 @@ def install(tmp_path: Path, wheels: dict[str, Path]) -> Install:
         return install_wheels(tmp_path / site_name, *(wheels[name] for name in dists))
 
     return install
+
+
+class Venv:
+    """A virtual environment without pip whose ``site-packages`` also reads the outer one's,
+    so compat_plugin, zope.interface, pip and the build backends import there (editable
+    installs need a real environment: their ``.pth`` files are read only in site directories)."""
+
+    def __init__(self, root: Path) -> None:
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+        self.python = root / "bin" / "python"
+        purelib = self.check_output("import sysconfig; print(sysconfig.get_path('purelib'))")
+        self.site_packages = Path(purelib)
+        outer = "".join(f"; site.addsitedir({d!r})" for d in getsitepackages())
+        (self.site_packages / "outer-environment.pth").write_text(f"import site{outer}\n")
+
+    def environment(self) -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+    def check_output(self, code: str) -> str:
+        """What ``code`` printed in a new interpreter of this environment."""
+        result = subprocess.run(
+            [str(self.python), "-c", code], env=self.environment(), capture_output=True,
+            text=True, timeout=300,
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"child failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout.strip()
+
+    def pip(self, *args: str) -> None:
+        pip(*args, python=self.python)

@@ -17,18 +17,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from site import getsitepackages
 from typing import Any
 
 import pytest
 
-from .conftest import PROJECTS, Install, pip, run_python
+from .conftest import PROJECTS, Install, Venv, run_python
 
 # Modules that reading installed metadata imports; a warm call imports none of them.
 METADATA_MODULES = ("importlib.metadata", "importlib_metadata", "packaging")
@@ -443,53 +440,25 @@ def test_plugin_depending_on_an_optional_package_appears_when_it_is_installed(
     assert module.stat().st_mtime_ns == before
 
 
-class Venv:
-    """A virtual environment without pip whose ``site-packages`` also reads the outer one's,
-    so compat_plugin, zope.interface, pip and setuptools import there."""
-
-    def __init__(self, root: Path) -> None:
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-        self.python = root / "bin" / "python"
-        purelib = self.check_output("import sysconfig; print(sysconfig.get_path('purelib'))")
-        outer = "".join(f"; site.addsitedir({d!r})" for d in getsitepackages())
-        Path(purelib, "outer-environment.pth").write_text(f"import site{outer}\n")
-
-    def environment(self) -> dict[str, str]:
-        return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-
-    def check_output(self, code: str) -> str:
-        result = subprocess.run(
-            [str(self.python), "-c", code], env=self.environment(), capture_output=True,
-            text=True, timeout=300,
-        )
-        if result.returncode != 0:
-            raise AssertionError(f"child failed:\n{result.stdout}\n{result.stderr}")
-        return result.stdout.strip()
-
-    def pip(self, *args: str) -> None:
-        pip(*args, python=self.python)
-
-    def run(self) -> Report:
-        """``CHILD`` for IMaterial in a new interpreter of this environment."""
-        return Report.parse(self.check_output(child_code("IMaterial", (), ())))
-
-
 def test_install_upgrade_uninstall_and_editable_install(
     wheels: dict[str, Path], tmp_path: Path
 ) -> None:
     venv = Venv(tmp_path / "venv")
     offline = ["--no-build-isolation", "--no-deps", "--no-index"]
 
+    def run() -> Report:
+        return Report.parse(venv.check_output(child_code("IMaterial", (), ())))
+
     def settled(plugins: list[str], version: str | None = None) -> Report:
         """The first process after a change sees it; the next reuses the index it wrote."""
-        first = venv.run()
+        first = run()
         assert first.plugins == plugins
         if version is not None:
             assert {r["version"] for r in first.records if r["kind"] == "entry-point"} == {
                 version
             }
         written = index_files()
-        second = venv.run()
+        second = run()
         assert second.plugins == plugins
         assert index_files() == written
         assert second.metadata_modules() == []
@@ -512,6 +481,6 @@ def test_install_upgrade_uninstall_and_editable_install(
     clays.write_text(clays.read_text() + '\nterracotta = Clay("terracotta")\n')
     # The index is still valid (nothing was installed); only the edited module is read again,
     # and the index rewritten with what it now contributes.
-    edited = venv.run()
+    edited = run()
     assert edited.plugins == ["granite", "kaolin", "terracotta"]
     assert edited.metadata_modules() == []
