@@ -46,7 +46,7 @@ from ._records import (
 )
 from ._rules import Rules
 from ._scan import Scan, Scanner
-from ._store import CacheFile, Entry, decode, details_of
+from ._store import CacheFile, Entry, decode, details_of, writes_disabled
 
 
 class _Kept(NamedTuple):
@@ -264,8 +264,28 @@ class Resolver:
         else:
             current, stored = read_index(entry, group, stamp, beside=is_directory)
             index = current or self._built(entry, group, stamp, known or stored)
+            if current is None and self._made_pycache(index):
+                # That changed the entry's stamp: read it again, for the stamp it now has.
+                index = self._built(entry, group, Stamp.of(entry or "."), index)
         self._indexes[entry, group] = index
         return index
+
+    def _made_pycache(self, index: EntryIndex) -> bool:
+        """Create the ``__pycache__`` a new index of a directory entry will be written to, if
+        it is missing, and say whether that was done.
+
+        Creating it changes the entry's stamp, and so would the first module imported from
+        there (Python writes its bytecode beside it): an index stamped before either would be
+        stale for the next process.
+        """
+        directory = os.path.join(index.entry or ".", "__pycache__")
+        if writes_disabled() or os.path.isdir(directory) or not self._beside(index):
+            return False
+        try:
+            os.mkdir(directory)
+        except OSError:
+            return False
+        return Stamp.of(index.entry or ".") != index.stamp
 
     def _built(self, entry: str, group: str, stamp: Stamp | None,
                previous: EntryIndex | None) -> EntryIndex:
@@ -294,11 +314,14 @@ class Resolver:
         key = (index.entry, index.group)
         file = self._index_files.get(key)
         if file is None:
-            forced = self.regenerating and (not sys.path or index.entry != sys.path[0])
-            beside = may_live_beside(index, forced)
             file = self._index_files[key] = CacheFile(index_places(index.entry, index.group,
-                                                                   beside))
+                                                                   self._beside(index)))
         save_index(index, file)
+
+    def _beside(self, index: EntryIndex) -> bool:
+        """Whether ``index`` is written beside its entry (else in the per-user cache)."""
+        forced = self.regenerating and (not sys.path or index.entry != sys.path[0])
+        return may_live_beside(index, forced)
 
     def _gate(self, contribution: Contribution, group: str, view: GroupView) -> str:
         """Why ``contribution``'s distribution does not fit the installed host ("" if it

@@ -484,3 +484,15 @@ def test_install_upgrade_uninstall_and_editable_install(
     edited = run()
     assert edited.plugins == ["granite", "kaolin", "terracotta"]
     assert edited.metadata_modules() == []
+
+
+def test_first_index_beside_an_entry_stays_valid(install: Install) -> None:
+    # Only packages: pip made no __pycache__ in the site directory, so writing the index
+    # creates one, which changes the directory's stamp.
+    site = install("site", "hostapp-2.0", "acme_materials-1.0")
+    assert not (site / "__pycache__").exists()
+    run_python("import compat_plugin, hostapp.plugins\ncompat_plugin.discover(hostapp.plugins)",
+               path=[site])
+    (index,) = (site / "__pycache__").glob("compat_plugin.entry-points.hostapp.plugins.*.json")
+    stat = site.stat()
+    assert json.loads(index.read_text())["stamp"] == [stat.st_mtime_ns, stat.st_size]
