@@ -117,12 +117,18 @@ def _key(dist: Any) -> str:
 
 
 def _has_metadata(dist: Any) -> bool:
-    """Whether ``dist`` supplies core metadata, as importlib-metadata judges it."""
+    """Whether ``dist`` supplies core metadata, as importlib-metadata judges it from version 10
+    on (its own ``_has_metadata``); on earlier versions by the same rule: for a distribution on
+    the file system, whether a METADATA or PKG-INFO file is there (not whether it reads)."""
     probe = getattr(dist, "_has_metadata", None)
     try:
         if callable(probe):
             return bool(probe())
-        return dist.read_text("METADATA") is not None or dist.read_text("PKG-INFO") is not None
+        path = getattr(dist, "_path", None)
+        if path is not None and hasattr(path, "joinpath"):
+            return bool(path.joinpath("METADATA").exists() or path.joinpath("PKG-INFO").exists()
+                        or path.is_file())
+        return bool(dist.read_text("METADATA") or dist.read_text("PKG-INFO"))
     except Exception:
         return False
 
