@@ -9,6 +9,7 @@ only arranges their answers into the records ``_entrypoints`` keeps.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
 import os
 import pathlib
@@ -150,19 +151,42 @@ def _location(dist: Any) -> tuple[str, Stamp | None]:
 def _declared(dist: Any, group: str, where: str) -> tuple[Declared, ...]:
     """The entry points ``dist`` declares in ``group``, parsed by importlib-metadata."""
     try:
-        selected = list(dist.entry_points.select(group=group))
+        try:
+            selected = [(e.name, e.value, e) for e in dist.entry_points.select(group=group)]
+        except ValueError:
+            selected = _one_by_one(dist, group)
     except Exception as exc:
         logger().warning("ignoring the entry points of the distribution at %s: %s: %s",
                          where, type(exc).__name__, exc)
         return ()
     declared = []
-    for entry_point in selected:
-        try:
-            module, attribute = entry_point.module, entry_point.attr
-        except ValueError:
-            module = attribute = None
-        declared.append(Declared(entry_point.name, entry_point.value, module, attribute))
+    for name, value, entry_point in selected:
+        module = attribute = None  # a malformed value
+        if entry_point is not None:
+            with contextlib.suppress(ValueError):
+                module, attribute = entry_point.module, entry_point.attr
+        declared.append(Declared(name, value, module, attribute))
     return tuple(declared)
+
+
+def _one_by_one(dist: Any, group: str) -> list[tuple[str, str, Any]]:
+    """The entry points of ``group`` in ``dist``'s ``entry_points.txt``, each parsed alone.
+
+    Before version 10, importlib-metadata refuses a distribution's entry points as a whole
+    for one malformed value; from 10 on, only that one fails, when used.  Read with its own
+    parser, one at a time, they count the same way on every version.
+    """
+    text = dist.read_text("entry_points.txt") or ""
+    selected = []
+    for item in metadata.Sectioned.section_pairs(text):  # type: ignore[no-untyped-call]
+        if item.name == group:
+            name, value = item.value.name, item.value.value
+            try:
+                entry_point: Any = metadata.EntryPoint(name, value, group)
+            except ValueError:
+                entry_point = None
+            selected.append((name, value, entry_point))
+    return selected
 
 
 def _describe(dist: Any, key: str, where: str) -> tuple[str, str, tuple[str, ...]]:

@@ -34,6 +34,8 @@ from typing import Any
 import importlib_metadata
 import pytest
 
+from compat_plugin import _metadata
+from compat_plugin._entrypoints import Declared
 from compat_plugin.testing import build_wheels, install_wheels, run_python, write_project
 
 from .conftest import PLUGINS_INIT, Venv
@@ -696,3 +698,22 @@ def test_copy_whose_metadata_is_not_utf8_still_comes_first(copy: Any) -> None:
     metadata.write_bytes(metadata.read_bytes() + b"Summary: caf\xe9\n")
     cold, _ = cold_and_warm([front, site])
     assert copies(cold, "md-alpha") == {("", "md_alpha-2.0.dist-info")}
+
+
+# -- Reading one entry (compat_plugin._metadata) ----------------------------------------------
+
+
+def test_malformed_value_spoils_only_its_own_entry_point(tmp_path: Path) -> None:
+    # importlib-metadata before 10 refuses the whole file for one malformed value; pip before
+    # Python 3.11 refuses to install it, hence a metadata directory written here.
+    info = tmp_path / "md_bad-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: md-bad\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        f"[{GROUP}]\ngood = md_bad:good\nbroken = md_bad:x:y\n[other.group]\nx = a:b:c\n")
+    index = _metadata.index_entry(str(tmp_path), GROUP, None)
+    (distribution,) = index.distributions
+    assert distribution.entry_points == (
+        Declared("good", "md_bad:good", "md_bad", "good"),
+        Declared("broken", "md_bad:x:y", None, None),
+    )
