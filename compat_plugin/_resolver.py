@@ -25,6 +25,7 @@ from ._entrypoints import (
     EntryIndex,
     GroupView,
     custom_finders,
+    holds_no_metadata,
     index_places,
     may_live_beside,
     merge,
@@ -263,29 +264,16 @@ class Resolver:
             index = EntryIndex(entry, group, None)
         else:
             current, stored = read_index(entry, group, stamp, beside=is_directory)
-            index = current or self._built(entry, group, stamp, known or stored)
-            if current is None and self._made_pycache(index):
-                # That changed the entry's stamp: read it again, for the stamp it now has.
-                index = self._built(entry, group, Stamp.of(entry or "."), index)
+            if current is not None:
+                index = current
+            elif is_directory and holds_no_metadata(entry):
+                index = EntryIndex(entry, group, stamp)  # nothing to read, nor to store
+            else:
+                if is_directory and _made_pycache(entry):
+                    stamp = Stamp.of(entry or ".")
+                index = self._built(entry, group, stamp, known or stored)
         self._indexes[entry, group] = index
         return index
-
-    def _made_pycache(self, index: EntryIndex) -> bool:
-        """Create the ``__pycache__`` a new index of a directory entry will be written to, if
-        it is missing, and say whether that was done.
-
-        Creating it changes the entry's stamp, and so would the first module imported from
-        there (Python writes its bytecode beside it): an index stamped before either would be
-        stale for the next process.
-        """
-        directory = os.path.join(index.entry or ".", "__pycache__")
-        if writes_disabled() or os.path.isdir(directory) or not self._beside(index):
-            return False
-        try:
-            os.mkdir(directory)
-        except OSError:
-            return False
-        return Stamp.of(index.entry or ".") != index.stamp
 
     def _built(self, entry: str, group: str, stamp: Stamp | None,
                previous: EntryIndex | None) -> EntryIndex:
@@ -384,6 +372,24 @@ class Resolver:
 
 def _stamp(filename: str) -> Stamp | None:
     return module_stamp(filename) if filename else None
+
+
+def _made_pycache(entry: str) -> bool:
+    """Create the ``__pycache__`` of a directory entry that holds distributions (where its
+    index is written) if it is missing, and say whether that was done.
+
+    Creating it changes the entry's stamp, and so would the first module imported from there
+    (Python writes its bytecode beside it): an index stamped before either would be stale for
+    the next process.
+    """
+    directory = os.path.join(entry or ".", "__pycache__")
+    if writes_disabled() or os.path.isdir(directory):
+        return False
+    try:
+        os.mkdir(directory)
+    except OSError:
+        return False
+    return True
 
 
 def _current(entry: Entry) -> bool:
