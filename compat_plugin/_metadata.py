@@ -92,15 +92,19 @@ def _index_of(entry: str, group: str, stamp: Stamp | None, found: Iterable[Any])
             continue
         (names if has_metadata else nameless).append(key)
         where, declared_stamp = _location(dist)
+        if not has_metadata:
+            logger().debug("%s has no METADATA or PKG-INFO: a copy of %s without metadata (its "
+                           "entry points count only if no copy has metadata, unchecked)",
+                           where, key)
         declared = _declared(dist, group, where)
         if key in winners:
             if declared:
-                shadowed.append(Shadowed(key, _describe(dist, key, where)[1], where,
-                                         winners[key]))
+                shadowed.append(Shadowed(key, _version(dist), where, winners[key]))
             continue
         winners[key] = where
         if declared:
-            name, version, requires = _describe(dist, key, where)
+            name, version, requires = _describe(dist, key, where) if has_metadata else (
+                key, "", ())
             distributions.append(Distribution(key, name, version, where, declared_stamp,
                                               has_metadata, declared, requires))
     return EntryIndex(entry, group, stamp, "\n".join([*names, ""]), "\n".join([*nameless, ""]),
@@ -194,15 +198,26 @@ def _describe(dist: Any, key: str, where: str) -> tuple[str, str, tuple[str, ...
     empty (its entry points still count, as they do to importlib-metadata)."""
     try:
         fields = dist.metadata
-        name = fields.get("Name") or key
-        version = fields.get("Version") or ""
+        name, version = fields.get("Name"), fields.get("Version")
         requires = tuple(dist.requires or ())
     except Exception as exc:
         logger().warning("cannot read the metadata of the distribution at %s (%s: %s): its "
                          "entry points count, its requirements are not checked", where,
                          type(exc).__name__, exc)
         return key, "", ()
-    return str(name), str(version), requires
+    missing = [field for field, value in (("Name", name), ("Version", version)) if not value]
+    if missing:
+        logger().warning("the metadata of the distribution at %s has no %s: its entry points "
+                         "count", where, " and no ".join(missing))
+    return str(name or key), str(version or ""), requires
+
+
+def _version(dist: Any) -> str:
+    """The version of ``dist``, or "" if it cannot be read (said of the copy that counts)."""
+    try:
+        return str(dist.metadata.get("Version") or "")
+    except Exception:
+        return ""
 
 
 # -- The host-compatibility gate -----------------------------------------------------------------
