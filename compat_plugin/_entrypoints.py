@@ -254,6 +254,8 @@ def _index_from(document: Any, entry: str, group: str) -> EntryIndex | None:
         _INDEX(document)
         and equal_to(interpreter_tag())(document.get("interpreter"))
         and equal_to(group)(document.get("group"))
+        # An index beside an entry travels with copies of it: it describes only its own.
+        and equal_to(real_entry(entry))(document.get("entry"))
         and document["checksum"] == checksum(dump_json(document["scans"]).encode("ascii"))
     ):
         return None

@@ -614,6 +614,7 @@ INDEX_DAMAGES = [
     pytest.param(_changed(schema=True), id="schema-true"),
     pytest.param(_changed(interpreter="cpython-27"), id="other-interpreter"),
     pytest.param(_changed(group="other.plugins"), id="other-group"),
+    pytest.param(_changed(entry="/elsewhere"), id="other-entry"),
     pytest.param(_changed(stamp="x"), id="stamp-string"),
     pytest.param(_changed(stamp=[1]), id="stamp-short"),
     pytest.param(_changed(names=["ep-good"]), id="names-list"),
@@ -884,3 +885,19 @@ def test_object_entry_point_naming_a_missing_attribute(
         # Only what could be taken is kept: failures are tried again by the next process.
         assert len(json.loads(beside(site).read_bytes())["scans"]) == 1
         sites.fresh()
+
+
+def test_index_copied_with_its_entry_describes_only_the_original(
+    sites: Sites, monkeypatch: pytest.MonkeyPatch, debug: pytest.LogCaptureFixture
+) -> None:
+    site = sites.make("site", "ephost", "ep-good")
+    assert tags() == ["a", "good"]
+    copy = Path(shutil.copytree(site, site.parent / "copy", symlinks=True))  # dates kept
+    assert copy.stat().st_mtime_ns == site.stat().st_mtime_ns
+    monkeypatch.setattr(sys, "path", [str(copy) if e == str(site) else e for e in sys.path])
+    sites.fresh()
+    debug.clear()
+    found = discover(package())
+    assert {r.origin.path for r in found.plugins if r.origin.kind == "entry-point"} == {
+        str(copy / "ep_good-1.0.dist-info")}
+    assert reads(debug) == [str(copy)]
