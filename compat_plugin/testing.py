@@ -160,21 +160,11 @@ def plugin_package(tmp_path: Path) -> Callable[..., PluginPackage]:
 # -- distributions ------------------------------------------------------------------------------
 
 
-def build_wheel(
-    name: str,
-    directory: Path,
-    *,
-    version: str = "1.0",
-    files: Mapping[str, str],
-    entry_points: Mapping[str, Mapping[str, str]] | None = None,
-    requires: Sequence[str] = (),
-) -> Path:
-    """Build the wheel of a distribution ``name`` holding ``files`` (relative paths: packages
-    with their ``__init__.py``, or top-level modules) and declaring ``entry_points`` (by group),
+def build_wheel(name: str, directory: Path, **project: Any) -> Path:
+    """Build the wheel of the project :func:`write_project` writes for ``name`` and
+    ``project`` (``files``, ``version``, ``entry_points``, ``requires``) into ``directory``,
     with setuptools through ``pip wheel`` (offline, without build isolation); return it."""
-    project = write_project(name, directory, version=version, files=files,
-                            entry_points=entry_points, requires=requires)
-    (wheel,) = build_wheels([project], directory / "wheels")
+    (wheel,) = build_wheels([write_project(name, directory, **project)], directory / "wheels")
     return wheel
 
 
@@ -187,8 +177,10 @@ def write_project(
     entry_points: Mapping[str, Mapping[str, str]] | None = None,
     requires: Sequence[str] = (),
 ) -> Path:
-    """Write the setuptools project of :func:`build_wheel` into ``directory`` without building
-    it, and return its directory (for :func:`build_wheels`, which builds many at once)."""
+    """Write into ``directory`` the setuptools project of a distribution ``name`` holding
+    ``files`` (relative paths: packages with their ``__init__.py``, or top-level modules),
+    declaring ``entry_points`` (by group) and requiring ``requires``; return its directory
+    (for :func:`build_wheels`, which builds many at once, or :func:`build_wheel`)."""
     project = directory / f"{name}-{version}-project"
     for relative, source in files.items():
         path = project / relative

@@ -128,8 +128,8 @@ def test_locate_finds_the_copy_that_counts() -> None:
     nameless = index("/a", dist("foo", entry="/a", has_metadata=False))
     view = merge([(0, nameless), (1, index("/b", others=("foo", "bar"))),
                   (2, index("/c", others=("bar",)))])
-    assert [view.locate(key).entry if view.locate(key) else None
-            for key in ("foo", "bar", "baz")] == ["/b", "/b", None]
+    found = [view.locate(key) for key in ("foo", "bar", "baz")]
+    assert [source.entry if source else None for source in found] == ["/b", "/b", None]
     assert merge([(0, nameless)]).locate("foo") is nameless
 
 

@@ -86,29 +86,30 @@ LICENSE = "Licensed under the terms below.\\n\\nA second paragraph, after a blan
 BACKENDS = {"setuptools": "setuptools.build_meta", "hatchling": "hatchling.build"}
 
 
-def licensed_project(directory: Path, backend: str) -> Path:
+def backend_project(root: Path, name: str, backend: str, *, package_dir: str = "",
+                    project: str = "", tool: str = "") -> Path:
+    """A project ``name`` 1.0 built by ``backend``, whose package (below ``package_dir``)
+    defines one plugin, the object of its one entry point; ``project`` and ``tool`` are more
+    TOML lines for its ``[project]`` table and after it."""
+    module = name.replace("-", "_")
+    directory = root / name
+    (directory / package_dir / module).mkdir(parents=True)
+    (directory / package_dir / module / "__init__.py").write_text(plugin_module(module))
+    (directory / "pyproject.toml").write_text(
+        f'[build-system]\nrequires = ["{backend}"]\nbuild-backend = "{BACKENDS[backend]}"\n\n'
+        f'[project]\nname = "{name}"\nversion = "1.0"\n{textwrap.dedent(project)}\n'
+        f'[project.entry-points."{GROUP}"]\n{module} = "{module}:{module}"\n\n'
+        f"{textwrap.dedent(tool)}", encoding="utf-8")
+    return directory
+
+
+def licensed_project(root: Path, backend: str) -> Path:
     """A project built by ``backend`` whose License text has a blank paragraph (so that its
     METADATA holds a blank continuation line before Requires-Dist), requiring mdhost>=2."""
-    name = f"md-licensed-{backend}"
-    module = name.replace("-", "_")
-    project = directory / name
-    (project / module).mkdir(parents=True)
-    (project / module / "__init__.py").write_text(plugin_module(backend), encoding="utf-8")
-    (project / "pyproject.toml").write_text(textwrap.dedent(f"""\
-        [build-system]
-        requires = ["{backend}"]
-        build-backend = "{BACKENDS[backend]}"
-
-        [project]
-        name = "{name}"
-        version = "1.0"
+    return backend_project(root, f"md-licensed-{backend}", backend, project=f"""\
         license = {{text = "{LICENSE}"}}
         dependencies = ["mdhost>=2"]
-
-        [project.entry-points."{GROUP}"]
-        {backend} = "{module}:{backend}"
-        """), encoding="utf-8")
-    return project
+        """)
 
 
 @pytest.fixture(scope="module")
@@ -548,44 +549,16 @@ def editables(tmp_path_factory: pytest.TempPathFactory, wheels: dict[str, Path])
     ``egg_info`` command leaves in a working copy (on ``sys.path`` through the editable
     install: a second copy), and md-edit-hatch by hatchling."""
     root = tmp_path_factory.mktemp("md-editables")
-    setuptools = root / "md-edit-st"
-    (setuptools / "src" / "md_edit_st").mkdir(parents=True)
-    (setuptools / "src" / "md_edit_st" / "__init__.py").write_text(plugin_module("edit_st"))
-    (setuptools / "pyproject.toml").write_text(textwrap.dedent(f"""\
-        [build-system]
-        requires = ["setuptools"]
-        build-backend = "setuptools.build_meta"
-
-        [project]
-        name = "md-edit-st"
-        version = "1.0"
-        dependencies = ["mdhost>=1"]
-
-        [project.entry-points."{GROUP}"]
-        edit-st = "md_edit_st:edit_st"
-
+    setuptools = backend_project(root, "md-edit-st", "setuptools", package_dir="src",
+                                 project='dependencies = ["mdhost>=1"]\n', tool="""\
         [tool.setuptools]
-        package-dir = {{"" = "src"}}
+        package-dir = {"" = "src"}
         packages = ["md_edit_st"]
-        """))
-    hatch = root / "md-edit-hatch"
-    (hatch / "md_edit_hatch").mkdir(parents=True)
-    (hatch / "md_edit_hatch" / "__init__.py").write_text(plugin_module("edit_hatch"))
-    (hatch / "pyproject.toml").write_text(textwrap.dedent(f"""\
-        [build-system]
-        requires = ["hatchling"]
-        build-backend = "hatchling.build"
-
-        [project]
-        name = "md-edit-hatch"
-        version = "1.0"
-
-        [project.entry-points."{GROUP}"]
-        edit-hatch = "md_edit_hatch:edit_hatch"
-
+        """)
+    hatch = backend_project(root, "md-edit-hatch", "hatchling", tool="""\
         [tool.hatch.build.targets.wheel]
         dev-mode-dirs = ["."]
-        """))
+        """)
     subprocess.run([sys.executable, "-c", "import setuptools; setuptools.setup()", "egg_info"],
                    cwd=setuptools, check=True, capture_output=True)
     venv = Venv(root / "venv")
