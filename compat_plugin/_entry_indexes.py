@@ -12,6 +12,7 @@ from ._entrypoints import (
     EntryIndex,
     GroupView,
     custom_finders,
+    holds_no_metadata,
     index_places,
     may_live_beside,
     merge,
@@ -20,7 +21,7 @@ from ._entrypoints import (
 )
 from ._log import logger
 from ._records import Stamp
-from ._store import CacheFile
+from ._store import CacheFile, writes_disabled
 
 
 class EntryIndexes:
@@ -76,7 +77,14 @@ class EntryIndexes:
             index = EntryIndex(entry, group, None)
         else:
             current, stored = read_index(entry, group, stamp, beside=is_directory)
-            index = current or _built(entry, group, stamp, known or stored)
+            if current is not None:
+                index = current
+            elif is_directory and holds_no_metadata(entry):
+                index = EntryIndex(entry, group, stamp)  # nothing to read, nor to store
+            else:
+                if is_directory and _made_pycache(entry):
+                    stamp = Stamp.of(entry or ".")
+                index = _built(entry, group, stamp, known or stored)
         self._indexes[entry, group] = index
         return index
 
@@ -130,6 +138,24 @@ def _built(entry: str, group: str, stamp: Stamp | None, previous: EntryIndex | N
     if previous is not None:
         index.adopt_scans(previous)
     return index
+
+
+def _made_pycache(entry: str) -> bool:
+    """Create the ``__pycache__`` of a directory entry that holds distributions (where its
+    index is written) if it is missing, and say whether that was done.
+
+    Creating it changes the entry's stamp, and so would the first module imported from there
+    (Python writes its bytecode beside it): an index stamped before either would be stale for
+    the next process.
+    """
+    directory = os.path.join(entry or ".", "__pycache__")
+    if writes_disabled() or os.path.isdir(directory):
+        return False
+    try:
+        os.mkdir(directory)
+    except OSError:
+        return False
+    return True
 
 
 def _redeclared(contribution: Contribution) -> bool:

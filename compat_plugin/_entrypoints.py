@@ -35,7 +35,8 @@ they survive a rebuild of the index.
 Where it lives: ``<entry>/__pycache__/compat_plugin.entry-points.<group>.<interpreter>.json``
 when the entry is a directory that holds distributions or already has a ``__pycache__`` (and is
 writable), else ``<per-user cache>/entry-points/<digest of the entry's real path>.<group>.
-<interpreter>.json``.  An entry that does not exist holds nothing and gets no index.
+<interpreter>.json``.  An entry that does not exist holds nothing and gets no index, nor does a
+directory none of whose names is a metadata directory (``holds_no_metadata``).
 """
 
 from __future__ import annotations
@@ -253,6 +254,8 @@ def _index_from(document: Any, entry: str, group: str) -> EntryIndex | None:
         _INDEX(document)
         and equal_to(interpreter_tag())(document.get("interpreter"))
         and equal_to(group)(document.get("group"))
+        # An index beside an entry travels with copies of it: it describes only its own.
+        and equal_to(real_entry(entry))(document.get("entry"))
         and document["checksum"] == checksum(dump_json(document["scans"]).encode("ascii"))
     ):
         return None
@@ -290,6 +293,24 @@ def may_live_beside(index: EntryIndex, forced: bool = False) -> bool:
         return False
     return (forced or index.names != "\n" or index.nameless != "\n"
             or os.path.isdir(os.path.join(directory, "__pycache__")))
+
+
+def holds_no_metadata(entry: str) -> bool:
+    """Whether the directory ``entry`` plainly holds no distribution: none of its names is one
+    importlib-metadata's path finder takes for metadata (``*.dist-info``, ``*.egg-info``, and
+    ``EGG-INFO`` in a ``*.egg`` directory).  Its index would be empty: it is neither read with
+    importlib-metadata nor stored, so a process that can write no cache needs none for it.
+    False if it cannot be listed."""
+    try:
+        names = os.listdir(entry or ".")
+    except (OSError, ValueError):
+        return False
+    egg = os.path.basename(entry).lower().endswith(".egg")
+    for name in names:
+        low = name.lower()
+        if low.endswith((".dist-info", ".egg-info")) or (egg and low == "egg-info"):
+            return False
+    return True
 
 
 def is_path_finder(finder: object) -> bool:

@@ -9,6 +9,7 @@ only arranges their answers into the records ``_entrypoints`` keeps.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
 import os
 import pathlib
@@ -91,15 +92,19 @@ def _index_of(entry: str, group: str, stamp: Stamp | None, found: Iterable[Any])
             continue
         (names if has_metadata else nameless).append(key)
         where, declared_stamp = _location(dist)
+        if not has_metadata:
+            logger().debug("%s has no METADATA or PKG-INFO: a copy of %s without metadata (its "
+                           "entry points count only if no copy has metadata, unchecked)",
+                           where, key)
         declared = _declared(dist, group, where)
         if key in winners:
             if declared:
-                shadowed.append(Shadowed(key, _describe(dist, key, where)[1], where,
-                                         winners[key]))
+                shadowed.append(Shadowed(key, _version(dist), where, winners[key]))
             continue
         winners[key] = where
         if declared:
-            name, version, requires = _describe(dist, key, where)
+            name, version, requires = _describe(dist, key, where) if has_metadata else (
+                key, "", ())
             distributions.append(Distribution(key, name, version, where, declared_stamp,
                                               has_metadata, declared, requires))
     return EntryIndex(entry, group, stamp, "\n".join([*names, ""]), "\n".join([*nameless, ""]),
@@ -117,12 +122,18 @@ def _key(dist: Any) -> str:
 
 
 def _has_metadata(dist: Any) -> bool:
-    """Whether ``dist`` supplies core metadata, as importlib-metadata judges it."""
+    """Whether ``dist`` supplies core metadata, as importlib-metadata judges it from version 10
+    on (its own ``_has_metadata``); on earlier versions by the same rule: for a distribution on
+    the file system, whether a METADATA or PKG-INFO file is there (not whether it reads)."""
     probe = getattr(dist, "_has_metadata", None)
     try:
         if callable(probe):
             return bool(probe())
-        return dist.read_text("METADATA") is not None or dist.read_text("PKG-INFO") is not None
+        path = getattr(dist, "_path", None)
+        if path is not None and hasattr(path, "joinpath"):
+            return bool(path.joinpath("METADATA").exists() or path.joinpath("PKG-INFO").exists()
+                        or path.is_file())
+        return bool(dist.read_text("METADATA") or dist.read_text("PKG-INFO"))
     except Exception:
         return False
 
@@ -144,19 +155,42 @@ def _location(dist: Any) -> tuple[str, Stamp | None]:
 def _declared(dist: Any, group: str, where: str) -> tuple[Declared, ...]:
     """The entry points ``dist`` declares in ``group``, parsed by importlib-metadata."""
     try:
-        selected = list(dist.entry_points.select(group=group))
+        try:
+            selected = [(e.name, e.value, e) for e in dist.entry_points.select(group=group)]
+        except ValueError:
+            selected = _one_by_one(dist, group)
     except Exception as exc:
         logger().warning("ignoring the entry points of the distribution at %s: %s: %s",
                          where, type(exc).__name__, exc)
         return ()
     declared = []
-    for entry_point in selected:
-        try:
-            module, attribute = entry_point.module, entry_point.attr
-        except ValueError:
-            module = attribute = None
-        declared.append(Declared(entry_point.name, entry_point.value, module, attribute))
+    for name, value, entry_point in selected:
+        module = attribute = None  # a malformed value
+        if entry_point is not None:
+            with contextlib.suppress(ValueError):
+                module, attribute = entry_point.module, entry_point.attr
+        declared.append(Declared(name, value, module, attribute))
     return tuple(declared)
+
+
+def _one_by_one(dist: Any, group: str) -> list[tuple[str, str, Any]]:
+    """The entry points of ``group`` in ``dist``'s ``entry_points.txt``, each parsed alone.
+
+    Before version 10, importlib-metadata refuses a distribution's entry points as a whole
+    for one malformed value; from 10 on, only that one fails, when used.  Read with its own
+    parser, one at a time, they count the same way on every version.
+    """
+    text = dist.read_text("entry_points.txt") or ""
+    selected = []
+    for item in metadata.Sectioned.section_pairs(text):  # type: ignore[no-untyped-call]
+        if item.name == group:
+            name, value = item.value.name, item.value.value
+            try:
+                entry_point: Any = metadata.EntryPoint(name, value, group)
+            except ValueError:
+                entry_point = None
+            selected.append((name, value, entry_point))
+    return selected
 
 
 def _describe(dist: Any, key: str, where: str) -> tuple[str, str, tuple[str, ...]]:
@@ -164,15 +198,26 @@ def _describe(dist: Any, key: str, where: str) -> tuple[str, str, tuple[str, ...
     empty (its entry points still count, as they do to importlib-metadata)."""
     try:
         fields = dist.metadata
-        name = fields.get("Name") or key
-        version = fields.get("Version") or ""
+        name, version = fields.get("Name"), fields.get("Version")
         requires = tuple(dist.requires or ())
     except Exception as exc:
         logger().warning("cannot read the metadata of the distribution at %s (%s: %s): its "
                          "entry points count, its requirements are not checked", where,
                          type(exc).__name__, exc)
         return key, "", ()
-    return str(name), str(version), requires
+    missing = [field for field, value in (("Name", name), ("Version", version)) if not value]
+    if missing:
+        logger().warning("the metadata of the distribution at %s has no %s: its entry points "
+                         "count", where, " and no ".join(missing))
+    return str(name or key), str(version or ""), requires
+
+
+def _version(dist: Any) -> str:
+    """The version of ``dist``, or "" if it cannot be read (said of the copy that counts)."""
+    try:
+        return str(dist.metadata.get("Version") or "")
+    except Exception:
+        return ""
 
 
 # -- The host-compatibility gate -----------------------------------------------------------------

@@ -48,6 +48,7 @@ __all__ = [
     "pip",
     "plugin_package",
     "run_python",
+    "write_project",
 ]
 
 PLUGINS_INIT = (
@@ -162,7 +163,15 @@ def plugin_package(tmp_path: Path) -> Callable[..., PluginPackage]:
 # -- distributions ------------------------------------------------------------------------------
 
 
-def build_wheel(
+def build_wheel(name: str, directory: Path, **project: Any) -> Path:
+    """Build the wheel of the project :func:`write_project` writes for ``name`` and
+    ``project`` (``files``, ``version``, ``entry_points``, ``requires``) into ``directory``,
+    with setuptools through ``pip wheel`` (offline, without build isolation); return it."""
+    (wheel,) = build_wheels([write_project(name, directory, **project)], directory / "wheels")
+    return wheel
+
+
+def write_project(
     name: str,
     directory: Path,
     *,
@@ -171,9 +180,10 @@ def build_wheel(
     entry_points: Mapping[str, Mapping[str, str]] | None = None,
     requires: Sequence[str] = (),
 ) -> Path:
-    """Build the wheel of a distribution ``name`` holding ``files`` (relative paths: packages
-    with their ``__init__.py``, or top-level modules) and declaring ``entry_points`` (by group),
-    with setuptools through ``pip wheel`` (offline, without build isolation); return it."""
+    """Write into ``directory`` the setuptools project of a distribution ``name`` holding
+    ``files`` (relative paths: packages with their ``__init__.py``, or top-level modules),
+    declaring ``entry_points`` (by group) and requiring ``requires``; return its directory
+    (for :func:`build_wheels`, which builds many at once, or :func:`build_wheel`)."""
     project = directory / f"{name}-{version}-project"
     for relative, source in files.items():
         path = project / relative
@@ -181,8 +191,7 @@ def build_wheel(
         path.write_text(textwrap.dedent(source), encoding="utf-8")
     (project / "pyproject.toml").write_text(
         _pyproject(name, version, files, entry_points or {}, requires), encoding="utf-8")
-    (wheel,) = build_wheels([project], directory / "wheels")
-    return wheel
+    return project
 
 
 def build_wheels(projects: Sequence[Path], output: Path) -> list[Path]:

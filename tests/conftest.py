@@ -25,8 +25,8 @@ import pytest
 from compat_plugin.testing import PluginPackage, build_wheels, install_wheels, pip, run_python
 
 __all__ = [
-    "BROKEN_LINE", "INTERFACES", "PACKAGE", "PLUGINS_INIT", "Install", "PluginTree", "World",
-    "install_wheels", "pip", "run_python", "write",
+    "BROKEN_LINE", "INTERFACES", "PACKAGE", "PLUGINS_INIT", "Install", "PluginTree", "Venv",
+    "World", "install_wheels", "pip", "run_python", "write",
 ]
 
 PROJECTS = Path(__file__).parent / "projects"

@@ -1,491 +1,903 @@
-"""The entry-point source, with real distributions built and installed by pip.
+"""The entry-point source (``compat_plugin._entrypoints``): merging the indexes of ``sys.path``
+entries, the index document and its validation, where indexes live, when an entry is read
+again, and what an index is trusted for.
 
-The projects under ``tests/projects`` are built into wheels once per session; each test installs
-the ones it needs with pip (``--target``) into site directories of its own, and asks fresh
-interpreters -- which put those directories on ``sys.path`` -- what they find.  Installing,
-upgrading, uninstalling and editable installs are done by pip inside a throwaway virtual
-environment.
-
-Every child runs ``CHILD``: it reports what ``getPlugins`` yielded, the modules imported by
-then, what ``discover()`` found, failed on and left out, and what the ``compat_plugin`` logger
-said.  Some plugin modules note their import in the directory named by ``ACME_IMPORTS``, so a
-test can tell that a module was never imported, even by a process that failed.
+The pure parts (``merge``, the placement rules) are tested with indexes built by hand.  The
+rest uses real distributions, built once per module by setuptools and installed by pip
+(``--target``) into a template directory each; a test copies the templates it needs into site
+directories of its own, puts them on this process's ``sys.path``, and calls ``fresh()`` to
+forget the imported modules and the resolver's memory, as a new process would start.  What
+needs another user or another process runs real interpreters.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
 import os
+import pickle
+import random
 import shutil
+import sys
+import tempfile
 import textwrap
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
-from .conftest import PROJECTS, Install, Venv, run_python
+from compat_plugin import _entrypoints, discover, getPlugins
+from compat_plugin._entrypoints import (
+    Declared,
+    Distribution,
+    EntryIndex,
+    Gate,
+    Shadowed,
+    index_places,
+    may_live_beside,
+    merge,
+    read_index,
+    read_index_at,
+    save_index,
+)
+from compat_plugin._records import Stamp
+from compat_plugin._resolver import forget_state, resolver
+from compat_plugin._store import CacheFile, Entry, digest, interpreter_tag, user_cache_root
+from compat_plugin.testing import PluginPackage, build_wheels, install_wheels, run_python
+from compat_plugin.testing import write_project as project
 
-# Modules that reading installed metadata imports; a warm call imports none of them.
-METADATA_MODULES = ("importlib.metadata", "importlib_metadata", "packaging")
+from .conftest import PLUGINS_INIT
 
-CHILD = """
-import json
-import logging
-import sys
+GROUP = "ephost.plugins"
+NOBODY = 65534
+PROBLEMS = ("WARNING", "ERROR", "CRITICAL")
+
+
+# -- merge(), with indexes built by hand -------------------------------------------------------
+
+
+def dist(key: str, version: str = "1.0", *, entry: str = "/a", has_metadata: bool = True
+         ) -> Distribution:
+    module = key.replace("-", "_")
+    return Distribution(key, key, version, f"{entry}/{module}-{version}.dist-info", None,
+                        has_metadata, (Declared("ep", f"{module}:p", module, "p"),), ())
+
+
+def index(entry: str, *dists: Distribution, others: tuple[str, ...] = (),
+          shadowed: tuple[Shadowed, ...] = ()) -> EntryIndex:
+    """The index of ``entry`` holding ``dists`` (which declare entry points in the group) and
+    ``others`` (which do not)."""
+    named = [d.key for d in dists if d.has_metadata] + list(others)
+    nameless = [d.key for d in dists if not d.has_metadata]
+    return EntryIndex(entry, "g.plugins", Stamp(1, 1), "\n".join(["", *named, ""]),
+                      "\n".join(["", *nameless, ""]), dists, shadowed)
+
+
+def counted(view: _entrypoints.GroupView) -> list[tuple[str, str, int]]:
+    return [(c.distribution.key, c.source.entry, c.position) for c in view.contributions]
+
+
+def hidden(view: _entrypoints.GroupView) -> list[tuple[str, str, str, str]]:
+    return [(s.key, s.version, source.entry, s.by) for s, source in view.shadowed]
+
+
+def test_merge_first_copy_on_the_path_wins() -> None:
+    first = index("/a", dist("foo", entry="/a"))
+    second = index("/b", dist("foo", "2.0", entry="/b"), dist("bar", entry="/b"))
+    view = merge([(0, first), (3, second)])
+    assert counted(view) == [("foo", "/a", 0), ("bar", "/b", 3)]
+    assert hidden(view) == [("foo", "2.0", "/b", "/a/foo-1.0.dist-info")]
+
+
+def test_merge_prefers_a_later_copy_with_metadata_to_an_earlier_copy_without() -> None:
+    first = index("/a", dist("foo", "3.0", entry="/a", has_metadata=False))
+    second = index("/b", dist("foo", entry="/b"))
+    view = merge([(0, first), (1, second)])
+    assert counted(view) == [("foo", "/b", 1)]
+    assert hidden(view) == [("foo", "3.0", "/a", "/b/foo-1.0.dist-info")]
+
+
+def test_merge_copy_without_metadata_counts_when_no_copy_has_any() -> None:
+    first = index("/a", dist("foo", entry="/a", has_metadata=False))
+    second = index("/b", dist("foo", "2.0", entry="/b", has_metadata=False))
+    view = merge([(0, first), (1, second)])
+    assert counted(view) == [("foo", "/a", 0)]
+    assert hidden(view) == [("foo", "2.0", "/b", "/a/foo-1.0.dist-info")]
+
+
+def test_merge_copy_declaring_nothing_in_the_group_still_shadows() -> None:
+    # /a holds foo (in its names) but foo there declares no entry point of the group.
+    view = merge([(0, index("/a", others=("foo",))), (1, index("/b", dist("foo", entry="/b")))])
+    assert counted(view) == []
+    assert hidden(view) == [("foo", "1.0", "/b", "/a")]
+
+
+def test_merge_passes_on_what_an_entry_hid_within_itself() -> None:
+    inner = Shadowed("foo", "0.9", "/a/foo-0.9.dist-info", "/a/foo-1.0.dist-info")
+    view = merge([(0, index("/a", dist("foo", entry="/a"), shadowed=(inner,)))])
+    assert counted(view) == [("foo", "/a", 0)]
+    assert hidden(view) == [("foo", "0.9", "/a", "/a/foo-1.0.dist-info")]
+
+
+def test_locate_finds_the_copy_that_counts() -> None:
+    nameless = index("/a", dist("foo", entry="/a", has_metadata=False))
+    view = merge([(0, nameless), (1, index("/b", others=("foo", "bar"))),
+                  (2, index("/c", others=("bar",)))])
+    found = [view.locate(key) for key in ("foo", "bar", "baz")]
+    assert [source.entry if source else None for source in found] == ["/b", "/b", None]
+    assert merge([(0, nameless)]).locate("foo") is nameless
+
+
+# -- The index document ------------------------------------------------------------------------
+
+
+def test_index_document_round_trips(tmp_path: Path) -> None:
+    entry = str(tmp_path)
+    entry_points = (Declared("a", "foo:a", "foo", "a"), Declared("b", "x:y:z", None, None))
+    declared = Distribution("foo", "Foo", "1.0", f"{entry}/foo-1.0.dist-info", Stamp(5, 6),
+                            True, entry_points, ("host>=2",))
+    written = EntryIndex(entry, GROUP, Stamp(1, 2), "\nfoo\nbar\n", "\nbaz\n", (declared,),
+                         (Shadowed("foo", "0.9", "/b/foo-0.9.dist-info", declared.metadata),))
+    written.judged("foo", Gate("requires host>=2", (("host", "/b", Stamp(3, 4)),)))
+    written.store("foo\0a\0foo:a", Entry("/x/foo.py", Stamp(7, 8), "[null,[],[]]", ("opt",)))
+    place = str(tmp_path / "index.json")
+    save_index(written, CacheFile([place]))
+    assert not written.dirty
+
+    read = read_index_at(place, entry, GROUP)
+    assert read is not None
+    for field in ("stamp", "names", "nameless", "distributions", "shadowed", "gates", "scans"):
+        assert getattr(read, field) == getattr(written, field), field
+    assert read_index_at(place, entry, "other.plugins") is None
+
+
+def test_read_index_tells_a_current_index_from_a_stale_one(tmp_path: Path) -> None:
+    entry = tmp_path / "entry"
+    entry.mkdir()
+    written = EntryIndex(str(entry), GROUP, Stamp(1, 2), "\nfoo\n")
+    written.dirty = True
+    (place, _) = index_places(str(entry), GROUP, beside=True)
+    save_index(written, CacheFile([place]))
+    current, stale = read_index(str(entry), GROUP, Stamp(1, 2), beside=True)
+    assert current is not None and stale is None
+    current, stale = read_index(str(entry), GROUP, Stamp(1, 3), beside=True)
+    assert current is None and stale is not None and stale.names == "\nfoo\n"
+
+
+# -- Where an index lives ----------------------------------------------------------------------
+
+
+def test_index_places(tmp_path: Path) -> None:
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path)
+    name = f"{GROUP}.{interpreter_tag()}.json"
+    per_user = os.path.join(user_cache_root(), "entry-points",
+                            f"{digest(str(tmp_path.resolve()))}.{name}")
+    assert index_places(str(link), GROUP, beside=True) == [
+        str(link / "__pycache__" / f"compat_plugin.entry-points.{name}"), per_user]
+    # Keyed by the entry's real path: both ways to it share one per-user index.
+    assert index_places(str(link), GROUP, beside=False) == [per_user]
+    assert index_places(str(tmp_path), GROUP, beside=False) == [per_user]
+
+
+@pytest.mark.parametrize(("layout", "beside"), [
+    ("distributions", True), ("nameless-copy", True), ("pycache", True), ("nothing", False),
+    ("file", False), ("missing", False)])
+def test_an_index_lives_beside_an_entry_holding_distributions_or_a_pycache(
+    tmp_path: Path, layout: str, beside: bool
+) -> None:
+    entry = tmp_path / "entry"
+    if layout == "file":
+        entry.write_bytes(b"PK\5\6" + bytes(18))  # an empty zip archive
+    elif layout != "missing":
+        entry.mkdir()
+    if layout == "pycache":
+        (entry / "__pycache__").mkdir()
+    names = "\nfoo\n" if layout == "distributions" else "\n"
+    nameless = "\nfoo\n" if layout == "nameless-copy" else "\n"
+    made = EntryIndex(str(entry), GROUP, Stamp(1, 1), names, nameless)
+    assert may_live_beside(made) is beside
+    # ``cache regenerate`` writes beside every directory it can.
+    assert may_live_beside(made, forced=True) is (layout not in ("file", "missing"))
+
+
+# -- Real distributions, in template directories -------------------------------------------------
+
+IFACES = '''
+from zope.interface import Interface
+
+
+class IOne(Interface):
+    "One interface."
+
+
+class ITwo(Interface):
+    "Another, unrelated."
+'''
+
+PLUGIN = '''
+from zope.interface import implementer
+
+from compat_plugin import IPlugin
+from ephost.ifaces import {interface}
+
+
+@implementer(IPlugin, {interface})
+class Plugin:
+    def __init__(self, tag):
+        self.tag = tag
+
+
+plugin = Plugin({tag!r})
+'''
+
+OPTIONAL = '''
+from zope.interface import implementer
+
+from compat_plugin import IPlugin
+from ephost.ifaces import IOne
+
+
+@implementer(IPlugin, IOne)
+class Plugin:
+    def __init__(self, tag):
+        self.tag = tag
+
+
+always = Plugin("always")
+try:
+    import ep_optional_dependency
+except ImportError:
+    pass
+else:
+    extra = Plugin("extra")
+'''
+
+
+def plugin(tag: str, interface: str = "IOne") -> str:
+    return PLUGIN.format(tag=tag, interface=interface)
+
+
+def acme(root: Path, name: str, *plugins: tuple[str, str]) -> Path:
+    """The project of a distribution ``name`` whose package has one module per (tag,
+    interface) of ``plugins``, each the object of an entry point named by its tag."""
+    package = name.replace("-", "_")
+    files = {f"{package}/__init__.py": ""}
+    files.update({f"{package}/{tag}.py": plugin(tag, interface) for tag, interface in plugins})
+    declared = {tag: f"{package}.{tag}:plugin" for tag, _ in plugins}
+    return project(name, root, files=files, entry_points={GROUP: declared})
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """This module's wheels, by project name."""
+    root = tmp_path_factory.mktemp("ep-projects")
+    things = plugin("present") + "\nholder = Plugin\nnothing = None\n"
+    projects = [
+        project("ephost", root, files={"ephost/__init__.py": "", "ephost/ifaces.py": IFACES,
+                                       "ephost/plugins/__init__.py": PLUGINS_INIT,
+                                       "ephost/plugins/a.py": plugin("a")}),
+        acme(root, "ep-good", ("good", "IOne"), ("other", "ITwo")),
+        acme(root, "ep-broken", ("brokenplugin", "IOne")),
+        acme(root, "ep-dup", ("dup", "IOne")),
+        project("ep-attrs", root,
+                files={"ep_attrs/__init__.py": "", "ep_attrs/things.py": things},
+                entry_points={GROUP: {
+                    "present": "ep_attrs.things:plugin", "absent": "ep_attrs.things:absent",
+                    "deep": "ep_attrs.things:holder.absent",
+                    "through-none": "ep_attrs.things:nothing.attr"}}),
+        project("ep-opt", root, files={"ep_opt/__init__.py": "", "ep_opt/mod.py": OPTIONAL},
+                entry_points={GROUP: {"opt": "ep_opt.mod"}}),
+        project("ep-optional-dependency", root, files={"ep_optional_dependency.py": ""}),
+    ]
+    halves = [(projects[::2], root / "wheels-1"), (projects[1::2], root / "wheels-2")]
+    with ThreadPoolExecutor(2) as pool:
+        built = [w for ws in pool.map(lambda half: build_wheels(*half), halves) for w in ws]
+    return {wheel.name.split("-")[0].replace("_", "-"): wheel for wheel in built}
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory: pytest.TempPathFactory, wheels: dict[str, Path]
+              ) -> dict[str, Path]:
+    """A directory per distribution, pip installed it into (``--target``)."""
+    root = tmp_path_factory.mktemp("ep-templates")
+    with ThreadPoolExecutor(2) as pool:
+        done = pool.map(lambda item: install_wheels(root / item[0], item[1]), wheels.items())
+        return dict(zip(wheels, done))
+
+
+class Sites:
+    """Site directories of one test, made of copies of the templates, on ``sys.path``."""
+
+    def __init__(self, templates: dict[str, Path], root: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> None:
+        self.templates = templates
+        self.root = root
+        self.monkeypatch = monkeypatch
+
+    def make(self, name: str, *distributions: str) -> Path:
+        """A site directory ``name`` holding ``distributions``, put first on ``sys.path``."""
+        site = self.root / name
+        site.mkdir()
+        for distribution in distributions:
+            shutil.copytree(self.templates[distribution], site, symlinks=True,
+                            dirs_exist_ok=True)
+        self.monkeypatch.syspath_prepend(str(site))
+        return site
+
+    def forget(self) -> None:
+        prefix = str(self.root) + os.sep
+        for name, module in list(sys.modules.items()):
+            files = [getattr(module, "__file__", None) or "", *getattr(module, "__path__", ())]
+            if name.split(".")[0] == "ephost" or any(
+                    isinstance(f, str) and f.startswith(prefix) for f in files):
+                del sys.modules[name]
+
+    def fresh(self) -> None:
+        """Forget what this process imported and remembers, as a new process would start."""
+        self.forget()
+        forget_state()
+        importlib.invalidate_caches()
+
+
+@pytest.fixture
+def sites(templates: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+          ) -> Iterator[Sites]:
+    made = Sites(templates, tmp_path / "sites", monkeypatch)
+    made.root.mkdir()
+    # The working directory is no part of these scenarios.
+    monkeypatch.setattr(sys, "path", [entry for entry in sys.path if entry not in ("", ".")])
+    yield made
+    made.forget()
+
+
+def package() -> ModuleType:
+    return importlib.import_module(GROUP)
+
+
+def tags(interface: str = "IOne") -> list[str]:
+    ifaces = importlib.import_module("ephost.ifaces")
+    return [p.tag for p in getPlugins(getattr(ifaces, interface), package())]
+
+
+def beside(site: Path) -> Path:
+    return Path(index_places(str(site), GROUP, beside=True)[0])
+
+
+def problems(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "compat_plugin" and r.levelname in PROBLEMS]
+
+
+def reads(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The entries whose installed metadata was read, as logged."""
+    prefix = "reading installed metadata in "
+    return [m[len(prefix):].partition(" for entry points")[0]
+            for m in (r.getMessage() for r in caplog.records) if m.startswith(prefix)]
+
+
+@pytest.fixture
+def debug(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG, logger="compat_plugin")
+    return caplog
+
+
+# -- Which entries are read ----------------------------------------------------------------------
+
+
+def test_entry_that_does_not_exist_holds_nothing_and_gets_no_index(
+    tmp_path: Path, debug: pytest.LogCaptureFixture
+) -> None:
+    missing = str(tmp_path / "missing")
+    made = resolver().entry_points.entry_index(missing, GROUP)
+    assert (made.stamp, made.distributions, made.dirty) == (None, (), False)
+    resolver().entry_points.save(made)
+    assert reads(debug) == []
+    assert not any(Path(p).exists() for p in index_places(missing, GROUP, beside=True))
+
+
+def test_entry_without_distributions_is_neither_read_nor_indexed(
+    plugin_package: Callable[..., PluginPackage], debug: pytest.LogCaptureFixture
+) -> None:
+    made = plugin_package()
+    made.module("mod", "")
+    found = discover(made.package())
+    assert found.plugins == ()
+    assert str(made.root) not in reads(debug)
+    places = index_places(str(made.root), made.plugins_name, beside=True)
+    assert not any(Path(place).exists() for place in places)
+
+
+def test_first_index_beside_an_entry_stays_valid(sites: Sites, templates: dict[str, Path]
+                                                  ) -> None:
+    # Only packages: pip made no __pycache__ there, so writing the index makes one, and so
+    # would importing a module from there.
+    site = sites.make("site", "ephost", "ep-good")
+    assert not (site / "__pycache__").exists()
+    assert tags() == ["a", "good"]
+    stat = site.stat()
+    assert json.loads(beside(site).read_text())["stamp"] == [stat.st_mtime_ns, stat.st_size]
+
+
+def test_installing_into_one_entry_reads_only_that_entry(
+    sites: Sites, wheels: dict[str, Path], debug: pytest.LogCaptureFixture
+) -> None:
+    first = sites.make("first", "ephost", "ep-good")
+    second = sites.make("second", "ep-dup")
+    assert tags() == ["a", "dup", "good"]
+    assert set(reads(debug)) >= {str(first), str(second)}
+    sites.fresh()
+    debug.clear()
+    assert tags() == ["a", "dup", "good"]
+    assert reads(debug) == []
+
+    install_wheels(second, wheels["ep-optional-dependency"])
+    sites.fresh()
+    debug.clear()
+    assert tags() == ["a", "dup", "good"]
+    assert reads(debug) == [str(second)]
+
+
+def test_scans_survive_a_rebuild_of_the_index(
+    sites: Sites, wheels: dict[str, Path], debug: pytest.LogCaptureFixture
+) -> None:
+    site = sites.make("site", "ephost", "ep-good")
+    assert tags() == ["a", "good"]
+    install_wheels(site, wheels["ep-optional-dependency"])  # unrelated, into the same entry
+    sites.fresh()
+    debug.clear()
+    ifaces = importlib.import_module("ephost.ifaces")
+    found = discover(package(), ifaces.IOne)
+    assert [(r.module, r.origin.distribution) for r in found.plugins] == [
+        ("ephost.plugins.a", None), ("ep_good.good", "ep-good")]
+    assert reads(debug) == [str(site)]
+    # What the modules contributed came from the rebuilt index, not from importing them.
+    assert not {"ep_good.good", "ep_good.other"} & set(sys.modules)
+
+
+def test_entry_point_plugin_depending_on_an_optional_package_appears_when_it_is_installed(
+    sites: Sites,
+) -> None:
+    sites.make("site", "ephost", "ep-opt")
+    assert tags() == ["a", "always"]
+    sites.fresh()
+    assert tags() == ["a", "always"]  # from the index
+    sites.make("optional", "ep-optional-dependency")  # into another entry
+    sites.fresh()
+    assert tags() == ["a", "always", "extra"]
+
+
+REGENERATE = """
+from compat_plugin.cli import main
+raise SystemExit(main(["cache", "regenerate", "ephost.plugins"]))
+"""
+
+# A child that starts as root, loads what it needs from where the interpreter lives (which an
+# unprivileged user may not reach) by reading the installed metadata for a group nothing uses,
+# without writing, then becomes ``nobody`` and looks for ephost's plugins.
+UNPRIVILEGED = """
+import importlib, json, logging, os, sys
+os.environ["COMPAT_PLUGIN_NO_CACHE_WRITE"] = "1"
+from compat_plugin import _metadata, _resolver, discover
+_resolver.resolver().entry_points.view("unused.plugins")
+_resolver.forget_state()
+del os.environ["COMPAT_PLUGIN_NO_CACHE_WRITE"]
+os.setgroups([])
+os.setgid(UID)
+os.setuid(UID)
 
 logs = []
 
 
-class Collect(logging.Handler):
+class Keep(logging.Handler):
     def emit(self, record):
-        logs.append({"level": record.levelname, "message": record.getMessage(),
-                     "traceback": record.exc_info is not None})
+        logs.append(record.getMessage())
 
 
 logger = logging.getLogger("compat_plugin")
-logger.addHandler(Collect())
+logger.addHandler(Keep())
 logger.setLevel(logging.DEBUG)
+found = discover(importlib.import_module("ephost.plugins"))
+print(json.dumps({"uid": os.getuid(), "logs": logs,
+                  "plugins": [r.qualified_name for r in found.plugins]}))
+"""
 
-import compat_plugin
-import hostapp.plugins
-from hostapp import ifaces
-
-found = compat_plugin.getPlugins(getattr(ifaces, INTERFACE), hostapp.plugins,
-                                 disable=DISABLE, enable=ENABLE)
-plugins = [plugin.name for plugin in found]
-modules = sorted(sys.modules)
-discovery = compat_plugin.discover(hostapp.plugins, disable=DISABLE, enable=ENABLE)
-records = [dict(r.origin._asdict(), module=r.module, attribute=r.attribute)
-           for r in discovery.plugins]
-errors = [dict(e.origin._asdict(), target=e.target, error=type(e.error).__name__,
-               message=str(e.error))
-          for e in discovery.errors]
-skipped = [dict(s.origin._asdict(), target=s.target, reason=s.reason)
-           for s in discovery.skipped]
-print(json.dumps({"plugins": plugins, "modules": modules, "records": records,
-                  "errors": errors, "skipped": skipped, "logs": logs}))
+WARM = """
+import importlib, json, sys
+loaded = set(sys.modules)
+from compat_plugin import discover
+found = discover(importlib.import_module("ephost.plugins"))
+print(json.dumps({"plugins": [r.qualified_name for r in found.plugins],
+                  "imported": sorted(set(sys.modules) - loaded)}))
 """
 
 
-@dataclass
-class Report:
-    """What one child interpreter found."""
-
-    plugins: list[str]
-    modules: list[str]
-    records: list[dict[str, Any]]
-    errors: list[dict[str, Any]]
-    skipped: list[dict[str, Any]]
-    logs: list[dict[str, Any]]
-
-    @classmethod
-    def parse(cls, stdout: str) -> Report:
-        data = json.loads(stdout.strip().splitlines()[-1])
-        return cls(**data)
-
-    def messages(self, level: str) -> list[str]:
-        return [log["message"] for log in self.logs if log["level"] == level]
-
-    def metadata_modules(self) -> list[str]:
-        """The metadata-reading modules this child had imported."""
-        return [
-            name for name in self.modules
-            if any(name == top or name.startswith(f"{top}.") for top in METADATA_MODULES)
-        ]
-
-    def origins(self) -> list[tuple[str, str, str | None, str | None, str | None]]:
-        """(plugin attribute, origin kind, distribution, version, entry point) per record."""
-        return [
-            (r["attribute"], r["kind"], r["distribution"], r["version"], r["entry_point"])
-            for r in self.records
-        ]
+@pytest.fixture
+def shared(tmp_path: Path) -> Iterator[Path]:
+    """A directory every user can read (the test's own temporary directory is root's only)."""
+    base = Path(tempfile.mkdtemp(prefix="compat-plugin-", dir="/tmp"))
+    base.chmod(0o755)
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base)
 
 
-def child_code(interface: str, disable: Iterable[str], enable: Iterable[str]) -> str:
-    values = {"INTERFACE": interface, "DISABLE": list(disable), "ENABLE": list(enable)}
-    assignments = "".join(f"{name} = {value!r}\n" for name, value in values.items())
-    return assignments + textwrap.dedent(CHILD)
-
-
-def run(
-    path: Sequence[Path],
-    *,
-    interface: str = "IMaterial",
-    disable: Iterable[str] = (),
-    enable: Iterable[str] = (),
-    env: dict[str, str] | None = None,
-) -> Report:
-    """Run ``CHILD`` in a fresh interpreter with ``path`` in front of ``sys.path``."""
-    code = child_code(interface, disable, enable)
-    result = run_python(code, path=[str(entry) for entry in path], env=env)
-    return Report.parse(result.stdout)
-
-
-@pytest.fixture(autouse=True)
-def imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The directory where plugin modules note their import; children run in an empty cwd.
-
-    (``python -c`` puts the working directory on ``sys.path``: an empty one keeps what the
-    test suite writes elsewhere from changing its stamp.)
-    """
-    directory = tmp_path / "imports"
-    directory.mkdir()
-    monkeypatch.setenv("ACME_IMPORTS", str(directory))
-    monkeypatch.delenv("COMPAT_PLUGIN_DISABLE", raising=False)
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
+def test_regenerated_indexes_serve_an_unprivileged_user_without_a_cache(
+    templates: dict[str, Path], shared: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("privileges can only be dropped when running as root")
+    site, extra, cwd, cache = (shared / name for name in ("site", "extra", "cwd", "cache"))
+    for name in ("ephost", "ep-good"):
+        shutil.copytree(templates[name], site, dirs_exist_ok=True)
+    shutil.copytree(templates["ep-dup"], extra)
+    for directory in (cwd, cache):  # root's: nobody can write neither
+        directory.mkdir()
+    for path in [shared, *shared.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
     monkeypatch.chdir(cwd)
-    return directory
+    monkeypatch.setenv("HOME", str(cache))
+    monkeypatch.setenv("COMPAT_PLUGIN_CACHE_DIR", str(cache / "compat_plugin"))
+
+    # The administrator: everything on their sys.path is indexed, beside each entry.
+    run_python(REGENERATE, path=[site])
+    warm = json.loads(run_python(WARM, path=[site]).stdout)
+    assert warm["plugins"] == ["ephost.plugins.a:plugin", "ep_good.good:plugin",
+                               "ep_good.other:plugin"]
+    assert not [name for name in warm["imported"]
+                if name.split(".")[0] in ("importlib_metadata", "packaging")
+                or name.startswith("importlib.metadata")]
+
+    # A user with an entry of their own, who can write no cache, reads only that one.
+    code = f"UID = {NOBODY}\n{textwrap.dedent(UNPRIVILEGED)}"
+    out = json.loads(run_python(code, path=[extra, site]).stdout)
+    assert out["uid"] == NOBODY
+    assert "ep_dup.dup:plugin" in out["plugins"]
+    prefix = "reading installed metadata in "
+    read = [m[len(prefix):].split(" for entry points of ") for m in out["logs"]
+            if m.startswith(prefix)]
+    assert read == [[str(extra), GROUP]]
+    assert not (cache / "compat_plugin").exists()
 
 
-def noted(imports: Path) -> set[str]:
-    return {path.name for path in imports.iterdir()}
+# -- The index as a cache: damaged, forged ----------------------------------------------------
+
+IndexDamage = Callable[[dict[str, Any], bytes, Path], bytes]
 
 
-def index_files() -> dict[str, int]:
-    """The entry-point index files in this test's per-user cache, with their mtimes.
+def _changed(**changes: object) -> IndexDamage:
+    def damage(document: dict[str, Any], raw: bytes, marker: Path) -> bytes:
+        return json.dumps({**document, **changes}).encode()
 
-    A process that finds its index still valid reads it and writes nothing; one that rebuilds
-    it writes it anew.  (A rebuild also imports ``packaging`` where some plugin distribution
-    has a requirement on hostapp, as acme-materials and acme-editable do.)
-    """
-    directory = Path(os.environ["COMPAT_PLUGIN_CACHE_DIR"], "entry-points")
-    return {p.name: p.stat().st_mtime_ns for p in directory.glob("*.json")}
+    return damage
 
 
-def dropin(root: Path, name: str, source: str) -> Path:
-    """Write ``root/hostapp/plugins/<name>.py``: a plugin directory once ``root`` is on the path."""
-    path = root / "hostapp" / "plugins" / f"{name}.py"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(source), encoding="utf-8")
-    return path
+def _each(field: str, change: Callable[[Any], object]) -> IndexDamage:
+    """Change every item of a list field, or every value of an object field."""
+
+    def damage(document: dict[str, Any], raw: bytes, marker: Path) -> bytes:
+        value = document[field]
+        changed = ({k: change(v) for k, v in value.items()} if isinstance(value, dict)
+                   else [change(item) for item in value])
+        return json.dumps({**document, field: changed}).encode()
+
+    return damage
 
 
-# -- What one entry point contributes ----------------------------------------------------------
+class RunsCodeWhenUnpickled:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def __reduce__(self) -> tuple[Callable[..., object], tuple[str]]:
+        return (exec, (self.source,))
 
 
-def test_module_entry_point_gives_every_plugin_of_the_module(install: Install) -> None:
-    site = install("site", "hostapp-2.0", "acme_materials-1.0")
-    report = run([site])
-    assert report.plugins == ["granite", "iron", "copper", "oak"]
-    metals = [r for r in report.records if r["module"] == "acme_materials.metals"]
-    assert [r["attribute"] for r in metals] == ["iron", "copper"]
-    for record in metals:
-        assert record["kind"] == "entry-point"
-        assert record["distribution"] == "acme-materials"
-        assert record["version"] == "1.0"
-        assert record["entry_point"] == "metals"
-        assert record["path"] == str(site / "acme_materials-1.0.dist-info")
-    assert report.errors == []
+def _pickle(document: dict[str, Any], raw: bytes, marker: Path) -> bytes:
+    return pickle.dumps(RunsCodeWhenUnpickled(f"open({str(marker)!r}, 'w').write('x')"))
 
 
-def test_object_entry_point_gives_that_object_only(install: Install) -> None:
-    site = install("site", "hostapp-2.0", "acme_materials-1.0")
-    report = run([site])
-    assert "oak" in report.plugins
-    assert "pine" not in report.plugins  # a plugin of the same module, not named
-    woods = [r for r in report.records if r["module"] == "acme_materials.woods"]
-    assert [(r["attribute"], r["entry_point"]) for r in woods] == [("oak", "oak")]
-    assert "acme_materials.woods" in report.modules
+INDEX_DAMAGES = [
+    pytest.param(lambda d, raw, m: random.Random(5).randbytes(4096), id="random-bytes"),
+    pytest.param(lambda d, raw, m: raw[: len(raw) // 2], id="truncated"),
+    pytest.param(lambda d, raw, m: b"", id="empty"),
+    pytest.param(lambda d, raw, m: b"[]", id="list"),
+    pytest.param(lambda d, raw, m: b"[" * 100_000, id="deep-list"),
+    pytest.param(_pickle, id="pickle"),
+    pytest.param(_changed(schema=_entrypoints.SCHEMA + 1), id="future-schema"),
+    pytest.param(_changed(schema=str(_entrypoints.SCHEMA)), id="schema-string"),
+    pytest.param(_changed(schema=True), id="schema-true"),
+    pytest.param(_changed(interpreter="cpython-27"), id="other-interpreter"),
+    pytest.param(_changed(group="other.plugins"), id="other-group"),
+    pytest.param(_changed(entry="/elsewhere"), id="other-entry"),
+    pytest.param(_changed(stamp="x"), id="stamp-string"),
+    pytest.param(_changed(stamp=[1]), id="stamp-short"),
+    pytest.param(_changed(names=["ep-good"]), id="names-list"),
+    pytest.param(_changed(distributions={"x": 1}), id="distributions-object"),
+    pytest.param(_each("distributions", lambda row: row[:7]), id="distribution-short"),
+    pytest.param(_each("distributions", lambda row: [*row[:4], "stamp", *row[5:]]),
+                 id="distribution-stamp-string"),
+    pytest.param(_each("distributions", lambda row: [*row[:5], 1, *row[6:]]),
+                 id="distribution-has-metadata-integer"),
+    pytest.param(_each("distributions", lambda row: [*row[:6], [e[:3] for e in row[6]],
+                                                     row[7]]), id="declared-short"),
+    pytest.param(_changed(gates={"ep-good": 1}), id="gates-wrong-shape"),
+    pytest.param(_changed(shadowed=[[1]]), id="shadowed-wrong-shape"),
+    pytest.param(_changed(scans=[]), id="scans-list"),
+    pytest.param(_each("scans", lambda scan: scan[:3]), id="scan-short"),
+    pytest.param(_each("scans", lambda scan: [scan[0], True, *scan[2:]]), id="scan-mtime-true"),
+    pytest.param(_changed(checksum="0"), id="checksum-string"),
+]
 
 
-def test_entry_point_naming_a_dropin_module_yields_it_once(install: Install) -> None:
-    # acme-dupe's entry points name hostapp.plugins.builtin and its plugin granite.
-    site = install("site", "hostapp-2.0", "acme_dupe-1.0")
+@pytest.mark.parametrize("damage", INDEX_DAMAGES)
+def test_damaged_entry_point_index_is_ignored_and_rebuilt(
+    sites: Sites, tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: IndexDamage
+) -> None:
+    site = sites.make("site", "ephost", "ep-good")
+    assert tags() == ["a", "good"]
+    assert tags("ITwo") == ["other"]
+    index = beside(site)
+    raw = index.read_bytes()
+    good = json.loads(raw)
+    marker = tmp_path / "unpickled"
+
+    damaged = damage(good, raw, marker)
+    assert damaged != raw
+    index.write_bytes(damaged)
+    sites.fresh()
+    caplog.clear()
+
+    assert tags() == ["a", "good"]
+    assert tags("ITwo") == ["other"]
+    assert problems(caplog) == []
+    assert not marker.exists()
+    assert json.loads(index.read_bytes()) == good
+    assert [p.name for p in index.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def _flip(details: str) -> str:
+    """``details`` with one character of each interface name changed: still JSON."""
+    return details.replace("IOne", "IOnE")
+
+
+@pytest.mark.parametrize("change", [
+    pytest.param(lambda details: "not json", id="details-not-json"),
+    pytest.param(lambda details: "[]", id="details-wrong-shape"),
+    pytest.param(_flip, id="details-interface-name-changed"),
+])
+def test_damaged_scan_in_the_index_hides_no_plugin(
+    sites: Sites, change: Callable[[str], str]
+) -> None:
+    site = sites.make("site", "ephost", "ep-good")
+    assert tags() == ["a", "good"]
+    document = json.loads(beside(site).read_bytes())
+    for scan in document["scans"].values():
+        scan[3] = change(scan[3])
+    beside(site).write_text(json.dumps(document))  # the checksum no longer matches
+    sites.fresh()
+    assert tags() == ["a", "good"]
+
+
+def forge(site: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """Change the index of ``site`` with ``change``, and make it consistent again: its
+    checksum matches, so that only what it claims can give it away."""
+    document = json.loads(beside(site).read_bytes())
+    change(document)
+    scans = json.dumps(document["scans"], separators=(",", ":")).encode("ascii")
+    document["checksum"] = zlib.crc32(scans)
+    beside(site).write_text(json.dumps(document))
+
+
+def lying_index(sites: Sites) -> Path:
+    """Index ep-good's ``good`` entry point, then make its scan claim a second plugin,
+    ``missing``, that the module does not define."""
+    site = sites.make("site", "ephost", "ep-good")
+    assert tags() == ["a", "good"]
+
+    def claim_more(document: dict[str, Any]) -> None:
+        (scan,) = [s for key, s in document["scans"].items() if "\0good\0" in key]
+        details = json.loads(scan[3])
+        [[_, _, provided, interfaces]] = details[1]
+        details[1].append(["missing", None, provided, interfaces])
+        scan[3] = json.dumps(details, separators=(",", ":"))
+
+    forge(site, claim_more)
+    sites.fresh()
+    return site
+
+
+def test_index_scan_claiming_a_plugin_the_module_lacks_is_not_believed(
+    sites: Sites, debug: pytest.LogCaptureFixture
+) -> None:
+    lying_index(sites)
+    assert tags() == ["a", "good"]
+    (warning,) = problems(debug)
+    assert "ep_good.good:missing" in warning
+    assert "ep-good" in warning
+
+
+def test_index_scan_claiming_a_plugin_the_module_lacks_is_repaired(
+    sites: Sites, debug: pytest.LogCaptureFixture
+) -> None:
+    lying_index(sites)
+    assert tags() == ["a", "good"]
+    assert len(problems(debug)) == 1
+    debug.clear()
+    sites.fresh()
+    assert tags() == ["a", "good"]
+    assert problems(debug) == []
+
+
+def test_entry_points_edited_in_place_are_read_again_before_any_import(
+    sites: Sites, debug: pytest.LogCaptureFixture
+) -> None:
+    site = sites.make("site", "ephost", "ep-good")
+    assert tags() == ["a", "good"]
+    declared = site / "ep_good-1.0.dist-info" / "entry_points.txt"
+    before = site.stat().st_mtime_ns
+    declared.write_text(declared.read_text().replace("good = ep_good.good:plugin\n", ""))
+    assert site.stat().st_mtime_ns == before  # the entry's own stamp cannot tell
+    sites.fresh()
+    debug.clear()
+    assert tags() == ["a"]
+    assert "ep_good.good" not in sys.modules
+    assert reads(debug) == [str(site)]
+    assert [r for r in debug.records if "changed in place" in r.getMessage()]
+    assert "\0good\0" not in "".join(json.loads(beside(site).read_bytes())["scans"])
+
+
+def test_forged_index_naming_an_undeclared_module_causes_no_import(
+    sites: Sites, tmp_path: Path
+) -> None:
+    site = sites.make("site", "ephost", "ep-good")
+    marker = tmp_path / "imported"
+    (site / "undeclared.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    assert tags() == ["a", "good"]
+
+    def add_entry_point(document: dict[str, Any]) -> None:
+        (row,) = document["distributions"]
+        row[6].append(["sneaky", "undeclared", "undeclared", None])
+        row[4] = [row[4][0] + 1, row[4][1]]  # what it says of entry_points.txt is not so
+
+    forge(site, add_entry_point)
+    sites.fresh()
+    assert tags() == ["a", "good"]
+    assert not marker.exists()
+    assert "undeclared" not in sys.modules
+
+
+# -- Faults of installed metadata ---------------------------------------------------------------
+
+BROKEN_METADATA = {
+    "no-name": b"Metadata-Version: 2.1\nVersion: 1.0\n",
+    "empty-name": b"Metadata-Version: 2.1\nName:\nVersion: 1.0\n",
+    "no-version": b"Metadata-Version: 2.1\nName: ep-broken\n",
+    "not-headers": b"this is not a core metadata file\n",
+    "empty-file": b"",
+    "undecodable-name": b"Metadata-Version: 2.1\nName: ep-\xff\xfebroken\nVersion: 1.0\n",
+}
+
+
+@pytest.mark.parametrize("metadata", list(BROKEN_METADATA))
+def test_distribution_with_broken_metadata_counts_and_is_named(
+    sites: Sites, debug: pytest.LogCaptureFixture, metadata: str
+) -> None:
+    # importlib-metadata tells distributions on the file system apart by their metadata
+    # directories' names, and lists the entry points of each: so does compat_plugin.
+    site = sites.make("site", "ephost", "ep-good", "ep-broken")
+    broken = site / "ep_broken-1.0.dist-info"
+    (broken / "METADATA").write_bytes(BROKEN_METADATA[metadata])
+
+    assert tags() == ["a", "brokenplugin", "good"]
+    (warning,) = problems(debug)
+    assert str(broken) in warning
+    assert "its entry points count" in warning
+    debug.clear()
+    assert tags() == ["a", "brokenplugin", "good"]
+    assert problems(debug) == []
+
+    # A later process reads the index, and says nothing.
+    sites.fresh()
+    assert tags() == ["a", "brokenplugin", "good"]
+    assert problems(debug) == []
+    recorded = json.loads(beside(site).read_bytes())
+    assert sorted(row[0] for row in recorded["distributions"]) == ["ep-broken", "ep-good"]
+
+
+@pytest.mark.parametrize("ahead", ["empty", "entry-points-only"])
+def test_copy_without_metadata_ahead_of_a_good_copy(
+    sites: Sites, debug: pytest.LogCaptureFixture, ahead: str
+) -> None:
+    good = sites.make("site", "ephost", "ep-dup") / "ep_dup-1.0.dist-info"
+    empty = sites.make("front") / "ep_dup-1.0.dist-info"
+    empty.mkdir()
+    if ahead == "entry-points-only":
+        (empty / "entry_points.txt").write_text(f"[{GROUP}]\nghost = ep_dup.ghost\n")
+
     for _ in ("cold", "warm"):
-        report = run([site])
-        assert report.plugins == ["granite"]
-        assert report.origins() == [("granite", "directory", None, None, None)]
-        assert report.records[0]["path"] == str(site / "hostapp" / "plugins")
-        assert report.errors == []
-        assert {(s["entry_point"], s["reason"].split()[0]) for s in report.skipped} == {
-            ("builtin", "duplicate"), ("granite", "duplicate")
-        }
+        assert tags() == ["a", "dup"]
+        found = discover(package(), importlib.import_module("ephost.ifaces").IOne)
+        assert [r.origin.path for r in found.plugins] == [
+            str(good.parent / "ephost" / "plugins"), str(good)]
+        assert found.errors == ()
+        # A copy without metadata yields to one with it; listed if it declares entry points.
+        assert [(s.origin.path, s.reason) for s in found.skipped] == (
+            [(str(empty), f"shadowed by {good}")] if ahead == "entry-points-only" else [])
+        assert problems(debug) == []
+        sites.fresh()
 
 
-def test_first_copy_of_a_distribution_shadows_later_ones(install: Install) -> None:
-    first = install("first", "hostapp-2.0", "acme_materials-1.0")
-    second = install("second", "acme_materials-2.0")
-
-    report = run([first, second])
-    assert report.plugins == ["granite", "iron", "copper", "oak"]
-    assert {r["version"] for r in report.records if r["kind"] == "entry-point"} == {"1.0"}
-    # 2.0's alloys entry point is not even tried against 1.0's package.
-    assert report.errors == []
-    (skip,) = report.skipped
-    assert (skip["distribution"], skip["version"]) == ("acme-materials", "2.0")
-    assert skip["reason"] == f"shadowed by {first / 'acme_materials-1.0.dist-info'}"
-
-    report = run([second, first])
-    assert report.plugins == ["granite", "bronze", "iron", "copper", "tin", "oak"]
-    assert {r["version"] for r in report.records if r["kind"] == "entry-point"} == {"2.0"}
-    assert report.errors == []
-
-
-def test_order_is_directories_then_path_position_distribution_and_name(
-    install: Install,
+def test_copy_without_metadata_is_named_in_the_log(
+    sites: Sites, debug: pytest.LogCaptureFixture
 ) -> None:
-    # zeta-minerals is first on sys.path; hostapp, whose directory plugin still comes first,
-    # is installed after it beside acme-materials and acme-tools.
-    first = install("first", "zeta_minerals-1.0")
-    second = install("second", "acme_tools-1.0", "hostapp-2.0", "acme_materials-1.0")
-    expected = [
-        ("granite", "directory", None, None, None),
-        ("agate", "entry-point", "zeta-minerals", "1.0", "agate"),
-        ("zircon", "entry-point", "zeta-minerals", "1.0", "zircon"),
-        ("iron", "entry-point", "acme-materials", "1.0", "metals"),
-        ("copper", "entry-point", "acme-materials", "1.0", "metals"),
-        ("oak", "entry-point", "acme-materials", "1.0", "oak"),
-        ("lever", "entry-point", "acme-tools", "1.0", "gizmos"),
-    ]
-    cold = run([first, second])
-    assert cold.origins() == expected
-    assert cold.plugins == ["granite", "agate", "zircon", "iron", "copper", "oak"]
-    written = index_files()
-    assert written
-
-    warm = run([first, second])
-    assert index_files() == written
-    assert warm.metadata_modules() == []
-    assert warm.origins() == expected
-    assert warm.plugins == cold.plugins
+    sites.make("site", "ephost", "ep-dup")
+    empty = sites.make("front") / "ep_dup-1.0.dist-info"
+    empty.mkdir()
+    assert tags() == ["a", "dup"]
+    (record,) = [r for r in debug.records if str(empty) in r.getMessage()]
+    assert record.levelname == "DEBUG"
+    assert "without metadata" in record.getMessage()
 
 
-# -- What is kept out, and what goes wrong -----------------------------------------------------
-
-
-def test_distribution_requiring_another_host_version_is_skipped_unimported(
-    install: Install, imports: Path
+def test_unreadable_copy_ahead_of_a_good_copy_comes_first_and_says_so(
+    sites: Sites, debug: pytest.LogCaptureFixture
 ) -> None:
-    site = install(
-        "site", "hostapp-2.0", "acme_oldhost-1.0", "acme_newhost-1.0", "acme_py2host-1.0"
-    )
-    for _ in ("cold", "warm"):
-        report = run([site])
-        # acme-newhost needs hostapp>=2; acme-py2host needs hostapp<2 only on Python 2.
-        assert report.plugins == ["granite", "graphene", "flint"]
-        assert noted(imports) == {"acme_newhost.plugin", "acme_py2host.plugin"}
-        (warning,) = [m for m in report.messages("WARNING") if "acme-oldhost" in m]
-        assert "hostapp<2" in warning
-        assert "hostapp 2.0" in warning
-        (error,) = report.errors
-        assert (error["target"], error["error"]) == ("acme-oldhost", "IncompatiblePlugin")
+    """The first copy on sys.path is the one ``import`` uses; a METADATA without a name does
+    not make it a copy without metadata (importlib-metadata lists its entry points)."""
+    good = sites.make("site", "ephost", "ep-dup") / "ep_dup-1.0.dist-info"
+    broken = sites.make("front", "ep-dup") / "ep_dup-1.0.dist-info"
+    (broken / "METADATA").write_bytes(BROKEN_METADATA["no-name"])
+
+    assert tags() == ["a", "dup"]
+    (warning,) = problems(debug)
+    assert str(broken) in warning
+    found = discover(package())
+    assert [r.origin.path for r in found.plugins if r.origin.kind == "entry-point"] == [
+        str(broken)]
+    (skip,) = found.skipped
+    assert (skip.origin.path, skip.reason) == (str(good), f"shadowed by {broken}")
 
 
-DISABLING = ["acme-secret", "acme_secret", "ACME.Secret", "secret", "acme_secret.*", "x, acme_s*"]
-
-
-def test_disabled_plugins_are_never_imported(install: Install, imports: Path) -> None:
-    site = install("site", "hostapp-2.0", "acme_materials-1.0", "acme_secret-1.0")
-    rest = ["granite", "iron", "copper", "oak"]
-    for patterns in DISABLING:
-        report = run([site], env={"COMPAT_PLUGIN_DISABLE": patterns})
-        assert report.plugins == rest, patterns
-        assert "acme_secret.hidden" not in {r["module"] for r in report.records}
-        (skip,) = report.skipped
-        assert (skip["distribution"], skip["entry_point"]) == ("acme-secret", "secret")
-        assert skip["reason"].startswith("disabled by pattern")
-    assert run([site], disable=["acme-secret"]).plugins == rest
-    assert run([site], disable=["*.hidden"]).plugins == rest
-    assert noted(imports) == set()
-
-    # enable overrides disable, whether the disabling came from the environment or the call.
-    report = run([site], env={"COMPAT_PLUGIN_DISABLE": "secret"}, enable=["acme-secret"])
-    assert report.plugins == [*rest, "unobtainium"]
-    assert noted(imports) == {"acme_secret.hidden"}
-    report = run([site], disable=["acme*"], enable=["acme_secret"])
-    assert report.plugins == ["granite", "unobtainium"]
-    assert run([site]).plugins == [*rest, "unobtainium"]
-
-
-def test_malformed_entry_point_is_reported_and_the_rest_still_come(install: Install) -> None:
-    site = install("site", "hostapp-2.0", "acme_materials-1.0", "acme_malformed-1.0")
-    report = run([site])
-    # The same distribution's well-formed entry point still counts.
-    assert report.plugins == ["granite", "quartz", "iron", "copper", "oak"]
-    (warning,) = [m for m in report.messages("WARNING") if "acme-malformed" in m]
-    assert "broken" in warning
-    (error,) = report.errors
-    assert (error["target"], error["error"]) == ("acme-malformed:broken", "MalformedEntryPoint")
-    assert (error["distribution"], error["entry_point"]) == ("acme-malformed", "broken")
-
-
-def test_missing_module_is_logged_with_traceback(install: Install) -> None:
-    site = install("site", "hostapp-2.0", "acme_materials-1.0", "acme_ghost-1.0")
-    report = run([site])
-    assert report.plugins == ["granite", "iron", "copper", "oak"]
-    (log,) = [log for log in report.logs if "acme_ghost.nothere" in log["message"]]
-    assert log["level"] == "WARNING"
-    assert log["traceback"]
-    assert "acme-ghost" in log["message"]
-    (error,) = report.errors
-    assert (error["target"], error["error"]) == ("acme_ghost.nothere", "ModuleNotFoundError")
-    assert (error["distribution"], error["entry_point"]) == ("acme-ghost", "ghost")
-
-
-def test_object_without_iplugin_is_refused(install: Install) -> None:
-    site = install("site", "hostapp-2.0", "acme_materials-1.0", "acme_notplugin-1.0")
-    report = run([site])
-    assert report.plugins == ["granite", "iron", "copper", "oak"]
-    warning = next(m for m in report.messages("WARNING") if "acme_notplugin" in m)
-    assert "acme-notplugin" in warning
-    assert "'thing'" in warning
-    (error,) = report.errors
-    assert (error["target"], error["error"]) == ("acme_notplugin.objects:plain", "NotAPlugin")
-    assert (error["distribution"], error["entry_point"]) == ("acme-notplugin", "thing")
-
-
-def test_each_problem_is_logged_once_per_process(install: Install) -> None:
-    # The child resolves twice, for getPlugins and then for discover(): every problem is
-    # logged the first time only, and listed in discover()'s errors all the same.
-    site = install(
-        "site", "hostapp-2.0", "acme_ghost-1.0", "acme_malformed-1.0", "acme_notplugin-1.0",
-        "acme_oldhost-1.0",
-    )
-    report = run([site])
-    logged = report.messages("WARNING") + report.messages("ERROR")
-    problems = ["acme-ghost", "acme-malformed", "acme-notplugin", "acme-oldhost"]
-    for distribution in problems:
-        assert len([m for m in logged if distribution in m]) == 1, (distribution, logged)
-    assert sorted(e["distribution"] for e in report.errors) == problems
-
-
-def test_unreadable_metadata_hides_only_that_distribution(
-    install: Install, tmp_path: Path
+def test_object_entry_point_naming_a_missing_attribute(
+    sites: Sites, debug: pytest.LogCaptureFixture
 ) -> None:
-    site = install("site", "hostapp-2.0", "acme_materials-1.0")
-    broken = tmp_path / "broken"
-    for name, damaged in [("acme_bad_meta", "METADATA"), ("acme_bad_eps", "entry_points.txt")]:
-        info = broken / f"{name}-1.0.dist-info"
-        info.mkdir(parents=True)
-        metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"
-        (info / "METADATA").write_text(metadata, encoding="utf-8")
-        (info / "entry_points.txt").write_text(f"[hostapp.plugins]\n{name} = {name}\n")
-        with (info / damaged).open("ab") as stream:
-            stream.write(b"\xff\xfe not UTF-8\n")
-    report = run([broken, site])
-    assert report.plugins == ["granite", "iron", "copper", "oak"]
-    warnings = report.messages("WARNING")
-    assert [m for m in warnings if "acme_bad_meta-1.0.dist-info" in m]
-    assert [m for m in warnings if "acme_bad_eps" in m]
+    site = sites.make("site", "ephost", "ep-attrs")
+    missing = {"absent", "holder.absent", "nothing.attr"}
+    for run_number in range(2):
+        assert tags() == ["a", "present"]
+        assert {r.levelname for r in debug.records if r.levelname in PROBLEMS} == {"WARNING"}
+        named = {m.split(" from ")[0].partition(":")[2] for m in problems(debug)}
+        assert named == missing, run_number
+        assert all("ep-attrs" in message for message in problems(debug))
+        debug.clear()
+        # The same process again: the same plugins, nothing said twice.
+        assert tags() == ["a", "present"]
+        assert problems(debug) == []
+        errors = discover(package()).errors
+        assert {e.target.partition(":")[2] for e in errors} == missing
+        assert {type(e.error) for e in errors} == {AttributeError}
+        # Only what could be taken is kept: failures are tried again by the next process.
+        assert len(json.loads(beside(site).read_bytes())["scans"]) == 1
+        sites.fresh()
 
 
-# -- The cache across processes and installs ---------------------------------------------------
-
-
-def test_warm_process_imports_only_matching_plugin_modules(
-    install: Install, tmp_path: Path
+def test_index_copied_with_its_entry_describes_only_the_original(
+    sites: Sites, monkeypatch: pytest.MonkeyPatch, debug: pytest.LogCaptureFixture
 ) -> None:
-    site = install("site", "hostapp-2.0", "acme_materials-1.0", "acme_tools-1.0")
-    extra = tmp_path / "extra"
-    dropin(extra, "gadgets", """
-        from zope.interface import implementer
-        from compat_plugin import IPlugin
-        from hostapp.ifaces import IOther
-
-        @implementer(IPlugin, IOther)
-        class Gadget:
-            name = "whistle"
-
-        whistle = Gadget()
-        """)
-    matching = {"hostapp.plugins.builtin", "acme_materials.metals", "acme_materials.woods"}
-    others = {"hostapp.plugins.gadgets", "acme_tools.gizmos"}
-
-    cold = run([site, extra])
-    assert cold.plugins == ["granite", "iron", "copper", "oak"]
-    assert matching | others <= set(cold.modules)
-    written = index_files()
-
-    warm = run([site, extra])
-    assert index_files() == written
-    assert warm.plugins == cold.plugins
-    assert warm.metadata_modules() == []
-    assert matching <= set(warm.modules)
-    assert not others & set(warm.modules)
-    assert run([site, extra], interface="IOther").plugins == ["whistle", "lever"]
-
-
-def test_plugin_depending_on_an_optional_package_appears_when_it_is_installed(
-    install: Install, tmp_path: Path
-) -> None:
-    site = install("site", "hostapp-2.0")
-    extra = tmp_path / "extra"
-    module = dropin(extra, "porcelain", """
-        try:
-            import optdep
-        except ImportError:
-            pass
-        else:
-            from zope.interface import implementer
-            from compat_plugin import IPlugin
-            from hostapp.ifaces import IMaterial
-
-            @implementer(IPlugin, IMaterial)
-            class Ceramic:
-                name = "porcelain"
-
-            porcelain = Ceramic()
-        """)
-    before = module.stat().st_mtime_ns
-    assert run([site, extra]).plugins == ["granite"]
-    written = index_files()
-    assert run([site, extra]).plugins == ["granite"]  # what it knew came from the caches
-    assert index_files() == written
-
-    install("site", "optdep-1.0")
-    assert run([site, extra]).plugins == ["granite", "porcelain"]
-    assert module.stat().st_mtime_ns == before
-
-
-class MaterialsVenv(Venv):
-    """A virtual environment where the materials child runs."""
-
-    def run(self) -> Report:
-        """``CHILD`` for IMaterial in a new interpreter of this environment."""
-        return Report.parse(self.check_output(child_code("IMaterial", (), ())))
-
-
-def test_install_upgrade_uninstall_and_editable_install(
-    wheels: dict[str, Path], tmp_path: Path
-) -> None:
-    venv = MaterialsVenv(tmp_path / "venv")
-    offline = ["--no-build-isolation", "--no-deps", "--no-index"]
-
-    def settled(plugins: list[str], version: str | None = None) -> Report:
-        """The first process after a change sees it; the next reuses the index it wrote."""
-        first = venv.run()
-        assert first.plugins == plugins
-        if version is not None:
-            assert {r["version"] for r in first.records if r["kind"] == "entry-point"} == {
-                version
-            }
-        written = index_files()
-        second = venv.run()
-        assert second.plugins == plugins
-        assert index_files() == written
-        assert second.metadata_modules() == []
-        return second
-
-    venv.pip("install", *offline, str(wheels["hostapp-2.0"]))
-    settled(["granite"])
-    venv.pip("install", *offline, str(wheels["acme_materials-1.0"]))
-    settled(["granite", "iron", "copper", "oak"], "1.0")
-    venv.pip("install", *offline, str(wheels["acme_materials-2.0"]))
-    settled(["granite", "bronze", "iron", "copper", "tin", "oak"], "2.0")
-    venv.pip("uninstall", "--yes", "acme-materials")
-    settled(["granite"])
-
-    project = tmp_path / "acme_editable"
-    shutil.copytree(PROJECTS / "acme_editable", project)
-    venv.pip("install", *offline, "--editable", str(project))
-    settled(["granite", "kaolin"])
-    clays = project / "acme_editable" / "clays.py"
-    clays.write_text(clays.read_text() + '\nterracotta = Clay("terracotta")\n')
-    # The index is still valid (nothing was installed); only the edited module is read again,
-    # and the index rewritten with what it now contributes.
-    edited = venv.run()
-    assert edited.plugins == ["granite", "kaolin", "terracotta"]
-    assert edited.metadata_modules() == []
+    site = sites.make("site", "ephost", "ep-good")
+    assert tags() == ["a", "good"]
+    copy = Path(shutil.copytree(site, site.parent / "copy", symlinks=True))  # dates kept
+    assert copy.stat().st_mtime_ns == site.stat().st_mtime_ns
+    monkeypatch.setattr(sys, "path", [str(copy) if e == str(site) else e for e in sys.path])
+    sites.fresh()
+    debug.clear()
+    found = discover(package())
+    assert {r.origin.path for r in found.plugins if r.origin.kind == "entry-point"} == {
+        str(copy / "ep_good-1.0.dist-info")}
+    assert reads(debug) == [str(copy)]
