@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from ._interfaces import IPlugin
 
 if TYPE_CHECKING:
-    from ._api import CachedDropin, CachedPlugin, discover, getCache, getPlugIns, getPlugins, load
+    from ._api import discover, getCache, getPlugIns, getPlugins, load
+    from ._cached import CachedDropin, CachedPlugin
     from ._directories import pluginPackagePaths
     from ._records import (
         Discovery,
@@ -57,9 +58,8 @@ __all__ = [
 
 # Where each public name lives.
 _HOMES = {
-    **dict.fromkeys(
-        ("CachedDropin", "CachedPlugin", "discover", "getCache", "getPlugIns", "getPlugins",
-         "load"), "_api"),
+    **dict.fromkeys(("discover", "getCache", "getPlugIns", "getPlugins", "load"), "_api"),
+    **dict.fromkeys(("CachedDropin", "CachedPlugin"), "_cached"),
     "pluginPackagePaths": "_directories",
     **dict.fromkeys(
         ("Discovery", "IncompatiblePlugin", "LoadError", "MalformedEntryPoint", "ModuleRecords",

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zope.interface.interface import InterfaceClass
 
 if TYPE_CHECKING:
-    from ._records import Discovery, ModuleRecords, PluginRecord
+    from ._cached import CachedDropin
+    from ._records import Discovery, PluginRecord
 
 _T = TypeVar("_T")
 
@@ -103,7 +104,7 @@ getPlugIns = getPlugins
 
 def _plugins(interface: InterfaceClass, package: ModuleType, disable: Iterable[str],
              enable: Iterable[str]) -> Iterator[Any]:
-    from ._matching import Match, adapters_to, match
+    from ._matching import adapters_to, adapts, provides
     from ._records import LoadError, StaleRecord
     from ._resolver import resolver
     from ._rules import Rules
@@ -115,15 +116,15 @@ def _plugins(interface: InterfaceClass, package: ModuleType, disable: Iterable[s
     process.report(found.errors)
     seen: set[int] = set()
     for record in found.plugins:
-        how = match(record.interfaces, interface, adapters)
-        if how is None:
+        direct = provides(record.interfaces, interface)
+        if not direct and not (adapters and adapts(record.interfaces, interface)):
             continue
         try:
-            value = load(record, interface if how is Match.PROVIDES else None)
+            value = load(record, interface if direct else None)
             if id(value) in seen:
                 continue
             seen.add(id(value))
-            value = value if how is Match.PROVIDES else interface(value, None)
+            value = value if direct else interface(value, None)
         except StaleRecord as exc:
             process.report_stale(record, exc, package.__name__)
             continue
@@ -188,63 +189,6 @@ def discover(
     return found._replace(plugins=tuple(r for r in found.plugins if name in r.interfaces))
 
 
-class CachedDropin:
-    """The plugins of one plugin module, as known from the cache.
-
-    ``moduleName`` is the module's dotted name, ``description`` its docstring, ``plugins``
-    its CachedPlugin list in definition order.
-    """
-
-    def __init__(self, module: ModuleRecords) -> None:
-        self.moduleName: str = module.module
-        self.description: str | None = module.description
-        self.plugins: list[CachedPlugin] = [CachedPlugin(self, record) for record in module.plugins]
-
-
-class CachedPlugin:
-    """One plugin, known without importing it: ``name``, ``description``, ``provided``.
-
-    ``provided`` lists the interfaces the plugin declares directly, in declaration order
-    (reading it imports their modules); ``load()`` imports the module and returns the object.
-    """
-
-    def __init__(self, dropin: CachedDropin, record: PluginRecord) -> None:
-        self.dropin = dropin
-        self.record = record
-        self.name: str = record.attribute
-        self.description: str | None = record.description
-
-    @property
-    def provided(self) -> list[InterfaceClass]:
-        """The interface objects the plugin declares directly, in declaration order."""
-        from ._interfaces import resolve_interface
-
-        found = (resolve_interface(name) for name in self.record.provided)
-        return [interface for interface in found if interface is not None]
-
-    def __repr__(self) -> str:
-        names = ", ".join(name.rpartition(".")[2] for name in self.record.provided)
-        return f"<CachedPlugin {self.name!r}/{self.dropin.moduleName!r} (provides {names!r})>"
-
-    def load(self) -> Any:
-        """Import the plugin's module and return the plugin object itself."""
-        return load(self.record)
-
-    def __conform__(
-        self, interface: InterfaceClass, registry: object = None, default: Any = None
-    ) -> Any:
-        """The loaded plugin if it provides ``interface``, adapted if Twisted's registry can."""
-        from ._matching import Match, adapters_to, match
-
-        how = match(self.record.interfaces, interface, adapters_to(interface))
-        if how is None:
-            return default
-        value = load(self.record, interface if how is Match.PROVIDES else None)
-        return value if how is Match.PROVIDES else interface(value, default)
-
-    getComponent = __conform__
-
-
 def getCache(module: ModuleType) -> dict[str, CachedDropin]:
     """Map every plugin module of package ``module`` to its CachedDropin.
 
@@ -254,6 +198,7 @@ def getCache(module: ModuleType) -> dict[str, CachedDropin]:
     as getPlugins logs them.
     """
     _check_package("getCache", module)
+    from ._cached import CachedDropin
     from ._resolver import resolver
 
     process = resolver()

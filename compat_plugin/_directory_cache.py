@@ -37,11 +37,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 from ._directories import Listing
 from ._log import logger
-from ._records import Stamp
+from ._records import Stamp, Value
 from ._store import (
     INT,
     STR,
@@ -72,12 +72,13 @@ _HEADER = record(
 )
 
 
-class ModuleFile(NamedTuple):
+class ModuleFile(Value):
     """A plugin module on disk: short name, file (relative to its directory), stamp."""
 
-    name: str
-    filename: str
-    stamp: Stamp
+    __slots__ = ("name", "filename", "stamp")
+
+    def __init__(self, name: str, filename: str, stamp: Stamp) -> None:
+        self.name, self.filename, self.stamp = name, filename, stamp
 
 
 def beside_path(directory: str) -> str:
@@ -334,7 +335,7 @@ class DirectoryCache:
             if name in overridden:
                 module = ModuleFile(name, admitted.files[position], admitted.stamp(position))
                 self._add_if_relevant(module, wanted, relevant)
-        relevant.sort()
+        relevant.sort(key=lambda found: found[0].name)
         # Every entry of the file matched a listed module (``current`` counts those alone):
         # nothing can have disappeared.
         if self._changes or self._adopted or current != len(self._base):

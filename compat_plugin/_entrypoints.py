@@ -43,9 +43,9 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, NamedTuple
+from typing import Any
 
-from ._records import Origin, Stamp
+from ._records import Origin, Stamp, Value
 from ._store import (
     BOOL,
     INT,
@@ -71,44 +71,51 @@ from ._store import (
 SCHEMA = 1
 
 
-class Declared(NamedTuple):
+class Declared(Value):
     """One entry point of the group, as importlib-metadata parsed it (``module`` None: its
     value is malformed)."""
 
-    name: str
-    value: str
-    module: str | None
-    attribute: str | None
+    __slots__ = ("name", "value", "module", "attribute")
+
+    def __init__(self, name: str, value: str, module: str | None, attribute: str | None
+                 ) -> None:
+        self.name, self.value, self.module, self.attribute = name, value, module, attribute
 
 
-class Distribution(NamedTuple):
-    """One distribution that declares entry points in the group."""
+class Distribution(Value):
+    """One distribution that declares entry points in the group: its normalized name
+    (``key``), name and version, its metadata directory and the stamp of its
+    ``entry_points.txt`` when indexed, whether it has core metadata, its entry points in the
+    group and its requirements."""
 
-    key: str
-    name: str
-    version: str
-    metadata: str
-    declared_stamp: Stamp | None
-    has_metadata: bool
-    entry_points: tuple[Declared, ...]
-    requires: tuple[str, ...]
+    __slots__ = ("key", "name", "version", "metadata", "declared_stamp", "has_metadata",
+                 "entry_points", "requires")
+
+    def __init__(self, key: str, name: str, version: str, metadata: str,
+                 declared_stamp: Stamp | None, has_metadata: bool,
+                 entry_points: tuple[Declared, ...], requires: tuple[str, ...]) -> None:
+        self.key, self.name, self.version, self.metadata = key, name, version, metadata
+        self.declared_stamp, self.has_metadata = declared_stamp, has_metadata
+        self.entry_points, self.requires = entry_points, requires
 
 
-class Shadowed(NamedTuple):
+class Shadowed(Value):
     """A later copy of a distribution, hidden by the one found first (``by``)."""
 
-    key: str
-    version: str
-    metadata: str
-    by: str
+    __slots__ = ("key", "version", "metadata", "by")
+
+    def __init__(self, key: str, version: str, metadata: str, by: str) -> None:
+        self.key, self.version, self.metadata, self.by = key, version, metadata, by
 
 
-class Gate(NamedTuple):
+class Gate(Value):
     """The host-compatibility verdict on one distribution (``reason`` empty: compatible), with
     where each distribution it requires was found: (key, entry, that entry's stamp)."""
 
-    reason: str
-    depends: tuple[tuple[str, str, Stamp | None], ...]
+    __slots__ = ("reason", "depends")
+
+    def __init__(self, reason: str, depends: tuple[tuple[str, str, Stamp | None], ...]) -> None:
+        self.reason, self.depends = reason, depends
 
 
 _DISTRIBUTION = row(STR, STR, STR, STR, optional(STAMP), BOOL,
@@ -334,12 +341,13 @@ def custom_finders() -> list[object]:
             if hasattr(finder, "find_distributions") and not is_path_finder(finder)]
 
 
-class Contribution(NamedTuple):
+class Contribution(Value):
     """One distribution's share of a group: where it was found and in which index."""
 
-    distribution: Distribution
-    source: EntryIndex
-    position: int
+    __slots__ = ("distribution", "source", "position")
+
+    def __init__(self, distribution: Distribution, source: EntryIndex, position: int) -> None:
+        self.distribution, self.source, self.position = distribution, source, position
 
     def origin(self, declared: Declared | None = None) -> Origin:
         d = self.distribution
@@ -347,13 +355,16 @@ class Contribution(NamedTuple):
                       declared.name if declared is not None else None)
 
 
-class GroupView(NamedTuple):
+class GroupView(Value):
     """A group as importlib-metadata sees it: the distributions whose entry points count, in
-    ``sys.path`` order, and the copies shadowed by them."""
+    ``sys.path`` order, the copies shadowed by them, and the indexes consulted."""
 
-    contributions: tuple[Contribution, ...]
-    shadowed: tuple[tuple[Shadowed, EntryIndex], ...]
-    sources: tuple[EntryIndex, ...]
+    __slots__ = ("contributions", "shadowed", "sources")
+
+    def __init__(self, contributions: tuple[Contribution, ...],
+                 shadowed: tuple[tuple[Shadowed, EntryIndex], ...],
+                 sources: tuple[EntryIndex, ...]) -> None:
+        self.contributions, self.shadowed, self.sources = contributions, shadowed, sources
 
     def locate(self, key: str) -> EntryIndex | None:
         """The index holding the copy of distribution ``key`` that counts, if any."""

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from ._directories import Listing, plugin_directories
 from ._directory_cache import DirectoryCache, ModuleFile, beside_path, describes, per_user_path
-from ._entrypoints import index_places, read_index_at
+from ._entrypoints import holds_no_metadata, index_places, read_index_at
 from ._records import Stamp
 from ._store import user_cache_root
 
@@ -101,7 +101,9 @@ def _directory_states(package: str, listing: Listing, own: Listing) -> Iterator[
 
 def _index_states(group: str, entry: str) -> Iterator[CacheState]:
     stamp = Stamp.of(entry or ".")
-    if stamp is None:  # an entry that is not there holds nothing and has no index
+    # An entry that is not there, or none of whose names is a metadata directory, holds no
+    # distribution and needs no index.
+    if stamp is None or (os.path.isdir(entry or ".") and holds_no_metadata(entry)):
         return
     places = index_places(entry, group, os.path.isdir(entry or "."))
     states = []

@@ -3,21 +3,11 @@ through Twisted's adapter registry -- decided without importing the plugin."""
 
 from __future__ import annotations
 
-import enum
 import sys
 
 from zope.interface.interface import InterfaceClass
 
 from ._interfaces import identifier, imported_interface
-
-
-class Match(enum.Enum):
-    """How a plugin answers a query for an interface."""
-
-    #: It provides the interface, or one extending it: it is returned as it is.
-    PROVIDES = "provides"
-    #: Twisted's adapter registry adapts one of its interfaces to it: it is returned adapted.
-    ADAPTS = "adapts"
 
 
 def adapters_to(interface: InterfaceClass) -> bool:
@@ -34,18 +24,15 @@ def adapters_to(interface: InterfaceClass) -> bool:
     return any(target.isOrExtends(interface) for target in provided)
 
 
-def match(names: tuple[str, ...], interface: InterfaceClass, adapters: bool) -> Match | None:
-    """How a plugin whose interfaces (bases included) are ``names`` answers a query for
-    ``interface``; Twisted's registry is consulted only if ``adapters``."""
-    if identifier(interface) in names:
-        return Match.PROVIDES
-    if adapters and _registry_adapts(names, interface):
-        return Match.ADAPTS
-    return None
+def provides(names: tuple[str, ...], interface: InterfaceClass) -> bool:
+    """Whether a plugin whose interfaces (bases included) are ``names`` provides
+    ``interface``, or an interface extending it: it is returned as it is."""
+    return identifier(interface) in names
 
 
-def _registry_adapts(names: tuple[str, ...], interface: InterfaceClass) -> bool:
-    """Whether Twisted's adapter registry adapts one of ``names`` to ``interface``.
+def adapts(names: tuple[str, ...], interface: InterfaceClass) -> bool:
+    """Whether Twisted's adapter registry adapts one of ``names`` to ``interface``: the plugin
+    is returned adapted.
 
     Only interfaces whose modules are already imported are looked at: an adapter can only
     have been registered from an interface object that exists.

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 from collections import namedtuple
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
 
@@ -183,6 +184,32 @@ class Discovery(_Discovery):
     """
 
     __slots__ = ()
+
+
+class Value:
+    """A few named fields, for the records the caches keep internally: iterable, compared and
+    hashed as the tuple of its fields, like a named tuple -- whose class costs several times
+    as much to make, on every warm call's imports.  Subclasses list their fields in
+    ``__slots__`` and set them all in ``__init__``."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._fields())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Value) and type(other) is type(self) and (
+            other._fields() == self._fields())
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
 
 
 class MalformedEntryPoint(ValueError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from types import ModuleType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from ._directories import Listing, module_stamp, plugin_directories
 from ._directory_cache import DirectoryCache, becomes_importable
@@ -30,6 +30,7 @@ from ._records import (
     PluginRecord,
     Skip,
     Stamp,
+    Value,
 )
 from ._rules import Rules
 
@@ -38,14 +39,15 @@ if TYPE_CHECKING:
 from ._store import Entry, decode, details_of
 
 
-class _Kept(NamedTuple):
+class _Kept(Value):
     """A scan kept in memory only -- the module failed, some object could not be inspected,
     or the module was imported before and may predate its file -- so that it is neither redone
     nor reported again while its file keeps this stamp; the next process tries again."""
 
-    filename: str
-    stamp: Stamp | None
-    scan: Scan
+    __slots__ = ("filename", "stamp", "scan")
+
+    def __init__(self, filename: str, stamp: Stamp | None, scan: Scan) -> None:
+        self.filename, self.stamp, self.scan = filename, stamp, scan
 
 
 class _Pass:

@@ -24,10 +24,10 @@ import os
 import sys
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from ._log import logger
-from ._records import ModuleRecords, Origin, PluginRecord, Stamp
+from ._records import ModuleRecords, Origin, PluginRecord, Stamp, Value
 
 Shape = Callable[[Any], bool]
 
@@ -266,15 +266,16 @@ class CacheFile:
 _DETAILS = row(text, list_of(row(STR, text, list_of(STR), list_of(STR))), list_of(STR))
 
 
-class Entry(NamedTuple):
+class Entry(Value):
     """One scanned module as stored: the file it was loaded from and that file's stamp (for a
-    module inside a zip archive, the archive's), the names its import looked for in vain, and
-    ``details``, the JSON text of what the scan found."""
+    module inside a zip archive, the archive's), ``details``, the JSON text of what the scan
+    found, and the names its import looked for in vain."""
 
-    filename: str
-    stamp: Stamp
-    details: str
-    missing: tuple[str, ...] = ()
+    __slots__ = ("filename", "stamp", "details", "missing")
+
+    def __init__(self, filename: str, stamp: Stamp, details: str,
+                 missing: tuple[str, ...] = ()) -> None:
+        self.filename, self.stamp, self.details, self.missing = filename, stamp, details, missing
 
 
 def details_of(scanned: ModuleRecords) -> str:

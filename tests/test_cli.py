@@ -553,9 +553,8 @@ def test_cache_regenerate_rewrites_the_caches(tree: PluginTree) -> None:
     assert stdout == f"{tree.plugins_name}: 2 modules, 2 plugins\n"
     (cache,) = tree.cache_files()
     assert tree.cache_document()["package"] == tree.plugins_name
-    # The tree's sys.path entry holds no distribution, but regenerate keeps indexes beside
-    # every entry it can write.
-    assert indexes_of(tree.plugins_name, tree.root)
+    # The tree's sys.path entry holds no distribution: its listing says so, it needs no index.
+    assert indexes_of(tree.plugins_name, tree.root) == []
 
     hour_ago = cache.stat().st_mtime_ns - 3600 * 10**9
     os.utime(cache, ns=(hour_ago, hour_ago))
@@ -615,26 +614,33 @@ def test_cache_regenerate_shows_progress_on_a_terminal_only(tree: PluginTree) ->
     assert text.endswith("\r\x1b[K")
 
 
-def test_cache_clear_removes_one_package_s_caches(tree: PluginTree) -> None:
+def test_cache_clear_removes_one_package_s_caches(
+    tree: PluginTree, wheels: dict[str, Path], tmp_path: Path
+) -> None:
     tree.plugin("alpha", ALPHA)
     tree.write("more/__init__.py", PLUGINS_INIT)
     tree.write("more/gamma.py", GAMMA)
     more = f"{tree.name}.more"
     # The other package's directory cannot hold a cache: it goes to the per-user one.
     (tree.top / "more" / "__pycache__").write_text("not a directory")
-    ran(cli("list", tree.plugins_name, path=[tree.root]))
-    ran(cli("list", more, path=[tree.root]))
+    # A sys.path entry holding a distribution: it has an index of each group.
+    site = install_wheels(tmp_path / "site", wheels["hostapp-2.0"])
+    path = [tree.root, site]
+    ran(cli("list", tree.plugins_name, path=path))
+    ran(cli("list", more, path=path))
     (fallback,) = user_cache().glob("*.json")
-    assert indexes_of(tree.plugins_name, tree.root) and indexes_of(more, tree.root)
+    assert indexes_of(tree.plugins_name, site) and indexes_of(more, site)
 
-    removed = ran(cli("cache", "clear", tree.plugins_name, path=[tree.root]))
+    # Its directory's cache, and its group's indexes (the environment's own site-packages has
+    # one too).
+    removed = ran(cli("cache", "clear", tree.plugins_name, path=path))
     assert re.fullmatch(r"removed \d+ cache files\n", removed)
     assert tree.cache_files() == []
-    assert indexes_of(tree.plugins_name, tree.root) == []
-    assert indexes_of(more, tree.root) and fallback.exists()
+    assert indexes_of(tree.plugins_name, site) == []
+    assert indexes_of(more, site) and fallback.exists()
 
-    ran(cli("cache", "clear", more, path=[tree.root]))
-    assert indexes_of(more, tree.root) == []
+    ran(cli("cache", "clear", more, path=path))
+    assert indexes_of(more, site) == []
     assert not fallback.exists()
 
 
@@ -647,18 +653,24 @@ def test_cache_clear_without_package_empties_the_user_cache(tree: PluginTree) ->
     ran(cli("list", f"{tree.name}.more", path=[tree.root]))
     stored = sorted(user_cache().rglob("*.json"))
     assert stored
-    assert ran(cli("cache", "clear")) == f"removed {len(stored)} cache files\n"
+    noun = "cache file" if len(stored) == 1 else "cache files"
+    assert ran(cli("cache", "clear")) == f"removed {len(stored)} {noun}\n"
     assert list(user_cache().rglob("*.json")) == []
     # Caches beside the plugin modules are not per-user ones.
     assert len(tree.cache_files()) == 1
 
 
-def test_cache_info_lists_files_sizes_and_currency(tree: PluginTree) -> None:
+def test_cache_info_lists_files_sizes_and_currency(
+    tree: PluginTree, wheels: dict[str, Path], tmp_path: Path
+) -> None:
     tree.plugin("alpha", ALPHA)
+    # A sys.path entry holding a distribution has an index; the tree's own entry needs none.
+    site = install_wheels(tmp_path / "site", wheels["hostapp-2.0"])
+    path = [tree.root, site]
 
     def info() -> list[tuple[str, ...]]:
         header, rows = table(ran(cli("cache", "info", tree.plugins_name, "--wide",
-                                     path=[tree.root])))
+                                     path=path)))
         assert header == ["PACKAGE", "FOR", "CACHE", "BYTES", "CURRENT", "FILE"]
         return rows
 
@@ -671,21 +683,20 @@ def test_cache_info_lists_files_sizes_and_currency(tree: PluginTree) -> None:
     assert directory_row(rows)[2:] == ("beside", "-", "not written",
                                        str(tree.plugins_dir / "__pycache__" /
                                            f"compat_plugin.{sys.implementation.cache_tag}.json"))
-    entry_rows = [row for row in rows if row[1].startswith("entry points ")]
-    assert f"entry points {tree.root}" in {row[1] for row in entry_rows}
-    assert all(row[4] == "not written" for row in entry_rows)
+    entries = {row[1]: row for row in rows if row[1].startswith("entry points ")}
+    assert f"entry points {tree.root}" not in entries
+    assert entries[f"entry points {site}"][4] == "not written"
 
-    ran(cli("list", tree.plugins_name, path=[tree.root]))
+    ran(cli("list", tree.plugins_name, path=path))
     (cache,) = tree.cache_files()
     assert directory_row(info())[3:] == (str(cache.stat().st_size), "yes", str(cache))
     tree.plugin("gamma", GAMMA)
     assert directory_row(info())[4] == "no: not current for gamma"
-    ran(cli("list", tree.plugins_name, path=[tree.root]))
-    assert {row[4] for row in info() if row[1].startswith(("directory", f"entry points "
-                                                          f"{tree.root}"))} == {"yes"}
+    ran(cli("list", tree.plugins_name, path=path))
+    assert {row[4] for row in info() if row[1] in (f"directory {tree.plugins_dir}",
+                                                   f"entry points {site}")} == {"yes"}
 
-    document = json.loads(ran(cli("cache", "info", tree.plugins_name, "--json",
-                                  path=[tree.root])))
+    document = json.loads(ran(cli("cache", "info", tree.plugins_name, "--json", path=path)))
     (state,) = [c for c in document["caches"] if c["kind"] == "directory"]
     assert state == {"package": tree.plugins_name, "kind": "directory",
                      "describes": str(tree.plugins_dir), "place": str(cache), "written": True,
