@@ -236,14 +236,44 @@ def importable(name: str) -> bool:
 
 
 def _find_spec(name: str, search: Sequence[str] | None) -> Any:
+    from importlib.machinery import PathFinder
+
     for finder in list(sys.meta_path):
         find_spec = getattr(finder, "find_spec", None)
         if find_spec is None:
             continue
         try:
-            spec = find_spec(name, search)
+            if finder is PathFinder and search is not None:
+                spec = _path_spec(name, search)
+            else:
+                spec = find_spec(name, search)
         except Exception:
             continue
         if spec is not None:
             return spec
     return None
+
+
+def _path_spec(name: str, search: Sequence[str]) -> Any:
+    """What ``PathFinder`` finds for ``name`` in ``search``, asked of each entry's finder.
+
+    ``PathFinder`` itself cannot answer for a namespace package below a package that is not
+    imported: the search path it builds for it reads the parent module from ``sys.modules``.
+    """
+    from importlib.machinery import ModuleSpec
+    from pkgutil import get_importer
+
+    portions: list[str] = []
+    for entry in search:
+        finder = get_importer(entry)
+        spec = finder.find_spec(name) if finder is not None else None
+        if spec is None:
+            continue
+        if spec.loader is not None:
+            return spec
+        portions.extend(spec.submodule_search_locations or ())
+    if not portions:
+        return None
+    namespace = ModuleSpec(name, None, is_package=True)
+    namespace.submodule_search_locations = portions
+    return namespace

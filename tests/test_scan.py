@@ -213,6 +213,30 @@ def test_importable_namespace_packages(tmp_path: Path, monkeypatch: pytest.Monke
     assert name not in sys.modules
 
 
+def test_importable_below_a_namespace_package_that_is_not_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An optional dependency in a nested namespace package (``google.cloud.storage``, say)
+    is seen once installed, though neither namespace package has been imported."""
+    name = f"compat_plugin_test_nested_{tmp_path.name}".replace("-", "_")
+    first, second = tmp_path / "first", tmp_path / "second"
+    (first / name / "inner").mkdir(parents=True)
+    (second / name / "inner" / "deeper").mkdir(parents=True)
+    (second / name / "inner" / "deeper" / "feature.py").write_text("")
+    (first / name / "inner" / "regular").mkdir()
+    (first / name / "inner" / "regular" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(second))
+    monkeypatch.syspath_prepend(str(first))
+    assert importable(f"{name}.inner")
+    assert importable(f"{name}.inner.deeper.feature")
+    assert importable(f"{name}.inner.regular")
+    assert not importable(f"{name}.inner.deeper.absent")
+    assert not importable(f"{name}.inner.absent.feature")
+    assert not [module for module in sys.modules if module.startswith(name)]
+    importlib.import_module(f"{name}.inner.deeper.feature")
+    assert importable(f"{name}.inner.deeper.feature")
+
+
 def test_a_blocked_name_is_not_importable(
     tree: PluginTree, monkeypatch: pytest.MonkeyPatch
 ) -> None:
