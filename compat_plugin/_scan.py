@@ -38,7 +38,9 @@ class Scan(NamedTuple):
     point's object is missing or no plugin); ``errors`` says why, and names objects whose
     inspection failed; ``missing`` holds the modules its import looked for in vain;
     ``preloaded`` is true if the module was imported before this scan (by another plugin
-    module, say), so what was seen may predate its file; ``file`` is the module's ``__file__``.
+    module, say), so what was seen may predate its file; ``file`` is the module's ``__file__``;
+    ``watched`` is false if the module was imported where no scan of this process watched
+    (by the application, or to load a cached record), so ``missing`` may be incomplete.
     """
 
     records: ModuleRecords | None
@@ -46,6 +48,7 @@ class Scan(NamedTuple):
     missing: tuple[str, ...]
     preloaded: bool
     file: str | None
+    watched: bool = True
 
 
 class _Recorder:
@@ -77,15 +80,17 @@ class Scanner:
         """Import ``name`` and take every plugin in it (``attribute`` None), or the one object
         ``attribute`` names (an entry point's ``module:attribute``)."""
         preloaded = name in sys.modules
+        watched = not preloaded or name in self._missing_for
         loaded, missing = self._import(name, origin)
         if isinstance(loaded, LoadError):
-            return Scan(None, (loaded,), missing, preloaded, None)
+            return Scan(None, (loaded,), missing, preloaded, None, watched)
         records: ModuleRecords | None
         if attribute is None:
             records, errors = scan_module(loaded, origin)
         else:
             records, errors = scan_object(loaded, attribute, origin)
-        return Scan(records, tuple(errors), missing, preloaded, getattr(loaded, "__file__", None))
+        return Scan(records, tuple(errors), missing, preloaded, getattr(loaded, "__file__", None),
+                    watched)
 
     def _import(self, name: str, origin: Origin) -> tuple[ModuleType | LoadError, tuple[str, ...]]:
         preloaded = name in sys.modules

@@ -53,6 +53,7 @@ from .conftest import (
     Install,
     PluginTree,
     StoredCache,
+    Venv,
     cache_beside,
     cache_per_user,
     disk_modules,
@@ -1441,6 +1442,23 @@ def test_a_blocked_import_stays_missing(
     assert imports(ptree) == ["a"]
 
 
+def test_a_module_imported_before_its_scan_is_not_recorded_as_needing_nothing(
+    ptree: PluginTree, tmp_path: Path
+) -> None:
+    """The application imported the module itself, so no scan saw what its import missed:
+    what this process saw of it must not keep a later process from scanning it when the
+    dependency is there."""
+    dependency = optional_dependency()
+    ptree.plugin("cond", conditional(dependency))
+    importlib.import_module(f"{ptree.plugins_name}.cond")
+    assert tags(ptree, "ITestPlugin") == ["a"]
+    assert stored(ptree).missing.get("cond", [dependency]) == [dependency]
+
+    ptree.purge()
+    sys.path.append(str(provide(tmp_path / "installed", dependency)))
+    assert tags(ptree, "ITestPlugin") == ["a", "cond"]
+
+
 # == Writing ====================================================================================
 
 
@@ -1891,6 +1909,57 @@ def test_an_unrelated_distribution_installed_next_to_the_host_leaves_every_cache
     assert {cache: identity(cache) for cache in caches} == before
     for cache, directory in zip(caches, (builtin, dropins)):
         assert read_cache(cache, directory, "hostapp.plugins").stamps == disk_modules(directory)
+
+
+def test_a_conditional_plugin_follows_its_optional_dependency(
+    ptree: PluginTree, tmp_path: Path, wheels: dict[str, Path]
+) -> None:
+    """The optional dependency is installed and uninstalled by pip into a virtual environment
+    whose site-packages is another sys.path entry than the plugin package's."""
+    ptree.plugin("porcelain", conditional("optdep", "porcelain"))
+    venv = Venv(tmp_path / "venv")
+    twice = 'out["calls"] = [tags("ITestPlugin"), tags("ITestPlugin")]'
+
+    def child() -> dict[str, Any]:
+        return run_tree(ptree, twice, python=venv.python)
+
+    cold = child()
+    assert cold["calls"] == [["a"], ["a"]]
+    assert fresh(ptree).missing == {"porcelain": ["optdep"]}
+    before = identity(beside(ptree))
+    warm = child()
+    assert warm["calls"] == [["a"], ["a"]]
+    assert warm["imports"] == ["a"]  # porcelain offers nothing for ITestPlugin: not imported
+    assert identity(beside(ptree)) == before
+
+    venv.pip("install", *OFFLINE, str(wheels["optdep-1.0"]))
+    appeared = child()
+    assert appeared["calls"] == [["a", "porcelain"]] * 2
+    assert problems(appeared) == []
+    document = fresh(ptree)
+    assert document.missing == {}
+    assert document.provided("porcelain") == {"plugin": ["IPlugin", "ITestPlugin"]}
+    settled = child()
+    assert settled["calls"] == [["a", "porcelain"]] * 2
+    assert sorted(settled["imports"]) == ["a", "porcelain"]
+
+    # Uninstalled: the record says porcelain offers a plugin; loading it says otherwise.
+    venv.pip("uninstall", "--yes", "optdep")
+    gone = child()
+    assert gone["calls"] == [["a"], ["a"]]
+    ((level, message),) = problems(gone)
+    assert level == "WARNING"
+    assert message.startswith("ignoring cached plugin from directory ")
+    assert f"{ptree.plugins_name}.porcelain:plugin" in message
+    quiet = child()
+    assert quiet["calls"] == [["a"], ["a"]]
+    assert problems(quiet) == []
+    assert fresh(ptree).missing == {"porcelain": ["optdep"]}
+
+    venv.pip("install", *OFFLINE, str(wheels["optdep-1.0"]))
+    back = child()
+    assert back["calls"] == [["a", "porcelain"]] * 2
+    assert problems(back) == []
 
 
 MODULES = 200

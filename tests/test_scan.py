@@ -452,3 +452,16 @@ def test_scan_object_takes_one_object_or_says_why_not(tree: PluginTree) -> None:
         if message is not None:
             assert str(error.error) == f"{module.__name__}:{attribute}{message}"
             assert error.kind == "not a plugin"
+
+
+def test_a_scan_says_whether_it_watched_the_module_s_import(tree: PluginTree) -> None:
+    """Only an import some scan watched says everything it failed to find."""
+    tree.plugin("first", plugin_source("first") + f"from {tree.plugins_name} import second\n")
+    tree.plugin("second", optional("import compat_plugin_test_watched_needs"))
+    tree.plugin("early", optional("import compat_plugin_test_unwatched_needs"))
+    importlib.import_module(f"{tree.plugins_name}.early")
+    scanner = Scanner()
+    assert scan(tree, "first", scanner).watched is True
+    assert scan(tree, "second", scanner).watched is True  # preloaded, but by a scan
+    early = scan(tree, "early", scanner)
+    assert (early.preloaded, early.watched, early.missing) == (True, False, ())
