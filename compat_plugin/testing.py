@@ -33,7 +33,7 @@ import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from zope.interface.interface import InterfaceClass
@@ -80,7 +80,7 @@ def run_python(
     environment = dict(os.environ)
     environment.update(env or {})
     library = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    pythonpath = [*map(os.fspath, path or ()), library,
+    pythonpath = [*(os.fspath(entry) for entry in path or ()), library,
                   *filter(None, [environment.get("PYTHONPATH")])]
     environment["PYTHONPATH"] = os.pathsep.join(pythonpath)
     result = subprocess.run(
@@ -319,7 +319,7 @@ def expect_plugins(
         problems += _differences("errors", [e.target for e in found.errors], errors)
     if skipped is not None:
         problems += _differences("skipped", [s.target for s in found.skipped], skipped)
-    yielded = list(getPlugins(interface, package))  # type: ignore[type-abstract]
+    yielded = list(getPlugins(cast(Any, interface), package))
     loaded = [load(record) for record in found.plugins]
     if [id(v) for v in yielded] != [id(v) for v in loaded]:
         problems.append(f"getPlugins() yielded {yielded!r}, not the objects of {expected!r}")
