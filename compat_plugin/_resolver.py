@@ -199,9 +199,11 @@ class Resolver:
         scan = self.scanner().scan(module, attribute, origin)
         filename, stamp = known if known else (scan.file or "", _stamp(scan.file or ""))
         # A module imported before this pass reflects its file as it was then; if the file
-        # has been written since this process started, the scan may be older than its stamp.
+        # has been written since this process started, the scan may be older than its stamp;
+        # if no scan watched its import, what it failed to import is not known.
         # A module without a file (a namespace package) has nothing to validate a scan with.
-        trusted = stamp is not None and (not scan.preloaded or stamp.mtime_ns < self._started_ns)
+        trusted = stamp is not None and (not scan.preloaded or (
+            scan.watched and stamp.mtime_ns < self._started_ns))
         if scan.errors or scan.records is None or stamp is None or not trusted:
             self._kept[key] = _Kept(filename, stamp, scan)
             store.forget(key[1])

@@ -38,7 +38,9 @@ class Scan(NamedTuple):
     point's object is missing or no plugin); ``errors`` says why, and names objects whose
     inspection failed; ``missing`` holds the modules its import looked for in vain;
     ``preloaded`` is true if the module was imported before this scan (by another plugin
-    module, say), so what was seen may predate its file; ``file`` is the module's ``__file__``.
+    module, say), so what was seen may predate its file; ``file`` is the module's ``__file__``;
+    ``watched`` is false if the module was imported where no scan of this process watched
+    (by the application, or to load a cached record), so ``missing`` may be incomplete.
     """
 
     records: ModuleRecords | None
@@ -46,6 +48,7 @@ class Scan(NamedTuple):
     missing: tuple[str, ...]
     preloaded: bool
     file: str | None
+    watched: bool = True
 
 
 class _Recorder:
@@ -77,15 +80,17 @@ class Scanner:
         """Import ``name`` and take every plugin in it (``attribute`` None), or the one object
         ``attribute`` names (an entry point's ``module:attribute``)."""
         preloaded = name in sys.modules
+        watched = not preloaded or name in self._missing_for
         loaded, missing = self._import(name, origin)
         if isinstance(loaded, LoadError):
-            return Scan(None, (loaded,), missing, preloaded, None)
+            return Scan(None, (loaded,), missing, preloaded, None, watched)
         records: ModuleRecords | None
         if attribute is None:
             records, errors = scan_module(loaded, origin)
         else:
             records, errors = scan_object(loaded, attribute, origin)
-        return Scan(records, tuple(errors), missing, preloaded, getattr(loaded, "__file__", None))
+        return Scan(records, tuple(errors), missing, preloaded, getattr(loaded, "__file__", None),
+                    watched)
 
     def _import(self, name: str, origin: Origin) -> tuple[ModuleType | LoadError, tuple[str, ...]]:
         preloaded = name in sys.modules
@@ -236,14 +241,44 @@ def importable(name: str) -> bool:
 
 
 def _find_spec(name: str, search: Sequence[str] | None) -> Any:
+    from importlib.machinery import PathFinder
+
     for finder in list(sys.meta_path):
         find_spec = getattr(finder, "find_spec", None)
         if find_spec is None:
             continue
         try:
-            spec = find_spec(name, search)
+            if finder is PathFinder and search is not None:
+                spec = _path_spec(name, search)
+            else:
+                spec = find_spec(name, search)
         except Exception:
             continue
         if spec is not None:
             return spec
     return None
+
+
+def _path_spec(name: str, search: Sequence[str]) -> Any:
+    """What ``PathFinder`` finds for ``name`` in ``search``, asked of each entry's finder.
+
+    ``PathFinder`` itself cannot answer for a namespace package below a package that is not
+    imported: the search path it builds for it reads the parent module from ``sys.modules``.
+    """
+    from importlib.machinery import ModuleSpec
+    from pkgutil import get_importer
+
+    portions: list[str] = []
+    for entry in search:
+        finder = get_importer(entry)
+        spec = finder.find_spec(name) if finder is not None else None
+        if spec is None:
+            continue
+        if spec.loader is not None:
+            return spec
+        portions.extend(spec.submodule_search_locations or ())
+    if not portions:
+        return None
+    namespace = ModuleSpec(name, None, is_package=True)
+    namespace.submodule_search_locations = portions
+    return namespace

@@ -33,7 +33,7 @@ import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from zope.interface.interface import InterfaceClass
@@ -331,7 +331,7 @@ def expect_plugins(
         problems += _differences("errors", [e.target for e in found.errors], errors)
     if skipped is not None:
         problems += _differences("skipped", [s.target for s in found.skipped], skipped)
-    yielded = list(getPlugins(interface, package))
+    yielded = list(getPlugins(cast(Any, interface), package))
     loaded = list({id(value): value for value in map(load, found.plugins)}.values())
     if [id(v) for v in yielded] != [id(v) for v in loaded]:
         problems.append(f"getPlugins() yielded {yielded!r}, not the objects of {expected!r}")

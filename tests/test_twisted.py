@@ -10,11 +10,9 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-import os
 import pickle
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -598,28 +596,27 @@ shared = Shared()
 
 
 def test_caches_are_left_to_their_owners(tree: PluginTree) -> None:
-    module_file = tree.plugin("shared", SHARED)
-    # Twisted imports the module first; compat_plugin only persists a scan of an already
-    # imported module whose file predates the process, as installed plugins do.
-    an_hour_ago = time.time() - 3600
-    os.utime(module_file, (an_hour_ago, an_hour_ago))
+    tree.plugin("shared", SHARED)
     package = tree.package()
     ifaces = tree.ifaces()
     dropin = tree.plugins_dir / "dropin.cache"
 
+    # compat_plugin scans first: it persists only scans whose import it watched (of a module
+    # Twisted imported first, it cannot know which imports failed).
+    cold = ours(ifaces.ITestPlugin, package)
+    (compat_file,) = tree.cache_files()
+    own = Snapshot.of(compat_file)
     theirs = twisted_get_plugins(ifaces.ITestPlugin, package)
     assert dropin.is_file()
     twisteds = Snapshot.of(dropin)
 
-    cold = ours(ifaces.ITestPlugin, package)
     _resolver.forget_state()
     warm = ours(ifaces.ITestPlugin, package)
     compat_plugin.getCache(package)
     assert ids(cold) == ids(warm) == ids(theirs)
     assert Snapshot.of(dropin) == twisteds
+    assert Snapshot.of(compat_file) == own
 
-    (compat_file,) = tree.cache_files()
-    own = Snapshot.of(compat_file)
     # Make Twisted scan again and write its cache anew, beside ours.
     dropin.unlink()
     assert ids(twisted_get_plugins(ifaces.ITestPlugin, package)) == ids(theirs)

@@ -1,0 +1,467 @@
+"""Importing one plugin module for a scan (``compat_plugin._scan``): the records taken from it,
+the imports it looked for in vain, and whether such a name has become importable since.
+
+Every module here is a real file imported by the real import system; the finders are the
+interpreter's own, plus the few a test adds to ``sys.meta_path`` on purpose.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from compat_plugin._records import LoadError, NotAPlugin, Origin
+from compat_plugin._scan import Scanner, importable, scan_module, scan_object
+
+from .conftest import PluginTree, plugin_source
+
+
+def origin(tree: PluginTree) -> Origin:
+    return Origin("directory", path=str(tree.plugins_dir))
+
+
+def optional(*imports: str) -> str:
+    """A plugin module with one plugin that tries each of ``imports`` and does without."""
+    tries = "".join(f"try:\n    {line}\nexcept ImportError:\n    pass\n" for line in imports)
+    return plugin_source("optional") + tries
+
+
+def scan(tree: PluginTree, module: str, scanner: Scanner | None = None) -> Any:
+    return (scanner or Scanner()).scan(f"{tree.plugins_name}.{module}", None, origin(tree))
+
+
+# -- what a scan's import looked for in vain ---------------------------------------------------
+
+
+def test_a_failed_import_is_recorded_and_the_module_still_scanned(tree: PluginTree) -> None:
+    path = tree.plugin("cond", optional("import compat_plugin_test_nodep"))
+    found = scan(tree, "cond")
+    assert found.missing == ("compat_plugin_test_nodep",)
+    assert found.preloaded is False
+    assert found.errors == ()
+    assert found.file == str(path)
+    assert [record.attribute for record in found.records.plugins] == ["plugin"]
+
+
+def test_names_that_were_found_are_not_recorded(tree: PluginTree) -> None:
+    tree.plugin("plain", plugin_source("plain") + "import json\nimport email.mime.text\n")
+    assert scan(tree, "plain").missing == ()
+
+
+def test_find_spec_calls_count_as_looking(tree: PluginTree) -> None:
+    tree.plugin("probe", plugin_source("probe") + (
+        "import importlib.util\n"
+        "HAS_NODEP = importlib.util.find_spec('compat_plugin_test_probed') is not None\n"
+        "HAS_JSON = importlib.util.find_spec('json') is not None\n"
+    ))
+    found = scan(tree, "probe")
+    assert found.missing == ("compat_plugin_test_probed",)
+    module = sys.modules[f"{tree.plugins_name}.probe"]
+    assert (module.HAS_NODEP, module.HAS_JSON) == (False, True)
+
+
+def test_dotted_names_are_recorded_as_looked_for(tree: PluginTree) -> None:
+    tree.plugin("dotted", optional(
+        "from . import absent_sibling",
+        "import json.no_such_submodule",
+        "import compat_plugin_test_top.sub",
+    ))
+    found = scan(tree, "dotted")
+    # A package that is not there is looked for once, not its submodules.
+    assert found.missing == tuple(sorted([
+        f"{tree.plugins_name}.absent_sibling", "json.no_such_submodule",
+        "compat_plugin_test_top",
+    ]))
+
+
+def test_names_are_sorted_and_recorded_once(tree: PluginTree) -> None:
+    tree.plugin("twice", optional(
+        "import compat_plugin_test_b", "import compat_plugin_test_a",
+        "import compat_plugin_test_b",
+    ))
+    assert scan(tree, "twice").missing == ("compat_plugin_test_a", "compat_plugin_test_b")
+
+
+def test_a_module_that_fails_to_import_still_says_what_it_missed(tree: PluginTree) -> None:
+    tree.plugin("broken", "import compat_plugin_test_required\n")
+    found = scan(tree, "broken")
+    assert found.records is None
+    (error,) = found.errors
+    assert isinstance(error, LoadError)
+    assert isinstance(error.error, ModuleNotFoundError)
+    assert error.target == f"{tree.plugins_name}.broken"
+    assert found.missing == ("compat_plugin_test_required",)
+
+
+def test_a_name_the_scan_itself_made_importable_is_no_miss(
+    tree: PluginTree, tmp_path: Path
+) -> None:
+    vendor = tmp_path / "vendor"
+    vendor.mkdir()
+    (vendor / "compat_plugin_test_vendored.py").write_text("value = 1\n")
+    tree.plugin("vendoring", plugin_source("vendoring") + (
+        "import sys\n"
+        "try:\n"
+        "    import compat_plugin_test_vendored\n"
+        "except ImportError:\n"
+        f"    sys.path.append({str(vendor)!r})\n"
+        "    import compat_plugin_test_vendored\n"
+        "try:\n"
+        "    import compat_plugin_test_still_absent\n"
+        "except ImportError:\n"
+        "    pass\n"
+    ))
+    found = scan(tree, "vendoring")
+    assert found.errors == ()
+    assert found.missing == ("compat_plugin_test_still_absent",)
+
+
+def test_a_module_imported_during_another_scan_keeps_what_that_scan_missed(
+    tree: PluginTree,
+) -> None:
+    tree.plugin("first", plugin_source("first") + f"from {tree.plugins_name} import second\n")
+    tree.plugin("second", optional("import compat_plugin_test_second_needs"))
+    scanner = Scanner()
+    first = scan(tree, "first", scanner)
+    assert first.missing == ("compat_plugin_test_second_needs",)
+    second = scan(tree, "second", scanner)
+    assert second.preloaded is True
+    assert second.missing == ("compat_plugin_test_second_needs",)
+    assert second.file == str(tree.plugins_dir / "second.py")
+    # Another scanner (another process, as far as it knows) was not watching.
+    assert scan(tree, "second").missing == ()
+
+
+def test_a_module_imported_before_any_scan_is_preloaded(tree: PluginTree) -> None:
+    tree.plugin("early", optional("import compat_plugin_test_early_needs"))
+    importlib.import_module(f"{tree.plugins_name}.early")
+    found = scan(tree, "early")
+    assert found.preloaded is True
+    assert found.missing == ()
+    assert [record.attribute for record in found.records.plugins] == ["plugin"]
+
+
+def test_the_scan_leaves_sys_meta_path_as_it_was(tree: PluginTree) -> None:
+    tree.plugin("fine", optional("import compat_plugin_test_x"))
+    tree.plugin("interrupted", "raise KeyboardInterrupt\n")
+    tree.plugin("exits", "import sys\nsys.exit(3)\n")
+    before = list(sys.meta_path)
+    scan(tree, "fine")
+    assert sys.meta_path == before
+    (error,) = scan(tree, "exits").errors
+    assert isinstance(error.error, SystemExit)
+    assert sys.meta_path == before
+    # Not a plugin's fault: it reaches the caller, and the finders are gone all the same.
+    with pytest.raises(KeyboardInterrupt):
+        scan(tree, "interrupted")
+    assert sys.meta_path == before
+
+
+def test_an_entry_point_scan_takes_the_named_object(tree: PluginTree) -> None:
+    tree.plugin("objects", optional("import compat_plugin_test_obj_needs")
+                + "other = Plugin()\n")
+    found = Scanner().scan(f"{tree.plugins_name}.objects", "other", origin(tree))
+    assert found.missing == ("compat_plugin_test_obj_needs",)
+    assert found.records is not None
+    assert [record.attribute for record in found.records.plugins] == ["other"]
+
+
+# -- whether a name has become importable, without importing it ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("json", True),
+        ("json.decoder", True),
+        ("email.mime.text", True),
+        ("compat_plugin_test_nowhere", False),
+        ("json.no_such_submodule", False),
+        ("compat_plugin_test_nowhere.sub", False),
+        # json.decoder is a module, not a package: nothing can be below it.
+        ("json.decoder.anything", False),
+    ],
+)
+def test_importable_top_level_and_dotted_names(name: str, expected: bool) -> None:
+    assert importable(name) is expected
+
+
+def test_importable_imports_nothing(tree: PluginTree) -> None:
+    tree.plugin("a", plugin_source("a"))
+    assert importable(f"{tree.plugins_name}.a")
+    assert not importable(f"{tree.plugins_name}.b")
+    assert not [name for name in sys.modules if name.split(".")[0] == tree.name]
+
+
+def test_importable_namespace_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = f"compat_plugin_test_ns_{tmp_path.name}".replace("-", "_")
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "mod.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert importable(name)
+    assert importable(f"{name}.mod")
+    assert not importable(f"{name}.absent")
+    assert not importable(f"{name}.mod.below")
+    assert name not in sys.modules
+
+
+def test_importable_below_a_namespace_package_that_is_not_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An optional dependency in a nested namespace package (``google.cloud.storage``, say)
+    is seen once installed, though neither namespace package has been imported."""
+    name = f"compat_plugin_test_nested_{tmp_path.name}".replace("-", "_")
+    first, second = tmp_path / "first", tmp_path / "second"
+    (first / name / "inner").mkdir(parents=True)
+    (second / name / "inner" / "deeper").mkdir(parents=True)
+    (second / name / "inner" / "deeper" / "feature.py").write_text("")
+    (first / name / "inner" / "regular").mkdir()
+    (first / name / "inner" / "regular" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(second))
+    monkeypatch.syspath_prepend(str(first))
+    assert importable(f"{name}.inner")
+    assert importable(f"{name}.inner.deeper.feature")
+    assert importable(f"{name}.inner.regular")
+    assert not importable(f"{name}.inner.deeper.absent")
+    assert not importable(f"{name}.inner.absent.feature")
+    assert not [module for module in sys.modules if module.startswith(name)]
+    importlib.import_module(f"{name}.inner.deeper.feature")
+    assert importable(f"{name}.inner.deeper.feature")
+
+
+def test_a_blocked_name_is_not_importable(
+    tree: PluginTree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sys.modules[name] = None`` makes ``import name`` fail, whatever is on disk."""
+    tree.plugin("a", plugin_source("a"))
+    assert importable("json.decoder")
+    monkeypatch.setitem(sys.modules, "json.decoder", None)
+    assert not importable("json.decoder")
+    assert importable(f"{tree.plugins_name}.a")
+    monkeypatch.setitem(sys.modules, tree.plugins_name, None)
+    assert not importable(f"{tree.plugins_name}.a")
+
+
+def test_an_imported_parent_is_searched_through_its_path(
+    tree: PluginTree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below an imported package, its ``__path__`` (which a plugin package extends) is
+    searched; below one not imported, the locations its spec gives."""
+    second = tmp_path / "second"
+    (second / tree.name / "plugins").mkdir(parents=True)
+    (second / tree.name / "plugins" / "elsewhere.py").write_text("")
+    monkeypatch.syspath_prepend(str(second))
+    assert not importable(f"{tree.plugins_name}.elsewhere")
+    tree.package()
+    assert importable(f"{tree.plugins_name}.elsewhere")
+
+
+def test_a_plain_module_has_nothing_below_it(tree: PluginTree) -> None:
+    tree.write("plainmodule.py", "")
+    assert importable(f"{tree.name}.plainmodule")
+    assert not importable(f"{tree.name}.plainmodule.sub")
+    importlib.import_module(f"{tree.name}.plainmodule")
+    assert not importable(f"{tree.name}.plainmodule.sub")
+
+
+class _Provides(importlib.abc.MetaPathFinder):
+    """A finder that provides ``name`` as an empty module, and nothing else."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find_spec(self, fullname: str, path: object = None,
+                  target: object = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname != self.name:
+            return None
+        return importlib.util.spec_from_loader(fullname, _Empty())
+
+
+class _Empty(importlib.abc.Loader):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return None
+
+    def exec_module(self, module: ModuleType) -> None:
+        pass
+
+
+class _Raises(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        raise RuntimeError("a broken finder")
+
+
+class _Legacy:
+    """A finder of the old protocol (find_module only), which the import system skips."""
+
+    def find_module(self, fullname: str, path: object = None) -> None:  # pragma: no cover
+        raise AssertionError("never asked")
+
+
+def test_a_new_finder_can_make_a_name_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    name = "compat_plugin_test_virtual"
+    assert not importable(name)
+    monkeypatch.setattr(sys, "meta_path", [_Raises(), _Legacy(), *sys.meta_path])
+    assert not importable(name)
+    sys.meta_path.append(_Provides(name))
+    assert importable(name)
+    assert name not in sys.modules
+    assert importable("json")  # a finder that raises hides nothing behind it
+
+
+# -- the records a scan takes --------------------------------------------------------------------
+
+RECORDED = '''
+"""A module of many kinds of objects."""
+from zope.interface import implementer, provider
+from compat_plugin import IPlugin
+from {pkg}.ifaces import IDerived, ITestPlugin, ITestPlugin2
+from {pkg}.shared import shared
+
+
+@implementer(IPlugin, IDerived)
+class Derived:
+    """A derived plugin."""
+
+
+@provider(IPlugin, ITestPlugin2)
+class ProvidedByTheClass:
+    pass
+
+
+class Weird:
+    def __conform__(self, interface):
+        raise LookupError("asked whether it is a plugin, it breaks")
+
+
+zeta = Derived()
+_hidden = Derived()
+weird = Weird()
+__doc__ = Derived()
+alpha = 1
+'''
+
+
+def test_scan_module_takes_every_plugin_in_definition_order(tree: PluginTree) -> None:
+    shared = plugin_source("shared").replace("plugin = Plugin()", "shared = Plugin()")
+    tree.write("shared.py", shared)
+    tree.plugin("recorded", RECORDED)
+    module = importlib.import_module(f"{tree.plugins_name}.recorded")
+    found, errors = scan_module(module, origin(tree))
+    prefix = f"{tree.name}.ifaces"
+    assert found.module == module.__name__
+    assert found.description is None  # __doc__ is no string
+    assert found.origin == origin(tree)
+    assert found.unexported == ()
+    by_name = {record.attribute: record for record in found.plugins}
+    # Imported names and underscore names count, as in Twisted; __doc__ does not.
+    assert list(by_name) == ["shared", "ProvidedByTheClass", "zeta", "_hidden"]
+    zeta = by_name["zeta"]
+    assert zeta.description == "A derived plugin."
+    assert zeta.provided == ("compat_plugin.IPlugin", f"{prefix}.IDerived")
+    assert {f"{prefix}.ITestPlugin", "twisted.plugin.IPlugin"} <= set(zeta.interfaces)
+    assert by_name["ProvidedByTheClass"].provided == (
+        "compat_plugin.IPlugin", f"{prefix}.ITestPlugin2"
+    )
+    (error,) = errors
+    assert error.target == f"{module.__name__}:weird"
+    assert isinstance(error.error, LookupError)
+
+
+UNEXPORTED = '''
+from zope.interface import implementer
+from compat_plugin import IPlugin
+from {pkg}.ifaces import ITestPlugin
+from {pkg}.shared import Plugin as Imported
+
+
+@implementer(IPlugin, ITestPlugin)
+class Maker:
+    pass
+
+
+@implementer(ITestPlugin)
+class NotMarked:
+    pass
+'''
+
+
+def test_a_module_without_plugins_names_its_classes_that_would_make_plugins(
+    tree: PluginTree,
+) -> None:
+    tree.write("shared.py", plugin_source("shared"))
+    tree.plugin("unexported", UNEXPORTED)
+    tree.plugin("exported", UNEXPORTED + "maker = Maker()\n")
+    tree.plugin("twisted_style", (
+        "from zope.interface import implementer\n"
+        "from twisted.plugin import IPlugin\n"
+        "@implementer(IPlugin)\n"
+        "class TwistedMaker:\n"
+        "    pass\n"
+    ))
+    for name, expected in (("unexported", ("Maker",)), ("exported", ()),
+                           ("twisted_style", ("TwistedMaker",))):
+        module = importlib.import_module(f"{tree.plugins_name}.{name}")
+        found, errors = scan_module(module, origin(tree))
+        assert errors == []
+        assert found.unexported == expected, name
+
+
+def test_scan_object_takes_one_object_or_says_why_not(tree: PluginTree) -> None:
+    tree.write("shared.py", plugin_source("shared"))
+    tree.plugin("objects", UNEXPORTED + (
+        "instance = Maker()\n"
+        "class Holder:\n"
+        "    inner = Maker()\n"
+        "plain = object()\n"
+        "nothing = None\n"
+    ))
+    module = importlib.import_module(f"{tree.plugins_name}.objects")
+    where = origin(tree)
+
+    found, errors = scan_object(module, "instance", where)
+    assert errors == []
+    assert found is not None
+    assert [r.qualified_name for r in found.plugins] == [f"{module.__name__}:instance"]
+    found, errors = scan_object(module, "Holder.inner", where)
+    assert errors == []
+    assert found is not None
+    assert [r.attribute for r in found.plugins] == ["Holder.inner"]
+
+    neither = " provides neither compat_plugin's nor Twisted's IPlugin"
+    for attribute, kind, message in (
+        ("absent", AttributeError, None),
+        ("nothing.attr", AttributeError, None),
+        ("plain", NotAPlugin, neither),
+        ("NotMarked", NotAPlugin, neither),
+        # The likely mistake, named with its fix.
+        ("Maker", NotAPlugin, ": class Maker implements IPlugin; export an instance of it"),
+    ):
+        found, errors = scan_object(module, attribute, where)
+        assert found is None, attribute
+        (error,) = errors
+        assert error.target == f"{module.__name__}:{attribute}"
+        assert isinstance(error.error, kind), attribute
+        if message is not None:
+            assert str(error.error) == f"{module.__name__}:{attribute}{message}"
+            assert error.kind == "not a plugin"
+
+
+def test_a_scan_says_whether_it_watched_the_module_s_import(tree: PluginTree) -> None:
+    """Only an import some scan watched says everything it failed to find."""
+    tree.plugin("first", plugin_source("first") + f"from {tree.plugins_name} import second\n")
+    tree.plugin("second", optional("import compat_plugin_test_watched_needs"))
+    tree.plugin("early", optional("import compat_plugin_test_unwatched_needs"))
+    importlib.import_module(f"{tree.plugins_name}.early")
+    scanner = Scanner()
+    assert scan(tree, "first", scanner).watched is True
+    assert scan(tree, "second", scanner).watched is True  # preloaded, but by a scan
+    early = scan(tree, "early", scanner)
+    assert (early.preloaded, early.watched, early.missing) == (True, False, ())

@@ -1,0 +1,551 @@
+"""Cache files (``compat_plugin._store``): the shapes a stored document is checked against,
+atomic writes, the places a cache may live and the one note about a place that refused, the
+digest of per-user file names, and the stored form of one scan.
+
+The pure parts are tested as properties; writes go to real files, and the reader that must
+never see half a file races a real writer process.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compat_plugin import _store
+from compat_plugin._records import ModuleRecords, Origin, PluginRecord, Stamp
+from compat_plugin._store import (
+    BOOL,
+    INT,
+    STAMP,
+    STR,
+    CacheFile,
+    Entry,
+    decode,
+    details_of,
+    digest,
+    equal_to,
+    list_of,
+    mapping,
+    optional,
+    record,
+    row,
+    text,
+    user_cache_root,
+    write_atomic,
+)
+
+from .conftest import crc_adler, well_formed_details
+
+ORIGIN = Origin("directory", path="/some/plugins")
+
+# Any JSON value, as json.loads gives them (floats other than NaN, so == works).
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+)
+_json = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner,
+                                                                 max_size=4),
+    max_leaves=15,
+)
+
+
+# -- shapes -------------------------------------------------------------------------------------
+
+
+def is_int(value: object) -> bool:
+    """An integer proper: JSON's ``true`` is an int to Python, never to a cache."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@given(value=_json)
+def test_scalar_shapes_compare_types_exactly(value: object) -> None:
+    assert INT(value) is is_int(value)
+    assert STR(value) is isinstance(value, str)
+    assert BOOL(value) is isinstance(value, bool)
+    assert text(value) is (value is None or isinstance(value, str))
+    assert STAMP(value) is (isinstance(value, list) and len(value) == 2
+                            and all(is_int(item) for item in value))
+
+
+@pytest.mark.parametrize(
+    ("expected", "value", "fits"),
+    [
+        (1, 1, True), (1, True, False), (1, 1.0, False), (True, 1, False), (True, True, True),
+        ("4", 4, False), (4, 4, True), (None, None, True), (None, 0, False), ("a", "a", True),
+    ],
+)
+def test_equal_to_compares_the_type_too(expected: object, value: object, fits: bool) -> None:
+    assert equal_to(expected)(value) is fits
+
+
+@settings(max_examples=200)
+@given(value=_json)
+def test_composite_shapes(value: object) -> None:
+    def strings(item: object) -> bool:
+        return isinstance(item, list) and all(isinstance(x, str) for x in item)
+
+    assert list_of(STR)(value) is strings(value)
+    # The general form (a shape that is not a single type) agrees with the fast one.
+    assert list_of(optional(STR))(value) is (
+        isinstance(value, list) and all(x is None or isinstance(x, str) for x in value)
+    )
+    assert list_of(list_of(INT))(value) is (
+        isinstance(value, list)
+        and all(isinstance(x, list) and all(is_int(y) for y in x) for x in value)
+    )
+    assert row(STR, INT)(value) is (
+        isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
+        and is_int(value[1])
+    )
+    assert mapping(list_of(STR))(value) is (
+        isinstance(value, dict) and all(strings(v) for v in value.values())
+    )
+    assert record(a=INT, b=optional(STR))(value) is (
+        isinstance(value, dict) and is_int(value.get("a"))
+        and (value.get("b", 0) is None or isinstance(value.get("b"), str))
+    )
+
+
+def test_record_wants_its_fields_and_allows_others() -> None:
+    shape = record(a=INT, b=list_of(STR))
+    assert shape({"a": 1, "b": []})
+    assert shape({"a": 1, "b": ["x"], "extra": object()})
+    assert not shape({"a": 1})
+    assert not shape({"a": True, "b": []})
+    assert not shape([("a", 1), ("b", [])])
+    assert record(c=optional(INT))({"c": None})
+    assert not record(c=optional(INT))({})  # an absent field is not a null one
+
+
+# -- writes ------------------------------------------------------------------------------------
+
+
+def test_write_atomic_creates_the_directory_and_replaces_the_file(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "deeper" / "file.json"
+    write_atomic(str(target), b"first")
+    inode = target.stat().st_ino
+    write_atomic(str(target), b"second")
+    assert target.read_bytes() == b"second"
+    assert target.stat().st_ino != inode  # replaced, not rewritten in place
+    assert [path.name for path in target.parent.iterdir()] == ["file.json"]
+
+
+def test_readers_never_see_a_partial_write(tmp_path: Path) -> None:
+    target = tmp_path / "cache" / "file.json"
+    first, second = b"[" + b"1," * 300_000 + b"1]", b"[" + b"2," * 400_000 + b"2]"
+    write_atomic(str(target), first)
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from compat_plugin._store import write_atomic\n"
+            "a, b = b'[' + b'1,' * 300000 + b'1]', b'[' + b'2,' * 400000 + b'2]'\n"
+            "for i in range(200):\n"
+            "    write_atomic(sys.argv[1], b if i % 2 == 0 else a)\n",
+            str(target),
+        ]
+    )
+    try:
+        reads = 0
+        while writer.poll() is None:
+            assert target.read_bytes() in (first, second)
+            reads += 1
+    finally:
+        writer.wait(timeout=120)
+    assert writer.returncode == 0
+    assert reads > 0
+    assert [path.name for path in target.parent.iterdir()] == ["file.json"]
+
+
+def test_write_atomic_failing_to_replace_leaves_nothing(tmp_path: Path) -> None:
+    parent = tmp_path / "cache"
+    target = parent / "file.json"
+    target.mkdir(parents=True)
+    (target / "inside").write_bytes(b"x")
+    with pytest.raises(OSError):
+        write_atomic(str(target), b"{}")
+    assert [path.name for path in parent.iterdir()] == ["file.json"]
+    assert target.is_dir()
+
+
+def test_write_atomic_failing_to_write_leaves_nothing(tmp_path: Path) -> None:
+    parent = tmp_path / "cache"
+    target = parent / "file.json"
+    write_atomic(str(target), b"old")
+    with pytest.raises(TypeError):
+        write_atomic(str(target), "not bytes")  # type: ignore[arg-type]
+    assert [path.name for path in parent.iterdir()] == ["file.json"]
+    assert target.read_bytes() == b"old"
+
+
+@pytest.fixture
+def umask() -> Iterator[None]:
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+@pytest.mark.usefixtures("umask")
+@pytest.mark.parametrize(("mask", "mode"), [(0o027, 0o640), (0o077, 0o600), (0o000, 0o666)])
+def test_write_atomic_gives_an_ordinary_file_mode(tmp_path: Path, mask: int, mode: int) -> None:
+    os.umask(mask)
+    target = tmp_path / "file.json"
+    write_atomic(str(target), b"{}")
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+
+
+# -- where a cache lives --------------------------------------------------------------------------
+
+
+def blocked(tmp_path: Path, name: str) -> Path:
+    """A place no process can write, root included: its directory is a regular file."""
+    (tmp_path / name).write_text("not a directory\n")
+    return tmp_path / name / "cache.json"
+
+
+def notes(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "compat_plugin"]
+
+
+def test_cache_file_writes_to_the_first_place_that_takes_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="compat_plugin")
+    first, second = tmp_path / "first" / "cache.json", tmp_path / "second" / "cache.json"
+    file = CacheFile([str(first), str(second)])
+    assert file.places == (str(first), str(second))
+    assert file.write(b"data") == str(first)
+    assert first.read_bytes() == b"data"
+    assert not second.exists()
+    assert notes(caplog) == []
+
+
+def test_a_place_that_refuses_is_said_once_and_not_tried_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="compat_plugin")
+    refusing, fallback = blocked(tmp_path, "refusing"), tmp_path / "fallback" / "cache.json"
+    file = CacheFile([str(refusing), str(fallback)])
+    assert file.write(b"one") == str(fallback)
+    ((level, message),) = notes(caplog)
+    assert level == "INFO"
+    assert message.startswith(f"plugin cache {refusing} is not writable (")
+    assert message.endswith(f"); using {fallback} instead")
+
+    (tmp_path / "refusing").unlink()  # would take it now, but is not asked again
+    assert file.write(b"two") == str(fallback)
+    assert fallback.read_bytes() == b"two"
+    assert not (tmp_path / "refusing").exists()
+    assert len(notes(caplog)) == 1
+
+
+def test_when_every_place_refuses_each_is_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="compat_plugin")
+    first, second = blocked(tmp_path, "first"), blocked(tmp_path, "second")
+    file = CacheFile([str(first), str(second)])
+    for _ in range(3):
+        assert file.write(b"data") is None
+    said = notes(caplog)
+    assert [level for level, _ in said] == ["INFO", "INFO"]
+    assert said[0][1].endswith(f"; using {second} instead")
+    assert said[1][1].startswith(f"plugin cache {second} is not writable (")
+    assert "using" not in said[1][1]
+
+
+def test_a_place_that_holds_the_data_is_not_written(tmp_path: Path) -> None:
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    second.write_bytes(b"same")
+    before = second.stat().st_ino, second.stat().st_mtime_ns
+    asked: list[str] = []
+
+    def holds(place: str) -> bool:
+        asked.append(place)
+        return place == str(second)
+
+    file = CacheFile([str(second), str(first)])
+    assert file.write(b"same", holds) == str(second)
+    assert (second.stat().st_ino, second.stat().st_mtime_ns) == before
+    assert asked == [str(second)]
+    assert not first.exists()
+
+
+@pytest.mark.parametrize(("value", "disabled"), [("1", True), ("yes", True), ("0", False),
+                                                 ("", False)])
+def test_no_cache_write_turns_writing_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    value: str, disabled: bool,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="compat_plugin")
+    monkeypatch.setenv("COMPAT_PLUGIN_NO_CACHE_WRITE", value)
+    target = tmp_path / "cache.json"
+    assert _store.writes_disabled() is disabled
+    written = CacheFile([str(target)]).write(b"data")
+    assert written == (None if disabled else str(target))
+    assert target.exists() is not disabled
+    assert notes(caplog) == []
+
+
+def test_per_user_cache_root_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("COMPAT_PLUGIN_CACHE_DIR", str(tmp_path / "explicit"))
+    assert user_cache_root() == str(tmp_path / "explicit")
+    monkeypatch.setenv("COMPAT_PLUGIN_CACHE_DIR", "")
+    assert user_cache_root() == str(tmp_path / "xdg" / "compat_plugin")
+    monkeypatch.setenv("XDG_CACHE_HOME", "")
+    assert user_cache_root() == str(tmp_path / "home" / ".cache" / "compat_plugin")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert user_cache_root() == str(tmp_path / "home" / ".cache" / "compat_plugin")
+
+
+def test_relative_cache_directories_are_made_absolute(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COMPAT_PLUGIN_CACHE_DIR", "explicit")
+    assert user_cache_root() == str(tmp_path / "explicit")
+    monkeypatch.delenv("COMPAT_PLUGIN_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", "xdg")
+    assert user_cache_root() == str(tmp_path / "xdg" / "compat_plugin")
+
+
+def test_per_user_cache_root_on_macos(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(sys, "platform", "darwin")
+    monkeypatch.delenv("COMPAT_PLUGIN_CACHE_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # not a macOS convention
+    assert user_cache_root() == str(tmp_path / "home" / "Library" / "Caches" / "compat_plugin")
+    monkeypatch.setenv("COMPAT_PLUGIN_CACHE_DIR", str(tmp_path / "explicit"))
+    assert user_cache_root() == str(tmp_path / "explicit")
+
+
+def test_per_user_cache_root_on_windows(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.delenv("COMPAT_PLUGIN_CACHE_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
+    assert user_cache_root() == str(tmp_path / "local" / "compat_plugin")
+    monkeypatch.setenv("LOCALAPPDATA", "")
+    assert user_cache_root() == str(tmp_path / "home" / "AppData" / "Local" / "compat_plugin")
+
+
+def test_interpreter_tag(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _store.interpreter_tag() == sys.implementation.cache_tag
+    monkeypatch.setattr(sys.implementation, "cache_tag", None)
+    major, minor = sys.version_info[:2]
+    assert _store.interpreter_tag() == f"{sys.implementation.name}-{major}{minor}"
+
+
+# -- the digest of per-user file names ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", "0000000000000001"), ("a", "e8b7be4300620062"), ("foobar", "9ef61f9508ab027a")],
+)
+def test_digest_is_crc32_then_adler32(value: str, expected: str) -> None:
+    assert crc_adler(value) == expected
+    assert digest(value) == expected
+
+
+@given(value=st.text() | st.sampled_from(["/x/\udcff", "/\u00e9t\u00e9/plugins"]))
+def test_digest_agrees_with_the_documented_composition(value: str) -> None:
+    assert digest(value) == crc_adler(value)
+
+
+def test_checksum_is_crc32() -> None:
+    import zlib
+
+    for data in (b"", b"a\n", bytes(range(256))):
+        assert _store.checksum(data) == zlib.crc32(data)
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def test_read_cache_gives_none_for_what_cannot_be_read(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"data")
+    assert _store.read_cache(str(tmp_path / "file")) == b"data"
+    assert _store.read_cache(str(tmp_path / "absent")) is None
+    assert _store.read_cache(str(tmp_path)) is None
+    assert _store.read_cache("bad\x00name") is None
+
+
+@pytest.mark.parametrize(("value", "read"), [("1", False), ("yes", False), ("0", True), ("", True)])
+def test_no_cache_read_makes_every_cache_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, read: bool
+) -> None:
+    (tmp_path / "file").write_bytes(b"data")
+    monkeypatch.setenv("COMPAT_PLUGIN_NO_CACHE_READ", value)
+    assert (_store.read_cache(str(tmp_path / "file")) == b"data") is read
+
+
+@pytest.mark.parametrize("raw", [b"", b"not json", b"[" * 100_000, b"\xff", b"{", b"NaNa"])
+def test_parse_json_gives_none_and_a_debug_record(
+    raw: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="compat_plugin")
+    assert _store.parse_json(raw, "/the/place") is None
+    ((level, message),) = notes(caplog)
+    assert level == "DEBUG"
+    assert message.startswith("ignoring unreadable plugin cache /the/place: ")
+
+
+def test_dump_json_is_compact_ascii() -> None:
+    dumped = _store.dump_json({"a": ["\u00e9", None, "\udcff"]})
+    assert dumped == '{"a":["\\u00e9",null,"\\udcff"]}'
+    assert dumped.isascii()
+
+
+def test_paused_gc_holds_the_collector_and_restores_it() -> None:
+    assert gc.isenabled()
+    with _store.paused_gc():
+        assert not gc.isenabled()
+        with _store.paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner block leaves it as it found it
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), _store.paused_gc():
+        raise RuntimeError("inside")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _store.paused_gc():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+# -- the stored form of one scan ----------------------------------------------------------------
+
+_names = st.lists(st.text(max_size=10), max_size=3).map(tuple)
+_plugins = st.lists(
+    st.builds(
+        lambda attribute, description, provided, extra: PluginRecord(
+            "pkg.m", attribute, description, provided, provided + extra, ORIGIN
+        ),
+        st.text(max_size=8), st.none() | st.text(max_size=12), _names, _names,
+    ),
+    max_size=3,
+).map(tuple)
+_modules = st.builds(
+    lambda description, plugins, unexported: ModuleRecords(
+        "pkg.m", description, plugins, ORIGIN, () if plugins else unexported
+    ),
+    st.none() | st.text(max_size=20), _plugins, _names,
+)
+
+
+@settings(max_examples=300)
+@given(scanned=_modules)
+def test_details_round_trip(scanned: ModuleRecords) -> None:
+    details = details_of(scanned)
+    assert details.isascii()
+    assert "\n" not in details
+    document = json.loads(details)
+    assert well_formed_details(document)
+    assert document == [
+        scanned.description,
+        [[p.attribute, p.description, list(p.provided), list(p.interfaces)]
+         for p in scanned.plugins],
+        list(scanned.unexported),
+    ]
+    assert decode(details, "pkg.m", ORIGIN) == scanned
+    # The records say where they came from, which the details do not hold.
+    elsewhere = Origin("directory", path="/elsewhere")
+    assert decode(details, "pkg.m", elsewhere) == scanned._replace(
+        origin=elsewhere, plugins=tuple(p._replace(origin=elsewhere) for p in scanned.plugins)
+    )
+
+
+_text_lines = st.one_of(
+    _json.map(lambda value: json.dumps(value, separators=(",", ":"))),
+    _modules.map(details_of),
+    _modules.map(details_of).flatmap(lambda t: st.integers(0, len(t)).map(lambda n: t[:n])),
+    st.text(max_size=40),
+    st.integers(1, 100_000).map(lambda depth: "[" * depth + "]" * depth),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(line=_text_lines)
+def test_decode_accepts_exactly_the_documented_details(line: str) -> None:
+    decoded = decode(line, "pkg.m", ORIGIN)
+    try:
+        document: Any = json.loads(line)
+    except (ValueError, RecursionError):
+        assert decoded is None
+        return
+    if not well_formed_details(document):
+        assert decoded is None
+        return
+    assert decoded == ModuleRecords(
+        "pkg.m", document[0],
+        tuple(PluginRecord("pkg.m", a, d, tuple(p), tuple(i), ORIGIN)
+              for a, d, p, i in document[1]),
+        ORIGIN, tuple(document[2]),
+    )
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        "[null,[],[]]",
+        '[null,[["P",null,["x.I"],["x.I"]]],[]]',
+        '["doc",[],["Maker"]]',
+    ],
+)
+def test_documented_details_decode(details: str) -> None:
+    assert decode(details, "pkg.m", ORIGIN) is not None
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        "[null,[]]",  # schema 3: no unexported classes
+        '[null,[["P",null,[true],["x.I"]]],[]]',
+        '[null,[["P",null,["x.I"],[1]]],[]]',
+        '[false,[],[]]',
+        '[null,[],[1]]',
+        '[null,[],null]',
+        '[null,[["P",null,["x.I"]]],[]]',
+        '{"doc":null}',
+    ],
+)
+def test_other_details_do_not(details: str) -> None:
+    assert decode(details, "pkg.m", ORIGIN) is None
+
+
+def test_an_entry_is_plain_data() -> None:
+    entry = Entry("a.py", Stamp(1, 2), "[null,[],[]]")
+    assert entry.missing == ()
+    assert tuple(entry) == ("a.py", (1, 2), "[null,[],[]]", ())
+    same = Entry("a.py", Stamp(1, 2), "[null,[],[]]", ())
+    assert entry == same and hash(entry) == hash(same)
+    assert entry != Entry("a.py", Stamp(1, 2), "[null,[],[]]", ("optdep",))
