@@ -259,7 +259,7 @@ def test_broken_module_is_logged_and_others_still_come(
 
 def test_read_only_directory_sees_modules_added_later(tree: PluginTree) -> None:
     if os.geteuid() == 0:
-        pytest.skip("root ignores permissions; tests/test_cache.py covers this as another user")
+        pytest.skip("root ignores permissions; tests/test_directory_cache.py covers this as another user")
     simple(tree, "alpha")
     iface = tree.ifaces().ITestPlugin
     assert names(getPlugins(iface, tree.package())) == ["alpha"]
