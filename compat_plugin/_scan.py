@@ -259,6 +259,22 @@ def _find_spec(name: str, search: Sequence[str] | None) -> Any:
     return None
 
 
+def _entry_finder(entry: str) -> Any:
+    """The finder the import system uses for the path entry ``entry``: the one it keeps in
+    ``sys.path_importer_cache``, else the first of ``sys.path_hooks`` that takes the entry
+    (kept there as the import system would keep it)."""
+    if entry in sys.path_importer_cache:
+        return sys.path_importer_cache[entry]
+    for hook in sys.path_hooks:
+        try:
+            finder = hook(entry)
+        except ImportError:
+            continue
+        sys.path_importer_cache[entry] = finder
+        return finder
+    return None
+
+
 def _path_spec(name: str, search: Sequence[str]) -> Any:
     """What ``PathFinder`` finds for ``name`` in ``search``, asked of each entry's finder.
 
@@ -266,11 +282,10 @@ def _path_spec(name: str, search: Sequence[str]) -> Any:
     imported: the search path it builds for it reads the parent module from ``sys.modules``.
     """
     from importlib.machinery import ModuleSpec
-    from pkgutil import get_importer
 
     portions: list[str] = []
     for entry in search:
-        finder = get_importer(entry)
+        finder = _entry_finder(entry)
         spec = finder.find_spec(name) if finder is not None else None
         if spec is None:
             continue
