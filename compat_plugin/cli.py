@@ -68,7 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-V", "--version", action=_Version, nargs=0,
                         help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _looking(commands)
+    _caching(commands)
+    _migrating(commands)
+    return parser
 
+
+def _looking(commands: Any) -> None:
+    """The commands that report what discovery finds: ``list``, ``explain``, ``doctor``."""
     listing = _command(commands, "list", "every plugin of a package, with its source",
                        "compat-plugin list matsim.plugins --interface IMaterial")
     listing.add_argument("package", help="the plugin package, e.g. matsim.plugins")
@@ -84,6 +91,18 @@ def _parser() -> argparse.ArgumentParser:
     _reporting(explain)
     explain.set_defaults(run=cmd_explain)
 
+    doctor = _command(commands, "doctor",
+                      "report every candidate's fate, the caches, import costs and name clashes",
+                      "compat-plugin doctor twisted.plugins --key authType")
+    doctor.add_argument("packages", nargs="+", metavar="PACKAGE")
+    doctor.add_argument("--key", action="append", default=[], metavar="ATTR",
+                        help="also report plugins sharing a value of this attribute")
+    _reporting(doctor)
+    doctor.set_defaults(run=cmd_doctor)
+
+
+def _caching(commands: Any) -> None:
+    """``cache`` and its actions."""
     cache = _command(commands, "cache", "regenerate, clear or inspect caches",
                      "compat-plugin cache info matsim.plugins")
     actions = cache.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
@@ -101,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     _reporting(info)
     info.set_defaults(run=cmd_info)
 
+
+def _migrating(commands: Any) -> None:
+    """The commands that move an application or its plugins: ``migrate``, ``twisted``."""
     migrate = _command(commands, "migrate", "print entry points for directory plugins",
                        "compat-plugin migrate matsim.plugins --dist acme-plates --to acme_plates")
     migrate.add_argument("package")
@@ -110,22 +132,12 @@ def _parser() -> argparse.ArgumentParser:
                          help="the package the modules will live in (default: where they are)")
     migrate.set_defaults(run=cmd_migrate)
 
-    doctor = _command(commands, "doctor",
-                      "report every candidate's fate, the caches, import costs and name clashes",
-                      "compat-plugin doctor twisted.plugins --key authType")
-    doctor.add_argument("packages", nargs="+", metavar="PACKAGE")
-    doctor.add_argument("--key", action="append", default=[], metavar="ATTR",
-                        help="also report plugins sharing a value of this attribute")
-    _reporting(doctor)
-    doctor.set_defaults(run=cmd_doctor)
-
     twisted = _command(commands, "twisted",
                        "put compat_plugin behind Twisted's plugin lookups in every interpreter "
                        "of this environment, child processes included",
                        "compat-plugin twisted enable")
     twisted.add_argument("action", choices=("enable", "disable", "status"))
     twisted.set_defaults(run=cmd_twisted)
-    return parser
 
 
 class _Version(argparse.Action):
