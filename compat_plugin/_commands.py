@@ -43,7 +43,9 @@ class UsageError(Exception):
 # -- what every command shares --------------------------------------------------------------------
 
 
-def _package(name: str, command: str) -> ModuleType:
+def package_named(name: str, command: str) -> ModuleType:
+    """The plugin package ``name``, imported; a ``UsageError`` for ``command`` if there is no
+    such package, it fails to import, or it is a plain module."""
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
@@ -57,7 +59,8 @@ def _package(name: str, command: str) -> ModuleType:
     return module
 
 
-def _resolve(package: ModuleType) -> Discovery:
+def resolve(package: ModuleType) -> Discovery:
+    """Everything discovery finds for ``package`` in this process."""
     from ._resolver import resolver
 
     return resolver().resolve(package)
@@ -104,8 +107,8 @@ def _interface_filter(found: Discovery, name: str | None) -> str | None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    package = _package(args.package, "list")
-    found = _resolve(package)
+    package = package_named(args.package, "list")
+    found = resolve(package)
     _not_a_plugin_package(package, found, "list")
     wanted = _interface_filter(found, args.interface)
     records = [r for r in found.plugins if wanted is None or wanted in r.interfaces]
@@ -186,8 +189,8 @@ def _other_groups(name: str, group: str) -> str:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    package = _package(args.package, "explain")
-    found = _resolve(package)
+    package = package_named(args.package, "explain")
+    found = resolve(package)
     verdicts = _verdicts(found, args.name)
     returned = any(v["status"] == "returned" for v in verdicts)
     if args.json:
@@ -246,7 +249,7 @@ def _cache_files(package: ModuleType) -> list[str]:
 def cmd_regenerate(args: argparse.Namespace) -> int:
     from ._resolver import forget_state, resolver
 
-    packages = [_package(name, "cache regenerate") for name in args.packages]
+    packages = [package_named(name, "cache regenerate") for name in args.packages]
     progress = _Progress(len(packages))
     failed = 0
     for package in packages:
@@ -301,7 +304,7 @@ def cmd_clear(args: argparse.Namespace) -> int:
     from ._store import user_cache_root
 
     removed = 0
-    for package in [_package(name, "cache clear") for name in args.packages]:
+    for package in [package_named(name, "cache clear") for name in args.packages]:
         removed += sum(_remove(path) for path in _cache_files(package))
     if not args.packages:
         for folder, _, files in os.walk(user_cache_root()):
@@ -314,7 +317,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     from ._inventory import cache_states
 
     states = [state for name in args.packages
-              for state in cache_states(_package(name, "cache info"))]
+              for state in cache_states(package_named(name, "cache info"))]
     if args.json:
         print_json({"caches": [state._asdict() for state in states]})
         return 0
@@ -330,69 +333,6 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- migrate ---------------------------------------------------------------------------------------
-
-
-def _distribution_files(name: str) -> set[str]:
-    import importlib_metadata
-
-    try:
-        files = importlib_metadata.distribution(name).files or []
-    except (importlib_metadata.PackageNotFoundError, ValueError):
-        raise UsageError(f"no distribution named {name!r}", "migrate") from None
-    return {os.path.realpath(str(file.locate())) for file in files}
-
-
-def cmd_migrate(args: argparse.Namespace) -> int:
-    from ._directories import plugin_directories
-
-    if args.to is not None and not all(part.isidentifier() for part in args.to.split(".")):
-        raise UsageError(f"--to needs a dotted package name, not {args.to!r}", "migrate")
-    package = _package(args.package, "migrate")
-    owned = _distribution_files(args.dist) if args.dist else None
-    found = _resolve(package)
-    # Every directory module counts, plugins or not (some define them only conditionally),
-    # and those that fail to import too: a migration must not lose any.
-    modules = {m.module: m.origin for m in found.modules if m.origin.kind == "directory"}
-    failed = {e.target: e.origin for e in found.errors if e.origin.kind == "directory"}
-    order = {listing.directory: at for at, listing in enumerate(plugin_directories(package))}
-    entries: list[tuple[str, str]] = []
-    failing = False
-    for module, origin in sorted({**modules, **failed}.items(),
-                                 key=lambda item: (order.get(str(item[1].path), 0), item[0])):
-        short = module.rpartition(".")[2]
-        if owned is not None and not _module_owned(str(origin.path), short, owned):
-            continue
-        if module in failed:
-            failing = True
-            print(f"warning: {module} does not import here; check its entry point",
-                  file=sys.stderr)
-        entries.append((short, f"{args.to}.{short}" if args.to else module))
-    if not entries:
-        which = f" installed by {args.dist}" if args.dist else ""
-        print(f"{args.package} has no directory plugin modules{which}", file=sys.stderr)
-        return 1
-    _print_entry_points(package.__name__, entries, args.format)
-    return 1 if failing else 0
-
-
-def _print_entry_points(group: str, entries: list[tuple[str, str]], form: str) -> None:
-    if form == "setup.cfg":
-        print("[options.entry_points]")
-        print(f"{group} =")
-        for name, value in entries:
-            print(f"    {name} = {value}")
-    else:
-        print(f'[project.entry-points."{group}"]')
-        for name, value in entries:
-            print(f'{name} = "{value}"')
-
-
-def _module_owned(directory: str, short: str, owned: set[str]) -> bool:
-    candidates = [f"{short}.py", f"{short}.pyc", f"{short}/__init__.py", f"{short}/__init__.pyc"]
-    return any(os.path.realpath(os.path.join(directory, c)) in owned for c in candidates)
-
-
 # -- doctor ----------------------------------------------------------------------------------------
 
 
@@ -400,7 +340,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from ._doctor import DEFAULT_KEYS, examine, report_json, report_text
 
     keys = (*DEFAULT_KEYS, *args.key)
-    reports = [examine(_package(name, "doctor"), keys) for name in args.packages]
+    reports = [examine(package_named(name, "doctor"), keys) for name in args.packages]
     problems = sum(len(report.problems) for report in reports)
     if args.json:
         print_json({"reports": [report_json(report) for report in reports],
@@ -409,8 +349,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         for report in reports:
             print(report_text(report, args.wide))
     return 1 if problems else 0
-
-
 
 
 # -- twisted ---------------------------------------------------------------------------------------

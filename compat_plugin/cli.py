@@ -28,10 +28,10 @@ from ._commands import (
     cmd_explain,
     cmd_info,
     cmd_list,
-    cmd_migrate,
     cmd_regenerate,
     cmd_twisted,
 )
+from ._migration import cmd_migrate
 
 PROG = "compat-plugin"
 
