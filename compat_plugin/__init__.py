@@ -70,9 +70,9 @@ _HOMES = {
 def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is not None:
-        from importlib import import_module
-
-        value = getattr(import_module(f"{__name__}.{home}"), name)
+        # ``from . import <home>``: the import statement's machinery, not importlib's package
+        package = __import__(__name__, globals(), None, [home])
+        value = getattr(getattr(package, home), name)
     elif name == "__version__":
         from ._version import version
 

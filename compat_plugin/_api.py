@@ -142,13 +142,11 @@ def load(record: PluginRecord, interface: InterfaceClass | None = None) -> Any:
     ``interface``, when given, is enough); any error from the import itself propagates (a
     plugin module may raise anything).
     """
-    import importlib
-
+    from ._imports import module_named, resolve_attribute
     from ._interfaces import interface_names
     from ._records import StaleRecord
-    from ._scan import resolve_attribute
 
-    module = importlib.import_module(record.module)
+    module = module_named(record.module)
     try:
         value = resolve_attribute(module, record.attribute)
     except AttributeError:

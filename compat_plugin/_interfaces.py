@@ -94,11 +94,11 @@ def imported_interface(name: str) -> InterfaceClass | None:
 
 def resolve_interface(name: str) -> InterfaceClass | None:
     """Import and return the interface called ``name``, or None if it cannot be found."""
-    import importlib
+    from ._imports import module_named
 
     module_name, _, attribute = name.rpartition(".")
     try:
-        module = importlib.import_module(module_name)
+        module = module_named(module_name)
     except Exception:
         return None
     found: Any = getattr(module, attribute, None)

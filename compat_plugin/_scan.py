@@ -11,12 +11,12 @@ entry; :func:`importable` later tells, without importing anything, whether one h
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any, NamedTuple
 
+from ._imports import module_named, resolve_attribute
 from ._interfaces import implements_marker, interface_names
 from ._records import LoadError, ModuleRecords, NotAPlugin, Origin, PluginRecord
 
@@ -100,7 +100,7 @@ class Scanner:
             sys.meta_path.append(unfound)
         loaded: ModuleType | LoadError
         try:
-            loaded = importlib.import_module(name)
+            loaded = module_named(name)
         except PLUGIN_FAULTS as exc:
             loaded = LoadError(name, origin, exc)
         finally:
@@ -170,14 +170,6 @@ def _unexported_classes(module: ModuleType) -> tuple[str, ...]:
             except PLUGIN_FAULTS:
                 continue
     return tuple(found)
-
-
-def resolve_attribute(module: ModuleType, path: str) -> object:
-    """``module.a.b`` for ``path`` ``"a.b"``; AttributeError if any step is missing."""
-    value: object = module
-    for part in path.split("."):
-        value = getattr(value, part)
-    return value
 
 
 def scan_object(
