@@ -105,10 +105,9 @@ getPlugIns = getPlugins
 def _plugins(interface: InterfaceClass, package: ModuleType, disable: Iterable[str],
              enable: Iterable[str]) -> Iterator[Any]:
     from ._matching import adapters_to, adapts, provides
-    from ._records import LoadError, StaleRecord
+    from ._records import PLUGIN_FAULTS, LoadError, StaleRecord
     from ._resolver import resolver
     from ._rules import Rules
-    from ._scan import PLUGIN_FAULTS
 
     adapters = adapters_to(interface)
     process = resolver()

@@ -119,7 +119,10 @@ def list_directory(directory: str) -> Listing | None:
     listing = Listing(directory)
     compiled: list[os.DirEntry[str]] = []
     subdirectories: list[os.DirEntry[str]] = []
-    # One pass, stat-ing sources as they come: this loop runs once per module on every call.
+    # One pass, stat-ing sources as they come: this loop runs once per module on every call,
+    # hence the columns' appends bound to locals.
+    add_name, add_file = listing.names.append, listing.files.append
+    add_mtime, add_size = listing.mtimes.append, listing.sizes.append
     with scan:
         for entry in scan:
             name = entry.name
@@ -131,7 +134,10 @@ def list_directory(directory: str) -> Listing | None:
                     except OSError as exc:
                         logger().debug("passing over plugin module %s: %s", entry.path, exc)
                         continue
-                    listing.add(stem, name, st.st_mtime_ns, st.st_size)
+                    add_name(stem)
+                    add_file(name)
+                    add_mtime(st.st_mtime_ns)
+                    add_size(st.st_size)
             elif name.endswith(".pyc"):
                 compiled.append(entry)
             elif "." not in name and name != "__pycache__":

@@ -12,6 +12,8 @@ Format (``SCHEMA``), JSON Lines: a header line, then one line per module::
 
 Module n is ``names[n]``, loaded from ``files[n]`` (relative to the directory), whose stamp was
 ``mtimes[n]`` (``st_mtime_ns``) and ``sizes[n]``; line n + 1 holds what its scan found.
+Modules come in the order the directory was listed when the file was written: while the
+directory is unchanged, a warm call compares its listing with these columns as a whole.
 ``missing`` names, for each module whose scan tried to import something that no finder on
 ``sys.meta_path`` could find (an optional dependency), those module names.
 
@@ -36,7 +38,7 @@ real path>.<interpreter>.json``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ._directories import Listing
@@ -113,12 +115,12 @@ class StoredEntries:
     """The entries of one cache file: stamps in columns, details as the raw rest of the file,
     split into lines only when one is needed.  Built only from a checked header."""
 
-    __slots__ = ("_files", "_lines", "_mentioned", "_missing", "_mtimes", "_position",
-                 "_sizes", "_text")
+    __slots__ = ("_files", "_lines", "_mentioned", "_missing", "_mtimes", "_names",
+                 "_position", "_sizes", "_text")
 
     def __init__(self, columns: dict[str, list[Any]], missing: dict[str, list[str]],
                  details: bytes) -> None:
-        names = columns["names"]
+        names = self._names = columns["names"]
         self._position = dict(zip(names, range(len(names))))
         self._files: list[str] = columns["files"]
         self._mtimes: list[int] = columns["mtimes"]
@@ -128,10 +130,17 @@ class StoredEntries:
         self._lines: list[str] | None = None
         self._mentioned: dict[str, bool] = {}
 
-    def _line(self, position: int) -> str:
+    def _split(self) -> list[str] | None:
+        """The detail lines, split once; None if there are not as many as modules (the file
+        is then of no use).  Counted only when a line is first needed: a warm call that finds
+        nothing mentioned never pays for it, and the checksum already vouches for the text."""
         if self._lines is None:
-            self._lines = self._text.decode("ascii").split("\n")
-        return self._lines[position]
+            lines = self._text.decode("ascii").split("\n")
+            self._lines = lines if len(lines) == len(self._names) + 1 else []
+            if not self._lines:  # from now on, the file holds nothing
+                logger().debug("ignoring a plugin cache: its line count does not match")
+                self._position, self._names = {}, []
+        return self._lines or None
 
     def _mentions(self, wanted: str) -> bool:
         """Whether any stored details mention ``wanted``: one search of the whole file."""
@@ -152,6 +161,14 @@ class StoredEntries:
         position, files, mtimes, sizes = self._position, self._files, self._mtimes, self._sizes
         missing = self._missing
         mentioned = wanted is None or self._mentions(wanted)
+        lines = self._split() if mentioned else None
+        if mentioned and lines is None:
+            return [(at, None) for at in range(len(listing.names))], 0
+        # The file is written in the order the directory was listed, which holds while the
+        # directory is unchanged: then four list comparisons replace the loop below.
+        if (listing.names == self._names and listing.mtimes == mtimes
+                and listing.sizes == sizes and listing.files == files):
+            return self._sift_unchanged(wanted, lines)
         found: list[tuple[int, str | None]] = []
         current = 0
         listed_files, listed_mtimes, listed_sizes = listing.files, listing.mtimes, listing.sizes
@@ -165,13 +182,27 @@ class StoredEntries:
                 and not (missing and name in missing and becomes_importable(missing[name]))
             ):
                 current += 1
-                if mentioned:
-                    details = self._line(at)
+                if lines is not None:  # some details mention ``wanted``
+                    details = lines[at]
                     if wanted is None or wanted in details:
                         found.append((at_listing, details))
                 continue
             found.append((at_listing, None))
         return found, current
+
+    def _sift_unchanged(self, wanted: str | None, lines: list[str] | None
+                        ) -> tuple[list[tuple[int, str | None]], int]:
+        """``sift`` of a listing that is this file's own columns, position for position;
+        ``lines`` are the details when any mention ``wanted``."""
+        position = self._position
+        # A hostile file may name modules it does not hold: those are passed over.
+        stale = {at for name, names in self._missing.items()
+                 if (at := position.get(name)) is not None and becomes_importable(names)}
+        found: list[tuple[int, str | None]] = [(at, None) for at in stale]
+        if lines is not None:
+            found += [(at, line) for at, line in enumerate(lines[:len(self._names)])
+                      if (wanted is None or wanted in line) and at not in stale]
+        return found, len(self._names) - len(stale)
 
     def names(self) -> Iterator[str]:
         return iter(self._position)
@@ -182,10 +213,11 @@ class StoredEntries:
     def get(self, name: str) -> Entry | None:
         """The entry stored for ``name``, if any."""
         at = self._position.get(name)
-        if at is None:
+        lines = self._split() if at is not None else None
+        if at is None or lines is None:
             return None
         stamp = Stamp(self._mtimes[at], self._sizes[at])
-        return Entry(self._files[at], stamp, self._line(at), tuple(self._missing.get(name, ())))
+        return Entry(self._files[at], stamp, lines[at], tuple(self._missing.get(name, ())))
 
     def as_dict(self) -> dict[str, Entry]:
         """Every entry, by module name."""
@@ -212,11 +244,13 @@ def read_entries(path: str, directory: str, package: str) -> StoredEntries:
         logger().debug("ignoring plugin cache %s: written for something else", path)
         return NOTHING_STORED
     columns = header["modules"]
-    count = details.count(b"\n")
+    count = len(columns["names"])
+    # As many lines as modules, each ended: the lines are counted when first split.
+    ended = details.endswith(b"\n") if count else not details
     if (
         header["checksum"] != checksum(details)
         or not details.isascii()
-        or (count and not details.endswith(b"\n"))
+        or not ended
         or any(len(column) != count for column in columns.values())
     ):
         logger().debug("ignoring plugin cache %s: its checksum or line count does not match",
@@ -238,9 +272,11 @@ def _written_for(header: dict[str, Any], directory: str, package: str) -> bool:
                _identity(directory, package).items())
 
 
-def encode(directory: str, package: str, entries: dict[str, Entry]) -> bytes:
-    """The bytes of a cache file holding ``entries`` (modules in name order)."""
-    names = sorted(entries)
+def encode(directory: str, package: str, entries: dict[str, Entry],
+           order: Sequence[str] = ()) -> bytes:
+    """The bytes of a cache file holding ``entries``: modules in the order of ``order``
+    (the directory's listing), then any others in name order."""
+    names = in_order(entries, order)
     header: dict[str, Any] = {"schema": SCHEMA, **_identity(directory, package)}
     header["modules"], header["missing"], details = _columns(names, entries)
     header["checksum"] = checksum(details)
@@ -267,6 +303,8 @@ class DirectoryCache:
         self._base = self.stored(places[0])
         self._adopted: dict[str, Entry] = {}
         self._changes: dict[str, Entry | None] = {}
+        # The directory's modules as last listed: the order a saved file keeps.
+        self._order: list[str] = listing.names
 
     def stored(self, place: str) -> StoredEntries:
         """What the cache file at ``place`` holds (read once per process)."""
@@ -320,6 +358,7 @@ class DirectoryCache:
         """
         # Modules this process scanned, forgot or adopted are looked up one by one; the rest,
         # normally all of them, go through the file's own loop.
+        self._order = listing.names
         overridden = self._changes.keys() | self._adopted.keys()
         plain = admitted.only(set(admitted.names) - overridden) if overridden else admitted
         sifted, current = self._base.sift(plain, wanted)
@@ -371,16 +410,19 @@ class DirectoryCache:
         if not self._changes:
             return
         entries = self.entries()
-        data = encode(self.directory, self.package, entries)
+        names = in_order(entries, self._order)
+        data = encode(self.directory, self.package, entries, names)
         written = self.file.write(data, lambda place: self.stored(place).as_dict() == entries)
         self._changes, self._adopted = {}, {}
-        self._base = _as_stored(entries)
+        self._base = StoredEntries(*_columns(names, entries))
         if written is not None:
             self._read[written] = self._base
 
 
-def _as_stored(entries: dict[str, Entry]) -> StoredEntries:
-    return StoredEntries(*_columns(list(entries), entries))
+def in_order(entries: dict[str, Entry], order: Sequence[str]) -> list[str]:
+    """The names of ``entries``: those in ``order`` as they come there, then the rest sorted."""
+    listed = [name for name in order if name in entries]
+    return listed + sorted(entries.keys() - set(listed)) if len(listed) < len(entries) else listed
 
 
 def _columns(names: list[str], entries: dict[str, Entry]

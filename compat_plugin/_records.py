@@ -212,6 +212,11 @@ class Value:
         return f"{type(self).__name__}({fields})"
 
 
+# What a broken plugin may raise while imported or inspected.  SystemExit is included because
+# a plugin calling sys.exit() at import time must not end its host; KeyboardInterrupt is not.
+PLUGIN_FAULTS = (Exception, SystemExit)
+
+
 class MalformedEntryPoint(ValueError):
     """An entry point's value does not name ``module`` or ``module:attribute``."""
 

@@ -18,11 +18,7 @@ from typing import Any, NamedTuple
 
 from ._imports import module_named, resolve_attribute
 from ._interfaces import implements_marker, interface_names
-from ._records import LoadError, ModuleRecords, NotAPlugin, Origin, PluginRecord
-
-# What a broken plugin may raise while imported or inspected.  SystemExit is included because
-# a plugin calling sys.exit() at import time must not end its host; KeyboardInterrupt is not.
-PLUGIN_FAULTS = (Exception, SystemExit)
+from ._records import PLUGIN_FAULTS, LoadError, ModuleRecords, NotAPlugin, Origin, PluginRecord
 
 # Set on every module by the import system, never by a plugin's author.
 IMPORT_MACHINERY = frozenset({

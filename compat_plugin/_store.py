@@ -173,7 +173,9 @@ def list_of(item: Shape) -> Shape:
     """A list whose every item has the shape ``item``."""
     if isinstance(item, _Exactly):
         kind = item.kind
-        return lambda value: type(value) is list and all(type(x) is kind for x in value)
+        # The types counted in C: the columns of a thousand-module directory are checked on
+        # every warm call.
+        return lambda value: type(value) is list and set(map(type, value)) <= {kind}
     return lambda value: type(value) is list and all(item(x) for x in value)
 
 

@@ -1183,6 +1183,43 @@ def test_details_passed_over_never_record_the_asked_interface(
             assert (n, entries[f"m{n}"].details) in found.sift(listing, compact(interface))[0]
 
 
+def test_sift_of_a_listing_in_the_files_own_order_agrees_with_the_loop(tmp_path: Path) -> None:
+    """A file written in the listing's order is compared column against column; the result
+    is the one module-by-module comparison gives, a missing import now found included."""
+    entries = {
+        "b": Entry("b.py", Stamp(2, 20), '[null,[["p",null,["x.I"],["x.I"]]],[]]'),
+        "a": Entry("a.py", Stamp(1, 10), "[null,[],[]]"),
+        "c": Entry("c.py", Stamp(3, 30), '[null,[["p",null,["x.I"],["x.I"]]],[]]',
+                   ("json",)),
+        "d": Entry("d.py", Stamp(4, 40), '[null,[["p",null,["x.I"],["x.I"]]],[]]',
+                   (f"{ABSENT}d",)),
+    }
+    order = ["b", "a", "c", "d"]
+    raw = encode(DIRECTORY, PACKAGE, entries, order)
+    header_text, _, details = raw.partition(b"\n")
+    header = json.loads(header_text)
+    assert header["modules"]["names"] == order
+    # A hostile file may name, as missing imports, modules it does not hold.
+    header["missing"]["nowhere"] = ["json"]
+    path = tmp_path / "cache.json"
+    path.write_bytes(json.dumps(header).encode() + b"\n" + details)
+    found = _read(path)
+    listed = [(name, entries[name].filename, *entries[name].stamp) for name in order]
+
+    def by_name(listing: Listing, wanted: str | None) -> tuple[set[tuple[str, str | None]], int]:
+        sifted, current = found.sift(listing, wanted)
+        return {(listing.names[at], line) for at, line in sifted}, current
+
+    for wanted in ('"x.I"', None, '"y.J"'):
+        as_written = by_name(listing_of(*listed), wanted)
+        other_order = by_name(listing_of(*reversed(listed)), wanted)
+        assert as_written == other_order
+    # c's missing import (json) is there now: c is scanned again, whatever was asked.
+    assert by_name(listing_of(*listed), '"x.I"') == (
+        {("b", entries["b"].details), ("c", None), ("d", entries["d"].details)}, 3)
+    assert by_name(listing_of(*listed), '"y.J"') == ({("c", None)}, 3)
+
+
 def test_sift_compares_each_listed_module_with_its_entry(tmp_path: Path) -> None:
     entries = {
         "a": Entry("a.py", Stamp(1, 10), '[null,[["p",null,["x.I"],["x.I"]]],[]]'),
@@ -2020,3 +2057,22 @@ def test_a_site_wide_cache_serves_an_unprivileged_user_with_other_distributions(
         assert snapshot(base) == before
     finally:
         remove_tree(base)
+
+
+def test_a_file_whose_lines_are_not_its_modules_holds_nothing_once_split(tmp_path: Path) -> None:
+    """Lines are counted only when one is first needed; a file with one line too few (its
+    checksum right) then holds nothing, and every module is scanned again."""
+    entries = {name: Entry(f"{name}.py", Stamp(n, n), '[null,[["p",null,["x.I"],["x.I"]]],[]]')
+               for n, name in enumerate(["a", "b"])}
+    header_text, _, details = encode(DIRECTORY, PACKAGE, entries, ["a", "b"]).partition(b"\n")
+    header = json.loads(header_text)
+    shorter = details.split(b"\n", 1)[1]
+    header["checksum"] = zlib.crc32(shorter)
+    path = tmp_path / "cache.json"
+    path.write_bytes(json.dumps(header).encode() + b"\n" + shorter)
+    found = _read(path)
+    listing = listing_of(("a", "a.py", 0, 0), ("b", "b.py", 1, 1))
+    # Nothing mentions what is asked: nothing needs a line, and the text is what was written.
+    assert found.sift(listing, '"y.J"') == ([], 2)
+    assert found.sift(listing, '"x.I"') == ([(0, None), (1, None)], 0)
+    assert found.get("a") is None and found.as_dict() == {} and len(found) == 0
