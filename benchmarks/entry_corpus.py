@@ -6,7 +6,8 @@ The tree written under DEST (one ``sys.path`` entry)::
     epcorpus/ifaces.py                   IA and INobody (zope.interface)
     epcorpus/plugins/__init__.py         its plugin package: no modules of its own
     epdist0000/__init__.py               the package of distribution epdist0000
-    epdist0000/plugin.py                 one plugin providing IA (every 20th distribution)
+    epdist0000/plugin.py                 one plugin providing IA (50 distributions, evenly
+                                         spread: every 20th of 1,000, every 200th of 10,000)
     epdist0000-1.0.dist-info/METADATA    Name and Version
     epdist0000-1.0.dist-info/RECORD      every file of the distribution, with hashes
     epdist0000-1.0.dist-info/entry_points.txt
@@ -34,8 +35,9 @@ HOST = "epcorpus"
 GROUP = f"{HOST}.plugins"
 DISTRIBUTION_PREFIX = "epdist"
 VERSION = "1.0"
-# Every PLUGIN_EVERY-th distribution (0, 20, 40, ...) declares an entry point.
-PLUGIN_EVERY = 20
+# However many distributions are installed, this many declare an entry point, evenly spread:
+# a larger environment has more distributions, not more plugins.
+PLUGINS = 50
 
 _HOST_INIT = '"""Host application of the entry-point benchmark corpus."""\n'
 
@@ -95,9 +97,10 @@ def distribution_name(index: int) -> str:
     return f"{DISTRIBUTION_PREFIX}{index:04d}"
 
 
-def is_plugin_distribution(index: int) -> bool:
-    """Whether the ``index``-th distribution declares an entry point in ``GROUP``."""
-    return index % PLUGIN_EVERY == 0
+def is_plugin_distribution(index: int, distributions: int) -> bool:
+    """Whether the ``index``-th of ``distributions`` declares an entry point in ``GROUP``."""
+    every = max(1, distributions // PLUGINS)
+    return index % every == 0 and index // every < PLUGINS
 
 
 def plugin_modules(distributions: int) -> list[str]:
@@ -105,7 +108,7 @@ def plugin_modules(distributions: int) -> list[str]:
     return [
         f"{distribution_name(index)}.plugin"
         for index in range(distributions)
-        if is_plugin_distribution(index)
+        if is_plugin_distribution(index, distributions)
     ]
 
 
@@ -135,12 +138,12 @@ def add_distribution(site: Path, name: str, version: str) -> None:
     (site / info / "RECORD").write_text("\n".join(record) + "\n", encoding="utf-8")
 
 
-def _write_distribution(site: Path, index: int) -> None:
+def _write_distribution(site: Path, index: int, distributions: int) -> None:
     name = distribution_name(index)
     info = f"{name}-{VERSION}.dist-info"
     record: list[str] = []
     _write(site, f"{name}/__init__.py", _DISTRIBUTION_INIT.format(name=name), record)
-    if is_plugin_distribution(index):
+    if is_plugin_distribution(index, distributions):
         source = _PLUGIN_MODULE.format(name=name, index=index, host=HOST)
         _write(site, f"{name}/plugin.py", source, record)
         _write(site, f"{info}/entry_points.txt", f"[{GROUP}]\n{name} = {name}.plugin\n", record)
@@ -165,7 +168,7 @@ def make_entry_corpus(site: Path, distributions: int) -> Path:
     (site / HOST / "ifaces.py").write_text(_IFACES, encoding="utf-8")
     (plugins / "__init__.py").write_text(_PLUGINS_INIT, encoding="utf-8")
     for index in range(distributions):
-        _write_distribution(site, index)
+        _write_distribution(site, index, distributions)
     return site
 
 

@@ -18,7 +18,8 @@ Groups, each with its own corpus (see ``corpus.py``, ``entry_corpus.py``) and ta
   module entry point in the group, against importlib.metadata, stevedore (its cache warm) and
   plain imports of the 50 modules; the cold row removes compat_plugin's indexes and compares
   with ``importlib_metadata.entry_points(group=...)`` plus loading the matches.
-- *entry points, 10,000 distributions*: the warm row again, on ten times the distributions.
+- *entry points, 10,000 distributions*: the warm row again, on ten times the distributions
+  (the same 50 declaring entry points, spread among them).
 
 Every child runs with the interpreter of the benchmark venv (``benchvenv.py``), which the
 tables name.  After the warm-up, and after the last round, checks (``checks.py``) confirm that

@@ -10,7 +10,7 @@ metadata before copies without.  Neither importlib-metadata nor packaging is imp
 
 Index format (``SCHEMA``), one JSON document::
 
-    {"schema": 1, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
+    {"schema": 2, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
      "stamp": [mtime_ns, size],
      "names": "\\nkey\\n...", "nameless": "\\nkey\\n...",
      "distributions": [[key, name, version, metadata, [mtime_ns, size] | null, has metadata,
@@ -19,7 +19,7 @@ Index format (``SCHEMA``), one JSON document::
      "shadowed": [[key, version, metadata, winner's metadata], ...],
      "gates": {key: [reason, [[required key, entry, [mtime_ns, size] | null], ...]]},
      "scans": {scan key: [file, mtime_ns, size, details, [missing, ...]]},
-     "checksum": <CRC-32 of the JSON text of "scans">}
+     "checksum": <CRC-32 of the scans' details, each followed by a newline, in order>}
 
 ``names`` holds the normalized name of every distribution in the entry that has metadata
 (``nameless`` those without), each between newlines: enough to decide shadowing without a
@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from ._records import Origin, Stamp, Value
@@ -68,7 +69,7 @@ from ._store import (
     user_cache_root,
 )
 
-SCHEMA = 1
+SCHEMA = 2
 
 
 class Declared(Value):
@@ -210,8 +211,22 @@ class EntryIndex:
             "gates": {key: [gate.reason, [[k, e, list(s) if s else None] for k, e, s in
                                           gate.depends]] for key, gate in self.gates.items()},
             "scans": scans,
-            "checksum": checksum(dump_json(scans).encode("ascii")),
+            "checksum": _details_checksum(scans),
         }
+
+
+def _is_entry(recorded: object, entry: str) -> bool:
+    """Whether ``recorded`` (a real path) is the real path of ``entry``.  Its absolute path
+    is compared first: the same string needs no look at every directory above it."""
+    return type(recorded) is str and (recorded == os.path.abspath(entry or ".")
+                                      or recorded == real_entry(entry))
+
+
+def _details_checksum(scans: dict[str, list[Any]]) -> int:
+    """The checksum of what each scan found: the part a warm call searches undecoded (the
+    rest is checked field by field)."""
+    text = "".join(f"{scan[3]}\n" for scan in scans.values())
+    return checksum(text.encode("utf-8", "surrogatepass"))
 
 
 def _distribution_row(d: Distribution) -> list[Any]:
@@ -225,15 +240,23 @@ def real_entry(entry: str) -> str:
     return os.path.realpath(entry or ".")
 
 
+def _beside_place(entry: str, group: str) -> str:
+    return os.path.join(entry or ".", "__pycache__",
+                        f"compat_plugin.entry-points.{group}.{interpreter_tag()}.json")
+
+
+def _per_user_place(entry: str, group: str) -> str:
+    return os.path.join(user_cache_root(), "entry-points",
+                        f"{digest(real_entry(entry))}.{group}.{interpreter_tag()}.json")
+
+
+def _place_makers(beside: bool) -> tuple[Callable[[str, str], str], ...]:
+    return (_beside_place, _per_user_place) if beside else (_per_user_place,)
+
+
 def index_places(entry: str, group: str, beside: bool) -> list[str]:
     """Where the index of ``entry`` for ``group`` is looked for, in order."""
-    name = f"{group}.{interpreter_tag()}.json"
-    per_user = os.path.join(user_cache_root(), "entry-points",
-                            f"{digest(real_entry(entry))}.{name}")
-    if not beside:
-        return [per_user]
-    return [os.path.join(entry or ".", "__pycache__", f"compat_plugin.entry-points.{name}"),
-            per_user]
+    return [place(entry, group) for place in _place_makers(beside)]
 
 
 def read_index(entry: str, group: str, stamp: Stamp, beside: bool
@@ -241,8 +264,10 @@ def read_index(entry: str, group: str, stamp: Stamp, beside: bool
     """The stored index of ``entry`` for ``group`` written for ``stamp``, if a place holds
     one; and else any usable one found (stale, but its scans may still hold), if any."""
     stale: EntryIndex | None = None
-    for place in index_places(entry, group, beside):
-        index = read_index_at(place, entry, group)
+    # Each place is worked out only if the one before it fails: the per-user one needs the
+    # entry's real path.
+    for place_of in _place_makers(beside):
+        index = read_index_at(place_of(entry, group), entry, group)
         if index is not None and index.stamp == stamp:
             return index, None
         stale = stale or index
@@ -262,8 +287,8 @@ def _index_from(document: Any, entry: str, group: str) -> EntryIndex | None:
         and equal_to(interpreter_tag())(document.get("interpreter"))
         and equal_to(group)(document.get("group"))
         # An index beside an entry travels with copies of it: it describes only its own.
-        and equal_to(real_entry(entry))(document.get("entry"))
-        and document["checksum"] == checksum(dump_json(document["scans"]).encode("ascii"))
+        and _is_entry(document.get("entry"), entry)
+        and document["checksum"] == _details_checksum(document["scans"])
     ):
         return None
     distributions = tuple(

@@ -169,6 +169,22 @@ def test_read_index_tells_a_current_index_from_a_stale_one(tmp_path: Path) -> No
     assert current is None and stale is not None and stale.names == "\nfoo\n"
 
 
+def test_an_index_beside_an_entry_serves_it_by_every_path_and_no_copy(tmp_path: Path) -> None:
+    entry = tmp_path / "entry"
+    entry.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(entry)
+    written = EntryIndex(str(link), GROUP, Stamp(1, 2), "\nfoo\n")
+    written.dirty = True
+    save_index(written, CacheFile([index_places(str(entry), GROUP, beside=True)[0]]))
+    # Written through the link, it records the real path; both ways in read it.
+    for path in (entry, link):
+        current, _ = read_index(str(path), GROUP, Stamp(1, 2), beside=True)
+        assert current is not None and current.names == "\nfoo\n", path
+    copy = Path(shutil.copytree(entry, tmp_path / "copy"))
+    assert read_index(str(copy), GROUP, Stamp(1, 2), beside=True) == (None, None)
+
+
 # -- Where an index lives ----------------------------------------------------------------------
 
 
@@ -689,8 +705,8 @@ def forge(site: Path, change: Callable[[dict[str, Any]], None]) -> None:
     checksum matches, so that only what it claims can give it away."""
     document = json.loads(beside(site).read_bytes())
     change(document)
-    scans = json.dumps(document["scans"], separators=(",", ":")).encode("ascii")
-    document["checksum"] = zlib.crc32(scans)
+    details = "".join(f"{scan[3]}\n" for scan in document["scans"].values())
+    document["checksum"] = zlib.crc32(details.encode())
     beside(site).write_text(json.dumps(document))
 
 
