@@ -26,7 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 DEFAULT_VENV = Path("/var/tmp/compat-plugin-bench-venv")
-PROJECT = Path(__file__).resolve().parent.parent
+# Where the children import this tree's compat_plugin from (the src layout).
+PROJECT = Path(__file__).resolve().parent.parent / "src"
 # Distribution names as pip takes them.
 REQUIREMENTS = ("stevedore", "zope.interface", "twisted", "importlib-metadata", "packaging")
 SYSTEM_PYTHON = Path("/usr/bin/python3")

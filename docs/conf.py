@@ -12,7 +12,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # Document this tree's compat_plugin, installed or not.
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
 
 project = "compat_plugin"
 author = "The compat_plugin developers"

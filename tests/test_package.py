@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ def test_classifiers_name_every_supported_python_and_twisted(project: dict[str, 
                 if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)}
     assert versions == {"3.9", "3.10", "3.11", "3.12", "3.13"}
     assert "Typing :: Typed" in classifiers
-    assert (ROOT / "compat_plugin" / "py.typed").exists()
+    assert (ROOT / "src" / "compat_plugin" / "py.typed").exists()
 
 
 def test_urls_authors_and_keywords(project: dict[str, Any]) -> None:
@@ -67,3 +68,14 @@ def test_dependencies_are_the_standard_readers(project: dict[str, Any]) -> None:
                                               "packaging"}
     # importlib-metadata on every Python: the same reader everywhere.
     assert [r for r in requirements if r.marker is not None] == []
+
+
+def test_nothing_at_the_clone_root_hides_the_installed_package() -> None:
+    """From the clone's root (``python -m matsim`` in the quick start), ``sys.path[0]`` is the
+    root: the package must be found where it is installed, not in the working tree's root."""
+    code = ("import importlib.util as u; print(u.find_spec('compat_plugin').origin); "
+            "print(u.find_spec('_compat_plugin_twisted_hook').origin)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, check=True)
+    package, hook = (Path(origin).resolve() for origin in result.stdout.split())
+    assert package.parent.parent != ROOT.resolve() and hook.parent != ROOT.resolve()
