@@ -139,6 +139,11 @@ def test_second():
     assert len(sys.meta_path) == SEEN["meta"]
     from compat_plugin import _resolver
     assert _resolver._resolver is None
+    # Nor an entry-point index of the test's group beside the environment's entries.
+    import glob
+    left = [index for entry in sys.path for index in glob.glob(os.path.join(
+        entry or ".", "__pycache__", "compat_plugin.entry-points.leaky.plugins.*"))]
+    assert not left
 ''')
     result = pytester.runpytest_subprocess("-p", "compat_plugin.testing", "-q")
     result.assert_outcomes(passed=2)

@@ -240,9 +240,13 @@ def real_entry(entry: str) -> str:
     return os.path.realpath(entry or ".")
 
 
+# How the name of every index kept beside its entry (in its ``__pycache__``) begins.
+BESIDE_PREFIX = "compat_plugin.entry-points."
+
+
 def _beside_place(entry: str, group: str) -> str:
     return os.path.join(entry or ".", "__pycache__",
-                        f"compat_plugin.entry-points.{group}.{interpreter_tag()}.json")
+                        f"{BESIDE_PREFIX}{group}.{interpreter_tag()}.json")
 
 
 def _per_user_place(entry: str, group: str) -> str:

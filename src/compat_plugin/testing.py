@@ -24,6 +24,7 @@ reports; :func:`run_python` runs code in a fresh interpreter, as a new process w
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
 import os
@@ -274,10 +275,16 @@ def _isolated_plugin_discovery(tmp_path_factory: pytest.TempPathFactory,
     monkeypatch.delenv("COMPAT_PLUGIN_NO_CACHE_WRITE", raising=False)
     monkeypatch.delenv("COMPAT_PLUGIN_DISABLE", raising=False)
     path, meta_path, importers = list(sys.path), list(sys.meta_path), dict(sys.path_importer_cache)
+    indexes = _indexes_beside(path)
     _forget_state()
     try:
         yield
     finally:
+        # A test's plugin package has a group of its own, whose index would otherwise stay
+        # beside the environment's site-packages.
+        for index in _indexes_beside(path) - indexes:
+            with contextlib.suppress(OSError):
+                os.remove(index)
         roots = tuple(root.rstrip(os.sep) + os.sep for root in _ROOTS)
         _ROOTS.clear()
         _forget_modules(lambda name: _loaded_from(sys.modules.get(name), roots))
@@ -287,6 +294,22 @@ def _isolated_plugin_discovery(tmp_path_factory: pytest.TempPathFactory,
         sys.path_importer_cache.update(importers)
         importlib.invalidate_caches()
         _forget_state()
+
+
+def _indexes_beside(entries: list[str]) -> set[str]:
+    """The entry-point indexes kept beside ``entries``."""
+    from ._entrypoints import BESIDE_PREFIX
+
+    found: set[str] = set()
+    for entry in entries:
+        directory = os.path.join(entry or ".", "__pycache__")
+        try:
+            names = os.listdir(directory)
+        except (OSError, TypeError, ValueError):
+            continue
+        found.update(os.path.join(directory, name) for name in names
+                     if name.startswith(BESIDE_PREFIX))
+    return found
 
 
 def _loaded_from(module: object, roots: tuple[str, ...]) -> bool:
