@@ -15,23 +15,27 @@ import pytest
 
 import compat_plugin
 import compat_plugin.cli
+import compat_plugin.testing
 import compat_plugin.twisted
 
 API = Path(__file__).resolve().parent.parent / "docs" / "api.rst"
 DIRECTIVE = re.compile(r"^\.\. auto(?:function|class|exception|data|attribute)::\s+([\w.]+)", re.M)
 
 
+PUBLIC = [compat_plugin, compat_plugin.twisted, compat_plugin.testing]
+
+
 def documented() -> set[str]:
     return set(DIRECTIVE.findall(API.read_text(encoding="utf-8")))
 
 
-@pytest.mark.parametrize("module", [compat_plugin, compat_plugin.twisted], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", PUBLIC, ids=lambda m: m.__name__)
 def test_every_public_name_is_documented(module: ModuleType) -> None:
     missing = [name for name in module.__all__ if f"{module.__name__}.{name}" not in documented()]
     assert not missing, f"add to docs/api.rst: {missing}"
 
 
-@pytest.mark.parametrize("module", [compat_plugin, compat_plugin.twisted], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", PUBLIC, ids=lambda m: m.__name__)
 def test_only_public_names_are_documented(module: ModuleType) -> None:
     prefix = f"{module.__name__}."
     names = {target[len(prefix):] for target in documented() if target.startswith(prefix)}
