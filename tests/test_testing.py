@@ -3,6 +3,8 @@ it: test files run by pytest's own ``pytester``, with the plugin enabled by ``-p
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -155,4 +157,17 @@ def test_plain(request):
     assert not request.config.pluginmanager.has_plugin("compat_plugin.testing")
 ''')
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
+    """The README's complete example of a plugin distribution's test, run as written."""
+    text = README.read_text(encoding="utf-8")
+    marker = "<!-- tests/test_testing.py runs this example -->"
+    example = text.split(marker, 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    pytester.makepyfile(test_lamps=example)
+    result = pytester.runpytest_subprocess("-p", "compat_plugin.testing", "-q")
     result.assert_outcomes(passed=1)
