@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+from stat import S_ISDIR
 
 from ._entrypoints import (
     Contribution,
@@ -69,7 +70,7 @@ class EntryIndexes:
         except (OSError, ValueError):
             stamp, is_directory = None, False
         else:
-            stamp, is_directory = Stamp(st.st_mtime_ns, st.st_size), os.path.isdir(entry or ".")
+            stamp, is_directory = Stamp(st.st_mtime_ns, st.st_size), S_ISDIR(st.st_mode)
         known = self._indexes.get((entry, group))
         if known is not None and known.stamp == stamp:
             return known
