@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import json
 import os
 import shutil
@@ -511,3 +514,25 @@ class Venv:
     def pip(self, *args: str) -> None:
         """This process's pip, run in the venv's interpreter and environment."""
         pip("--python", str(self.python), *args, env=self.environment())
+
+
+class ProvidingFinder(importlib.abc.MetaPathFinder):
+    """A real ``sys.meta_path`` finder that provides ``name`` as an empty module, and nothing
+    else."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find_spec(self, fullname: str, path: object = None,
+                  target: object = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname != self.name:
+            return None
+        return importlib.util.spec_from_loader(fullname, _EmptyLoader())
+
+
+class _EmptyLoader(importlib.abc.Loader):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return None
+
+    def exec_module(self, module: ModuleType) -> None:
+        pass

@@ -31,7 +31,6 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -52,6 +51,7 @@ from .conftest import (
     PLUGINS_INIT,
     Install,
     PluginTree,
+    ProvidingFinder,
     StoredCache,
     Venv,
     cache_beside,
@@ -1431,27 +1431,6 @@ def test_a_sys_path_entry_appended_at_run_time_makes_the_entry_rescan(
     assert document.provided("cond") == {"plugin": ["IPlugin", "ITestPlugin"]}
 
 
-class _Provides(importlib.abc.MetaPathFinder):
-    """A finder that provides ``name`` as an empty module, and nothing else."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def find_spec(self, fullname: str, path: object = None,
-                  target: object = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname != self.name:
-            return None
-        return importlib.util.spec_from_loader(fullname, _Empty())
-
-
-class _Empty(importlib.abc.Loader):
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return None
-
-    def exec_module(self, module: ModuleType) -> None:
-        pass
-
-
 def test_a_new_finder_providing_the_missing_import_makes_the_entry_rescan(
     ptree: PluginTree,
 ) -> None:
@@ -1461,7 +1440,7 @@ def test_a_new_finder_providing_the_missing_import_makes_the_entry_rescan(
     ptree.purge()
     assert tags(ptree, "ITestPlugin") == ["a"]
 
-    sys.meta_path.append(_Provides(dependency))
+    sys.meta_path.append(ProvidingFinder(dependency))
     assert tags(ptree, "ITestPlugin") == ["a", "cond"]
     assert fresh(ptree).missing == {}
 

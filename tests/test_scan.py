@@ -13,7 +13,6 @@ import importlib.machinery
 import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ import pytest
 from compat_plugin._records import LoadError, NotAPlugin, Origin
 from compat_plugin._scan import Scanner, importable, scan_module, scan_object
 
-from .conftest import PluginTree, plugin_source
+from .conftest import PluginTree, ProvidingFinder, plugin_source
 
 
 def origin(tree: PluginTree) -> Origin:
@@ -272,27 +271,6 @@ def test_a_plain_module_has_nothing_below_it(tree: PluginTree) -> None:
     assert not importable(f"{tree.name}.plainmodule.sub")
 
 
-class _Provides(importlib.abc.MetaPathFinder):
-    """A finder that provides ``name`` as an empty module, and nothing else."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def find_spec(self, fullname: str, path: object = None,
-                  target: object = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname != self.name:
-            return None
-        return importlib.util.spec_from_loader(fullname, _Empty())
-
-
-class _Empty(importlib.abc.Loader):
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return None
-
-    def exec_module(self, module: ModuleType) -> None:
-        pass
-
-
 class _Raises(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
         raise RuntimeError("a broken finder")
@@ -310,7 +288,7 @@ def test_a_new_finder_can_make_a_name_importable(monkeypatch: pytest.MonkeyPatch
     assert not importable(name)
     monkeypatch.setattr(sys, "meta_path", [_Raises(), _Legacy(), *sys.meta_path])
     assert not importable(name)
-    sys.meta_path.append(_Provides(name))
+    sys.meta_path.append(ProvidingFinder(name))
     assert importable(name)
     assert name not in sys.modules
     assert importable("json")  # a finder that raises hides nothing behind it
