@@ -55,6 +55,9 @@ DOCTOR = """
 import os, sys
 import compat_plugin._commands, compat_plugin._doctor, compat_plugin._metadata
 from compat_plugin.cli import main
+# What the command imports only when it first needs it, imported while this interpreter's standard
+# library can still be read (it may be where the user cannot, as under /root).
+import fnmatch, locale, logging, shutil, subprocess, tempfile, textwrap
 if {user} is not None:
     os.setgroups([])
     os.setgid({user})
