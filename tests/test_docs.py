@@ -45,3 +45,16 @@ def test_only_public_names_are_documented(module: ModuleType) -> None:
 
 def test_command_line_entry_point_is_documented() -> None:
     assert "compat_plugin.cli.main" in documented()
+
+
+def test_the_readme_module_map_is_the_package() -> None:
+    """The README's architecture section names every module of the package, and no other."""
+    readme = (API.parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    drawn = set(re.findall(r"\b(_?[a-z_]+)\.py\b", section.split("The flow of one", 1)[0]))
+    package = Path(compat_plugin.__file__).parent
+    modules = {path.stem for path in package.glob("*.py")}
+    assert drawn - {"_compat_plugin_twisted_hook"} == modules
+    # Every module the flow of a call names is one of them.
+    flow = section.split("The flow of one", 1)[1]
+    assert set(re.findall(r"\b(_[a-z_]+)\.[A-Za-z_]", flow)) <= modules
