@@ -1,5 +1,5 @@
-"""A plugin directory's cache (``compat_plugin._directory_cache``): its format, what it trusts,
-when an entry is read again, where it is written, and when.
+"""A plugin directory's cache (``compat_plugin._directory_file``, ``_directory_cache``): its
+format, what it trusts, when an entry is read again, where it is written, and when.
 
 Everything here runs against real files: plugin packages written to disk, caches written by the
 library itself and then damaged or edited, fresh interpreters standing in for later processes,
@@ -37,9 +37,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compat_plugin import _directory_cache, getPlugins
+from compat_plugin import _directory_cache, _directory_file, getPlugins
 from compat_plugin._directories import Listing
-from compat_plugin._directory_cache import encode, read_entries
+from compat_plugin._directory_file import encode, read_entries
 from compat_plugin._records import Stamp
 from compat_plugin._store import Entry
 
@@ -345,7 +345,7 @@ def test_cache_is_json_lines_beside_the_plugins(ptree: PluginTree) -> None:
     assert ptree.cache_files() == [beside(ptree)]
     document = fresh(ptree)
     header = document.header
-    assert header["schema"] == _directory_cache.SCHEMA == DIRECTORY_SCHEMA == 4
+    assert header["schema"] == _directory_file.SCHEMA == DIRECTORY_SCHEMA == 4
     assert header["interpreter"] == TAG
     # Modules in name order, each with its file and stamp; line n describes module n.
     assert header["modules"]["names"] == ["a", "b"]
@@ -384,7 +384,7 @@ def test_a_module_without_plugins_records_the_classes_it_meant_to_export(
 def test_the_format_is_documented_in_the_module_docstring(ptree: PluginTree) -> None:
     """The docstring names every field a written file has, says what an entry records, and
     when it is read again."""
-    doc = _directory_cache.__doc__ or ""
+    doc = _directory_file.__doc__ or ""
     assert tags(ptree, "ITestPlugin") == ["a"]
     header = stored(ptree).header
     for key in [*header, *COLUMNS]:
@@ -897,7 +897,7 @@ EXPECTED = {"schema": DIRECTORY_SCHEMA, "interpreter": TAG, "directory": DIRECTO
 ABSENT = "compat_plugin_test_absent_"  # no module name starting so is ever importable
 
 
-def _read(path: Path) -> _directory_cache.StoredEntries:
+def _read(path: Path) -> _directory_file.StoredEntries:
     return read_entries(str(path), DIRECTORY, PACKAGE)
 
 
@@ -1615,13 +1615,13 @@ def test_the_per_user_file_is_named_by_the_directory_s_real_path(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
-    path = _directory_cache.per_user_path("link")
+    path = _directory_file.per_user_path("link")
     assert path == str(cache_per_user(tmp_path / "real"))
-    assert path == _directory_cache.per_user_path(str(tmp_path / "real"))
+    assert path == _directory_file.per_user_path(str(tmp_path / "real"))
     digest, interpreter, suffix = os.path.basename(path).split(".", 2)
     assert len(digest) == 16 and set(digest) <= set("0123456789abcdef")
     assert f"{interpreter}.{suffix}" == f"{TAG}.json"
-    assert _directory_cache.beside_path("link") == os.path.join("link", "__pycache__",
+    assert _directory_file.beside_path("link") == os.path.join("link", "__pycache__",
                                                                 CACHE_NAME)
 
 

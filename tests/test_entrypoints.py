@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 
 from compat_plugin import _entrypoints, discover, getPlugins
+from compat_plugin._entry_indexes import GroupView, merge
 from compat_plugin._entrypoints import (
     Declared,
     Distribution,
@@ -40,7 +41,6 @@ from compat_plugin._entrypoints import (
     Shadowed,
     index_places,
     may_live_beside,
-    merge,
     read_index,
     read_index_at,
     save_index,
@@ -78,11 +78,11 @@ def index(entry: str, *dists: Distribution, others: tuple[str, ...] = (),
                       "\n".join(["", *nameless, ""]), dists, shadowed)
 
 
-def counted(view: _entrypoints.GroupView) -> list[tuple[str, str, int]]:
+def counted(view: GroupView) -> list[tuple[str, str, int]]:
     return [(c.distribution.key, c.source.entry, c.position) for c in view.contributions]
 
 
-def hidden(view: _entrypoints.GroupView) -> list[tuple[str, str, str, str]]:
+def hidden(view: GroupView) -> list[tuple[str, str, str, str]]:
     return [(s.key, s.version, source.entry, s.by) for s, source in view.shadowed]
 
 

@@ -4,7 +4,7 @@ A directory contributes, for each valid module name, one module: a sub-package (
 holding ``__init__.py`` or ``__init__.pyc``), else ``name.py``, else ``name.pyc`` -- the
 precedence Python's own path finder uses, so the file stamped is the file ``import`` loads.
 A ``__path__`` entry inside a zip archive is listed from the archive.  What each module
-contributes is cached per directory by ``_directory_cache``.
+contributes is cached per directory (``_directory_file``, ``_directory_cache``).
 """
 
 from __future__ import annotations

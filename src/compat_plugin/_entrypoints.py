@@ -1,4 +1,5 @@
-"""The entry-point source: one index per ``sys.path`` entry, merged into a group's view.
+"""The entry-point source: one index per ``sys.path`` entry (merged into a group's view by
+``_entry_indexes``).
 
 The group is the plugin package's dotted name.  What the distributions of one ``sys.path``
 entry (a directory, or a zip file such as a wheel or a zipapp) declare for a group is read once
@@ -46,7 +47,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ._records import Origin, Stamp, Value
+from ._records import Stamp, Value
 from ._store import (
     BOOL,
     INT,
@@ -368,72 +369,3 @@ def custom_finders() -> list[object]:
     ``sys.path`` (bundlers' finders): read with importlib-metadata in every process."""
     return [finder for finder in sys.meta_path
             if hasattr(finder, "find_distributions") and not is_path_finder(finder)]
-
-
-class Contribution(Value):
-    """One distribution's share of a group: where it was found and in which index."""
-
-    __slots__ = ("distribution", "source", "position")
-
-    def __init__(self, distribution: Distribution, source: EntryIndex, position: int) -> None:
-        self.distribution, self.source, self.position = distribution, source, position
-
-    def origin(self, declared: Declared | None = None) -> Origin:
-        d = self.distribution
-        return Origin("entry-point", d.metadata, d.key, d.version,
-                      declared.name if declared is not None else None)
-
-
-class GroupView(Value):
-    """A group as importlib-metadata sees it: the distributions whose entry points count, in
-    ``sys.path`` order, the copies shadowed by them, and the indexes consulted."""
-
-    __slots__ = ("contributions", "shadowed", "sources")
-
-    def __init__(self, contributions: tuple[Contribution, ...],
-                 shadowed: tuple[tuple[Shadowed, EntryIndex], ...],
-                 sources: tuple[EntryIndex, ...]) -> None:
-        self.contributions, self.shadowed, self.sources = contributions, shadowed, sources
-
-    def locate(self, key: str) -> EntryIndex | None:
-        """The index holding the copy of distribution ``key`` that counts, if any."""
-        for with_metadata in (True, False):
-            for source in self.sources:
-                if source.holds(key, with_metadata):
-                    return source
-        return None
-
-
-def merge(sources: list[tuple[int, EntryIndex]]) -> GroupView:
-    """Merge indexes given in the order importlib-metadata consults them.
-
-    Across entries the first copy of a distribution wins, copies with metadata before copies
-    without; within an entry that was decided when it was indexed.
-    """
-    contributions: list[Contribution] = []
-    shadowed: list[tuple[Shadowed, EntryIndex]] = []
-    indexes = [index for _, index in sources]
-    for at, (position, index) in enumerate(sources):
-        for shadow in index.shadowed:
-            shadowed.append((shadow, index))
-        for distribution in index.distributions:
-            winner = _winner(distribution, at, indexes)
-            if winner is None:
-                contributions.append(Contribution(distribution, index, position))
-            else:
-                shadow = Shadowed(distribution.key, distribution.version, distribution.metadata,
-                                  winner.where(distribution.key))
-                shadowed.append((shadow, index))
-    return GroupView(tuple(contributions), tuple(shadowed), tuple(indexes))
-
-
-def _winner(distribution: Distribution, at: int, indexes: list[EntryIndex]) -> EntryIndex | None:
-    """The index of another copy that hides ``distribution`` (found in ``indexes[at]``)."""
-    key = distribution.key
-    if distribution.has_metadata:
-        earlier = indexes[:at]
-        return next((index for index in earlier if index.holds(key)), None)
-    for index in indexes:
-        if index.holds(key):
-            return index
-    return next((index for index in indexes[:at] if index.holds(key, False)), None)

@@ -13,7 +13,8 @@ from types import ModuleType
 from typing import NamedTuple
 
 from ._directories import Listing, plugin_directories
-from ._directory_cache import DirectoryCache, ModuleFile, beside_path, describes, per_user_path
+from ._directory_cache import DirectoryCache, ModuleFile, describes
+from ._directory_file import beside_path, per_user_path
 from ._entrypoints import holds_no_metadata, index_places, read_index_at
 from ._records import Stamp
 from ._store import user_cache_root

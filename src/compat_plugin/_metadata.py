@@ -21,12 +21,12 @@ import importlib_metadata as metadata
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from ._entry_indexes import GroupView
 from ._entrypoints import (
     Declared,
     Distribution,
     EntryIndex,
     Gate,
-    GroupView,
     Shadowed,
     is_path_finder,
 )

@@ -16,9 +16,10 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from ._directories import Listing, module_stamp, plugin_directories
-from ._directory_cache import DirectoryCache, becomes_importable
-from ._entry_indexes import EntryIndexes
-from ._entrypoints import Contribution, Declared, EntryIndex, scan_key
+from ._directory_cache import DirectoryCache
+from ._directory_file import becomes_importable
+from ._entry_indexes import Contribution, EntryIndexes
+from ._entrypoints import Declared, EntryIndex, scan_key
 from ._log import logger
 from ._records import (
     Discovery,

@@ -1,6 +1,6 @@
 """Cache files: where they live, how they are written and read, and how a document is checked.
 
-Two caches are kept with these helpers: a plugin directory's (``_directory_cache``) and a
+Two caches are kept with these helpers: a plugin directory's (``_directory_file``) and a
 ``sys.path`` entry's entry-point index (``_entrypoints``).  Each lives *beside* what it
 describes when that place can be written, else in the *per-user cache*:
 ``$COMPAT_PLUGIN_CACHE_DIR``, else the system's cache directory -- ``$XDG_CACHE_HOME`` or

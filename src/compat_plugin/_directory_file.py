@@ -1,0 +1,284 @@
+"""A plugin directory's cache file: what each of its modules contributed, validated per module.
+
+Format (``SCHEMA``), JSON Lines: a header line, then one line per module::
+
+    {"schema": 4, "interpreter": "cpython-311", "directory": "/real/dir", "package": "pkg.plugins",
+     "modules": {"names": [...], "files": [...], "mtimes": [...], "sizes": [...]},
+     "missing": {"<module name>": ["optdep", ...]},
+     "checksum": <CRC-32 of the lines that follow>}
+    [docstring, [[attribute, docstring, [declared interface names], [all interface names]], ...],
+     [classes implementing IPlugin, named only for a module without plugins]]
+    ...
+
+Module n is ``names[n]``, loaded from ``files[n]`` (relative to the directory), whose stamp was
+``mtimes[n]`` (``st_mtime_ns``) and ``sizes[n]``; line n + 1 holds what its scan found.
+Modules come in the order the directory was listed when the file was written: while the
+directory is unchanged, a warm call compares its listing with these columns as a whole.
+``missing`` names, for each module whose scan tried to import something that no finder on
+``sys.meta_path`` could find (an optional dependency), those module names.
+
+An entry is used only while its module's file exists with exactly the recorded stamp and none
+of its missing names has become importable -- installed into any ``sys.path`` entry, appended
+to ``sys.path``, or provided by a new finder; then the module is scanned again.  Nothing else
+invalidates it: not other distributions being installed, not another user's ``sys.path``, so
+a cache an administrator regenerated serves every user.  What is not noticed: a module whose
+plugins depend on something other than whether an import succeeds (a dependency's version, an
+environment variable); ``compat-plugin cache regenerate`` refreshes those.
+
+The header also records the schema, interpreter, directory (real path) and plugin package, and
+the file is ignored unless all match.  Only the lines of modules whose details mention the asked
+interface are ever decoded; the checksum is what lets the others be trusted undecoded -- a
+damaged line damages the whole file, which is then ignored and rewritten.
+
+Where it lives: ``<plugin dir>/__pycache__/compat_plugin.<interpreter>.json``; when that cannot
+be written (site-wide installs, zip archives), ``<per-user cache>/<digest of the directory's
+real path>.<interpreter>.json``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ._directories import Listing
+from ._log import logger
+from ._records import Stamp
+from ._store import (
+    INT,
+    STR,
+    Entry,
+    checksum,
+    digest,
+    dump_json,
+    equal_to,
+    interpreter_tag,
+    list_of,
+    mapping,
+    parse_json,
+    read_cache,
+    record,
+    user_cache_root,
+)
+
+SCHEMA = 4
+
+_HEADER = record(
+    schema=equal_to(SCHEMA),
+    modules=record(names=list_of(STR), files=list_of(STR), mtimes=list_of(INT),
+                   sizes=list_of(INT)),
+    missing=mapping(list_of(STR)),
+    checksum=INT,
+)
+
+
+def beside_path(directory: str) -> str:
+    """The cache file kept beside the plugin modules it describes."""
+    return os.path.join(directory, "__pycache__", f"compat_plugin.{interpreter_tag()}.json")
+
+
+def per_user_path(directory: str) -> str:
+    """The per-user cache file for ``directory``, named after its real path."""
+    name = f"{digest(os.path.realpath(directory))}.{interpreter_tag()}.json"
+    return os.path.join(user_cache_root(), name)
+
+
+def becomes_importable(names: tuple[str, ...] | list[str]) -> bool:
+    """Whether any of ``names``, unimportable when a module was scanned, can be imported now."""
+    from ._scan import importable
+
+    return any(importable(name) for name in names)
+
+
+class StoredEntries:
+    """The entries of one cache file: stamps in columns, details as the raw rest of the file,
+    split into lines only when one is needed.  Built only from a checked header."""
+
+    __slots__ = ("_files", "_lines", "_mentioned", "_missing", "_mtimes", "_names",
+                 "_position", "_sizes", "_text")
+
+    def __init__(self, columns: dict[str, list[Any]], missing: dict[str, list[str]],
+                 details: bytes) -> None:
+        names = self._names = columns["names"]
+        self._position = dict(zip(names, range(len(names))))
+        self._files: list[str] = columns["files"]
+        self._mtimes: list[int] = columns["mtimes"]
+        self._sizes: list[int] = columns["sizes"]
+        self._missing = missing
+        self._text = details
+        self._lines: list[str] | None = None
+        self._mentioned: dict[str, bool] = {}
+
+    def _split(self) -> list[str] | None:
+        """The detail lines, split once; None if there are not as many as modules (the file
+        is then of no use).  Counted only when a line is first needed: a warm call that finds
+        nothing mentioned never pays for it, and the checksum already vouches for the text."""
+        if self._lines is None:
+            lines = self._text.decode("ascii").split("\n")
+            self._lines = lines if len(lines) == len(self._names) + 1 else []
+            if not self._lines:  # from now on, the file holds nothing
+                logger().debug("ignoring a plugin cache: its line count does not match")
+                self._position, self._names = {}, []
+        return self._lines or None
+
+    def _mentions(self, wanted: str) -> bool:
+        """Whether any stored details mention ``wanted``: one search of the whole file."""
+        known = self._mentioned.get(wanted)
+        if known is None:
+            known = self._mentioned[wanted] = wanted.encode("ascii") in self._text
+        return known
+
+    def sift(self, listing: Listing, wanted: str | None) -> tuple[list[tuple[int, str | None]],
+                                                                   int]:
+        """The modules of ``listing`` that matter, as (position in the listing, stored details
+        or None when nothing current is stored), and how many were current.
+
+        A current module whose details do not mention ``wanted`` (a JSON-quoted interface
+        name; None: everything matters) is left out.  This is the loop a warm call runs once
+        per module: everything is bound to locals and compared column against column.
+        """
+        position, files, mtimes, sizes = self._position, self._files, self._mtimes, self._sizes
+        missing = self._missing
+        mentioned = wanted is None or self._mentions(wanted)
+        lines = self._split() if mentioned else None
+        if mentioned and lines is None:
+            return [(at, None) for at in range(len(listing.names))], 0
+        # The file is written in the order the directory was listed, which holds while the
+        # directory is unchanged: then four list comparisons replace the loop below.
+        if (listing.names == self._names and listing.mtimes == mtimes
+                and listing.sizes == sizes and listing.files == files):
+            return self._sift_unchanged(wanted, lines)
+        found: list[tuple[int, str | None]] = []
+        current = 0
+        listed_files, listed_mtimes, listed_sizes = listing.files, listing.mtimes, listing.sizes
+        for at_listing, name in enumerate(listing.names):
+            at = position.get(name)
+            if (
+                at is not None
+                and mtimes[at] == listed_mtimes[at_listing]
+                and sizes[at] == listed_sizes[at_listing]
+                and files[at] == listed_files[at_listing]
+                and not (missing and name in missing and becomes_importable(missing[name]))
+            ):
+                current += 1
+                if lines is not None:  # some details mention ``wanted``
+                    details = lines[at]
+                    if wanted is None or wanted in details:
+                        found.append((at_listing, details))
+                continue
+            found.append((at_listing, None))
+        return found, current
+
+    def _sift_unchanged(self, wanted: str | None, lines: list[str] | None
+                        ) -> tuple[list[tuple[int, str | None]], int]:
+        """``sift`` of a listing that is this file's own columns, position for position;
+        ``lines`` are the details when any mention ``wanted``."""
+        position = self._position
+        # A hostile file may name modules it does not hold: those are passed over.
+        stale = {at for name, names in self._missing.items()
+                 if (at := position.get(name)) is not None and becomes_importable(names)}
+        found: list[tuple[int, str | None]] = [(at, None) for at in stale]
+        if lines is not None:
+            found += [(at, line) for at, line in enumerate(lines[:len(self._names)])
+                      if (wanted is None or wanted in line) and at not in stale]
+        return found, len(self._names) - len(stale)
+
+    def names(self) -> Iterator[str]:
+        return iter(self._position)
+
+    def __len__(self) -> int:
+        return len(self._position)
+
+    def get(self, name: str) -> Entry | None:
+        """The entry stored for ``name``, if any."""
+        at = self._position.get(name)
+        lines = self._split() if at is not None else None
+        if at is None or lines is None:
+            return None
+        stamp = Stamp(self._mtimes[at], self._sizes[at])
+        return Entry(self._files[at], stamp, lines[at], tuple(self._missing.get(name, ())))
+
+    def as_dict(self) -> dict[str, Entry]:
+        """Every entry, by module name."""
+        return {name: entry for name in self._position if (entry := self.get(name)) is not None}
+
+
+NOTHING_STORED = StoredEntries({"names": [], "files": [], "mtimes": [], "sizes": []}, {}, b"")
+
+
+def read_entries(path: str, directory: str, package: str) -> StoredEntries:
+    """The entries of the cache file at ``path``.
+
+    Empty if the file is absent or unusable: written for another schema, interpreter,
+    directory or package, or not of the documented layout.
+    """
+    raw = read_cache(path)
+    if raw is None:
+        return NOTHING_STORED
+    header_text, _, details = raw.partition(b"\n")
+    header = parse_json(header_text, path)
+    if header is None:
+        return NOTHING_STORED
+    if not (_HEADER(header) and _written_for(header, directory, package)):
+        logger().debug("ignoring plugin cache %s: written for something else", path)
+        return NOTHING_STORED
+    columns = header["modules"]
+    count = len(columns["names"])
+    # As many lines as modules, each ended: the lines are counted when first split.
+    ended = details.endswith(b"\n") if count else not details
+    if (
+        header["checksum"] != checksum(details)
+        or not details.isascii()
+        or not ended
+        or any(len(column) != count for column in columns.values())
+    ):
+        logger().debug("ignoring plugin cache %s: its checksum or line count does not match",
+                       path)
+        return NOTHING_STORED
+    stored = StoredEntries(columns, header["missing"], details)
+    # Repeated names would leave some line without its module.
+    return stored if len(stored) == count else NOTHING_STORED
+
+
+def _identity(directory: str, package: str) -> dict[str, Any]:
+    # The real path: a directory reached through a link and directly is one directory.
+    return {"interpreter": interpreter_tag(), "directory": os.path.realpath(directory),
+            "package": package}
+
+
+def _written_for(header: dict[str, Any], directory: str, package: str) -> bool:
+    return all(equal_to(value)(header.get(key)) for key, value in
+               _identity(directory, package).items())
+
+
+def encode(directory: str, package: str, entries: dict[str, Entry],
+           order: Sequence[str] = ()) -> bytes:
+    """The bytes of a cache file holding ``entries``: modules in the order of ``order``
+    (the directory's listing), then any others in name order."""
+    names = in_order(entries, order)
+    header: dict[str, Any] = {"schema": SCHEMA, **_identity(directory, package)}
+    header["modules"], header["missing"], details = columns(names, entries)
+    header["checksum"] = checksum(details)
+    return dump_json(header).encode("ascii") + b"\n" + details
+
+
+def in_order(entries: dict[str, Entry], order: Sequence[str]) -> list[str]:
+    """The names of ``entries``: those in ``order`` as they come there, then the rest sorted."""
+    listed = [name for name in order if name in entries]
+    return listed + sorted(entries.keys() - set(listed)) if len(listed) < len(entries) else listed
+
+
+def columns(names: list[str], entries: dict[str, Entry]
+             ) -> tuple[dict[str, list[Any]], dict[str, list[str]], bytes]:
+    """The stored form of ``entries``, in the order of ``names``: the header's columns, its
+    missing imports, and the detail lines."""
+    stamps = [entries[name].stamp for name in names]
+    columns: dict[str, list[Any]] = {
+        "names": names,
+        "files": [entries[name].filename for name in names],
+        "mtimes": [stamp.mtime_ns for stamp in stamps],
+        "sizes": [stamp.size for stamp in stamps],
+    }
+    missing = {name: list(entries[name].missing) for name in names if entries[name].missing}
+    details = "".join(f"{entries[name].details}\n" for name in names).encode("ascii")
+    return columns, missing, details
