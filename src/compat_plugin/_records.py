@@ -3,18 +3,67 @@
 Everything here is immutable plain data: named tuples of strings, integers and tuples of
 them.  A warm call builds a record only for a plugin that provides the asked interface.
 
-Every warm call imports this module, and making a class with ``typing.NamedTuple`` costs three
-times what ``collections.namedtuple`` does: so at run time each record's fields come from
-``collections.namedtuple``, while type checkers read the same fields, typed, from the
-``typing.NamedTuple`` declarations below (``tests/test_records.py`` checks that the two agree).
+Every warm call imports this module, and making a class with ``typing.NamedTuple`` or
+``collections.namedtuple`` compiles code for it -- about ten times what making a class
+costs.  So at run time each record is a :class:`Record`, a tuple subclass with the same
+interface as a named tuple (fields by name, ``_fields``, ``_field_defaults``, ``_replace``,
+``_asdict``, ``_make``, pickling), whose constructor is written out below; type checkers read
+the same fields, typed, from the ``typing.NamedTuple`` declarations (``tests/test_records.py``
+checks that the two agree).
 """
 
 from __future__ import annotations
 
 import os
-from collections import namedtuple
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable, Iterable, Iterator
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+
+class Record(tuple[Any, ...]):
+    """What every record class is at run time: a tuple whose items are also its named fields,
+    behaving as a named tuple does.  Made by :func:`record`."""
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+    _field_defaults: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def _make(cls, iterable: Iterable[Any]) -> Any:
+        return cls(*iterable)
+
+    def _replace(self, **changes: Any) -> Any:
+        values = [changes.pop(name, value) for name, value in zip(self._fields, self)]
+        if changes:
+            raise TypeError(f"{type(self).__name__} has no fields {sorted(changes)}")
+        return type(self)(*values)
+
+    def _asdict(self) -> dict[str, Any]:
+        return dict(zip(self._fields, self))
+
+    def __getnewargs__(self) -> tuple[Any, ...]:
+        return tuple(self)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self))
+        return f"{type(self).__name__}({fields})"
+
+
+def record(name: str, new: Callable[..., Any]) -> type[Record]:
+    """A :class:`Record` class whose constructor is ``new`` (``cls`` and then one parameter
+    per field, defaults included, returning the tuple): its parameters name the fields."""
+    code = new.__code__
+    fields = code.co_varnames[1:code.co_argcount]
+    defaults = new.__defaults__ or ()
+    new.__name__, new.__qualname__ = "__new__", f"{name}.__new__"  # as errors name it
+    namespace: dict[str, Any] = {
+        "__slots__": (), "__new__": new, "__match_args__": fields, "_fields": fields,
+        "_field_defaults": dict(zip(fields[len(fields) - len(defaults):], defaults)),
+    }
+    for at, field in enumerate(fields):
+        namespace[field] = property(itemgetter(at), doc=f"Field {at}, {field}.")
+    return type(name, (Record,), namespace)
+
 
 if TYPE_CHECKING:
 
@@ -61,16 +110,37 @@ if TYPE_CHECKING:
         modules: tuple[ModuleRecords, ...] = ()
 
 else:
-    _Stamp = namedtuple("Stamp", "mtime_ns size")
-    _Origin = namedtuple("Origin", "kind path distribution version entry_point",
-                         defaults=(None, None, None, None))
-    _PluginRecord = namedtuple("PluginRecord",
-                               "module attribute description provided interfaces origin")
-    _ModuleRecords = namedtuple("ModuleRecords", "module description plugins origin unexported",
-                                defaults=((),))
-    _LoadError = namedtuple("LoadError", "target origin error")
-    _Skip = namedtuple("Skip", "target origin reason")
-    _Discovery = namedtuple("Discovery", "plugins errors skipped modules", defaults=((),))
+    # Each constructor names its record's fields, in order, with their defaults.
+    _new = tuple.__new__
+
+    def _stamp(cls, mtime_ns, size):
+        return _new(cls, (mtime_ns, size))
+
+    def _origin(cls, kind, path=None, distribution=None, version=None, entry_point=None):
+        return _new(cls, (kind, path, distribution, version, entry_point))
+
+    def _plugin_record(cls, module, attribute, description, provided, interfaces, origin):
+        return _new(cls, (module, attribute, description, provided, interfaces, origin))
+
+    def _module_records(cls, module, description, plugins, origin, unexported=()):
+        return _new(cls, (module, description, plugins, origin, unexported))
+
+    def _load_error(cls, target, origin, error):
+        return _new(cls, (target, origin, error))
+
+    def _skip(cls, target, origin, reason):
+        return _new(cls, (target, origin, reason))
+
+    def _discovery(cls, plugins, errors, skipped, modules=()):
+        return _new(cls, (plugins, errors, skipped, modules))
+
+    _Stamp = record("Stamp", _stamp)
+    _Origin = record("Origin", _origin)
+    _PluginRecord = record("PluginRecord", _plugin_record)
+    _ModuleRecords = record("ModuleRecords", _module_records)
+    _LoadError = record("LoadError", _load_error)
+    _Skip = record("Skip", _skip)
+    _Discovery = record("Discovery", _discovery)
 
 
 class Stamp(_Stamp):

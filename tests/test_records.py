@@ -1,0 +1,93 @@
+"""The record types: at run time, tuples that behave as the named tuples type checkers see."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import pickle
+from collections import namedtuple
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compat_plugin import _records
+from compat_plugin._records import (
+    Discovery,
+    LoadError,
+    ModuleRecords,
+    Origin,
+    PluginRecord,
+    Skip,
+    Stamp,
+)
+
+# Typed loosely: type checkers see NamedTuple classes, the run time sees Record classes.
+RECORDS: list[Any] = [Stamp, Origin, PluginRecord, ModuleRecords, LoadError, Skip, Discovery]
+
+
+def _declarations() -> dict[str, tuple[tuple[str, ...], dict[str, Any]]]:
+    """The fields and defaults of the ``typing.NamedTuple`` classes type checkers read, by
+    record name, from the module's source."""
+    tree = ast.parse(Path(_records.__file__).read_text(encoding="utf-8"))
+    guarded = next(node for node in tree.body if isinstance(node, ast.If)
+                   and ast.unparse(node.test) == "TYPE_CHECKING")
+    found: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {}
+    for declaration in guarded.body:
+        assert isinstance(declaration, ast.ClassDef)
+        fields: list[str] = []
+        defaults: dict[str, Any] = {}
+        for statement in declaration.body:
+            assert isinstance(statement, ast.AnnAssign)
+            assert isinstance(statement.target, ast.Name)
+            fields.append(statement.target.id)
+            if statement.value is not None:
+                defaults[statement.target.id] = ast.literal_eval(statement.value)
+        found[declaration.name.lstrip("_")] = (tuple(fields), defaults)
+    return found
+
+
+def test_run_time_fields_are_the_declared_ones() -> None:
+    declared = _declarations()
+    assert sorted(declared) == sorted(cls.__name__ for cls in RECORDS)
+    for cls in RECORDS:
+        fields, defaults = declared[cls.__name__]
+        assert cls._fields == fields, cls
+        assert cls._field_defaults == defaults, cls
+        assert cls.__match_args__ == fields, cls
+
+
+def _sample(cls: Any) -> tuple[object, ...]:
+    return tuple(f"{cls.__name__}-{field}" for field in cls._fields)
+
+
+@pytest.mark.parametrize("cls", RECORDS, ids=lambda cls: cls.__name__)
+def test_a_record_behaves_as_the_named_tuple_of_its_fields(cls: Any) -> None:
+    defaults = tuple(cls._field_defaults.values())
+    twin = namedtuple(cls.__name__, cls._fields, defaults=defaults)  # type: ignore[misc]
+    values = _sample(cls)
+    made, expected = cls(*values), twin(*values)
+    assert isinstance(made, tuple) and made == expected and tuple(made) == values
+    assert hash(made) == hash(values)
+    assert repr(made) == repr(expected)
+    assert made._asdict() == dict(expected._asdict())
+    assert [getattr(made, field) for field in cls._fields] == list(values)
+    assert cls(**dict(zip(cls._fields, values))) == made
+    assert cls._make(values) == made and type(cls._make(values)) is cls
+    first = cls._fields[0]
+    replaced = made._replace(**{first: "changed"})
+    assert type(replaced) is cls and replaced == expected._replace(**{first: "changed"})
+    for copied in (pickle.loads(pickle.dumps(made)), copy.copy(made), copy.deepcopy(made)):
+        assert type(copied) is cls and copied == made
+    required = len(cls._fields) - len(cls._field_defaults)
+    if cls._field_defaults:
+        assert cls(*values[:required]) == twin(*values[:required])
+
+
+def test_a_record_says_what_it_was_given_wrongly() -> None:
+    with pytest.raises(TypeError, match=r"Stamp\.__new__\(\) missing 1 required .* 'size'"):
+        Stamp(1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="Origin has no fields"):
+        Origin("directory")._replace(where="/x")  # type: ignore[call-arg]
+    with pytest.raises(AttributeError):
+        Stamp(1, 2).size = 3  # type: ignore[misc]
