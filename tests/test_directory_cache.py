@@ -1609,6 +1609,25 @@ def test_the_per_user_cache_serves_then_is_adopted_beside(
     assert noisy(caplog) == []
 
 
+def test_a_cache_serves_its_directory_by_any_path_and_no_copy_of_it(
+    ptree: PluginTree, tmp_path: Path
+) -> None:
+    assert tags(ptree, "ITestPlugin") == ["a"]
+    real = os.path.realpath(ptree.plugins_dir)
+    assert ptree.cache_document()["directory"] == real
+    link = tmp_path / "link"
+    link.symlink_to(ptree.plugins_dir, target_is_directory=True)
+    for reached in (real, str(link)):
+        assert sorted(read_entries(str(beside(ptree)), reached, ptree.plugins_name).names()) \
+            == ["a", "b"], reached
+    # A copy keeps the stamps (copy2) and the cache file, which names the original.
+    copy_dir = tmp_path / "copy"
+    shutil.copytree(ptree.plugins_dir, copy_dir)
+    copied = cache_beside(copy_dir)
+    assert len(read_entries(str(copied), str(copy_dir), ptree.plugins_name)) == 0
+    assert len(read_entries(str(copied), real, ptree.plugins_name)) == 2
+
+
 def test_the_per_user_file_is_named_by_the_directory_s_real_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

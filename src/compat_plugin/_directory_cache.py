@@ -9,11 +9,11 @@ from ._directories import Listing
 from ._directory_file import (
     StoredEntries,
     becomes_importable,
-    beside_path,
+    cache_places,
     columns,
     encode,
+    first_place,
     in_order,
-    per_user_path,
     read_entries,
 )
 from ._records import Stamp, Value
@@ -51,16 +51,22 @@ class DirectoryCache:
     def __init__(self, listing: Listing, package: str) -> None:
         self.directory = listing.directory
         self.package = package
-        places = [per_user_path(self.directory)]
-        if not listing.in_archive:
-            places.insert(0, beside_path(self.directory))
-        self.file = CacheFile(places)
+        self._in_archive = listing.in_archive
+        self._file: CacheFile | None = None
         self._read: dict[str, StoredEntries] = {}
-        self._base = self.stored(places[0])
+        self._base = self.stored(first_place(self.directory, self._in_archive))
         self._adopted: dict[str, Entry] = {}
         self._changes: dict[str, Entry | None] = {}
         # The directory's modules as last listed: the order a saved file keeps.
         self._order: list[str] = listing.names
+
+    @property
+    def file(self) -> CacheFile:
+        """Where the cache is read and written, in order: worked out when first needed (the
+        per-user place needs the directory's real path, which a warm call does without)."""
+        if self._file is None:
+            self._file = CacheFile(cache_places(self.directory, self._in_archive))
+        return self._file
 
     def stored(self, place: str) -> StoredEntries:
         """What the cache file at ``place`` holds (read once per process)."""

@@ -83,6 +83,17 @@ def per_user_path(directory: str) -> str:
     return os.path.join(user_cache_root(), name)
 
 
+def first_place(directory: str, in_archive: bool) -> str:
+    """Where the cache of ``directory`` is looked for first: beside it, unless it lies inside
+    a zip archive (nothing can be written there)."""
+    return per_user_path(directory) if in_archive else beside_path(directory)
+
+
+def cache_places(directory: str, in_archive: bool) -> list[str]:
+    """Every place the cache of ``directory`` is looked for, in order."""
+    return list(dict.fromkeys([first_place(directory, in_archive), per_user_path(directory)]))
+
+
 def becomes_importable(names: tuple[str, ...] | list[str]) -> bool:
     """Whether any of ``names``, unimportable when a module was scanned, can be imported now."""
     from ._scan import importable
@@ -240,15 +251,19 @@ def read_entries(path: str, directory: str, package: str) -> StoredEntries:
     return stored if len(stored) == count else NOTHING_STORED
 
 
-def _identity(directory: str, package: str) -> dict[str, Any]:
+def _identity(directory: str, package: str, real: str | None = None) -> dict[str, Any]:
     # The real path: a directory reached through a link and directly is one directory.
-    return {"interpreter": interpreter_tag(), "directory": os.path.realpath(directory),
+    return {"interpreter": interpreter_tag(), "directory": real or os.path.realpath(directory),
             "package": package}
 
 
 def _written_for(header: dict[str, Any], directory: str, package: str) -> bool:
+    # A directory reached by the real path the header records (the usual case) is that
+    # directory: its components need not be resolved again.
+    recorded = header.get("directory")
+    real = directory if type(recorded) is str and recorded == directory else None
     return all(equal_to(value)(header.get(key)) for key, value in
-               _identity(directory, package).items())
+               _identity(directory, package, real).items())
 
 
 def encode(directory: str, package: str, entries: dict[str, Entry],

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from ._directories import Listing, plugin_directories
 from ._directory_cache import DirectoryCache, ModuleFile, describes
-from ._directory_file import beside_path, per_user_path
+from ._directory_file import cache_places as directory_places
 from ._entrypoints import holds_no_metadata, index_places, read_index_at
 from ._records import Stamp
 from ._store import user_cache_root
@@ -61,7 +61,7 @@ def cache_places(package: ModuleType) -> list[str]:
     """Every file that may hold a cache of ``package``, written or not."""
     places: list[str] = []
     for listing in plugin_directories(package):
-        places += _directory_places(listing)
+        places += directory_places(listing.directory, listing.in_archive)
     for entry in _entries():
         places += index_places(entry, package.__name__, True)
     return places
@@ -75,15 +75,8 @@ def _entries() -> list[str]:
     return seen
 
 
-def _directory_places(listing: Listing) -> list[str]:
-    places = [per_user_path(listing.directory)]
-    if not listing.in_archive:
-        places.insert(0, beside_path(listing.directory))
-    return places
-
-
 def _directory_states(package: str, listing: Listing, own: Listing) -> Iterator[CacheState]:
-    places = _directory_places(listing)
+    places = directory_places(listing.directory, listing.in_archive)
     states = []
     for place in places:
         size = _size(place)
