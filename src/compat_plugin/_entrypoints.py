@@ -342,12 +342,13 @@ def holds_no_metadata(entry: str) -> bool:
         names = os.listdir(entry or ".")
     except (OSError, ValueError):
         return False
-    egg = os.path.basename(entry).lower().endswith(".egg")
-    for name in names:
-        low = name.lower()
-        if low.endswith((".dist-info", ".egg-info")) or (egg and low == "egg-info"):
-            return False
-    return True
+    # One search of all the names, each ended by a newline: the standard library's directory,
+    # listed on every warm call, has hundreds.  (A name holding a newline can only make the
+    # answer False, and importlib-metadata then reads the entry.)
+    listed = "\n{}\n".format("\n".join(names)).lower()
+    if ".dist-info\n" in listed or ".egg-info\n" in listed:
+        return False
+    return not (os.path.basename(entry).lower().endswith(".egg") and "\negg-info\n" in listed)
 
 
 def is_path_finder(finder: object) -> bool:
