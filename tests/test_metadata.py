@@ -417,6 +417,18 @@ def test_gate_verdict_is_kept_and_made_again_when_the_host_moves(copy: Any) -> N
     assert downgraded.gated == gated
 
 
+def test_requirements_are_parsed_only_when_a_verdict_needs_them(copy: Any) -> None:
+    # md-twin requires nothing: its index is built without packaging's requirement parser.
+    plain = compare([copy("twin1"), copy("host2")])
+    plain.assert_agrees()
+    assert plain.reads() and plain.gated == set()
+    assert "importlib_metadata" in plain.imported
+    assert "packaging.requirements" not in plain.imported
+    judged = compare([copy("base")])
+    assert judged.gated == {"md-licensed-setuptools", "md-licensed-hatchling"}
+    assert "packaging.requirements" in judged.imported
+
+
 def test_wheel_file_on_sys_path(wheels: dict[str, Path], copy: Any) -> None:
     wheel = wheels["md_twin-2.0"]
     cold, _ = cold_and_warm([wheel, copy("base")])

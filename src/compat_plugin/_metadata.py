@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import importlib_metadata as metadata
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from ._entry_indexes import GroupView
@@ -230,6 +229,10 @@ def judge(distribution: Distribution, top_level: str, view: GroupView) -> Gate:
     Markers are evaluated for this interpreter without extras.  The verdict records where each
     required distribution was found, so it can be reused while that holds.
     """
+    # Imported here, not with this module: building an index needs no requirement parsed, and
+    # packaging's requirement parser takes longer to import than importlib-metadata itself.
+    from packaging.requirements import InvalidRequirement, Requirement
+
     depends: list[tuple[str, str, Stamp | None]] = []
     reason = ""
     for text in distribution.requires:
