@@ -2,7 +2,7 @@
 fresh interpreter of the benchmark venv, nothing in the library patched.
 
 Usage: ``python benchmarks/profile.py [--modules 1000] [--interface IA|INobody] [--cold]
-[--entry [--distributions 1000]] [--top 25]``
+[--entry [--distributions 1000]] [--top 25] [--sort tottime|cumulative]``
 
 Prints the functions that took the most time of their own (``cProfile``, which slows small
 functions down a little), and how long importing each of compat_plugin's modules took
@@ -30,7 +30,7 @@ from compat_plugin import getPlugins
 found = list(getPlugins($interface, $package))
 profile.disable()
 stats = pstats.Stats(profile)
-stats.sort_stats("tottime").print_stats($top)
+stats.sort_stats("$sort").print_stats($top)
 """
 
 _IMPORTS = """\
@@ -40,9 +40,10 @@ found = list(getPlugins($interface, $package))
 """
 
 
-def _code(template: str, setup: str, interface: str, package: str, top: int) -> str:
+def _code(template: str, setup: str, interface: str, package: str, top: int,
+          sort: str = "tottime") -> str:
     return (template.replace("$setup", setup).replace("$interface", interface)
-            .replace("$package", package).replace("$top", str(top)))
+            .replace("$package", package).replace("$top", str(top)).replace("$sort", sort))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold", action="store_true", help="clear the caches first")
     parser.add_argument("--entry", action="store_true", help="the entry-point corpus")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--sort", choices=("tottime", "cumulative"), default="tottime",
+                        help="order the functions by their own time or with what they call")
     args = parser.parse_args(argv)
     python = str(ensure_venv(DEFAULT_VENV))
     with tempfile.TemporaryDirectory(prefix="compat-plugin-profile-") as temporary:
@@ -71,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         context.run(_code(_IMPORTS, setup, args.interface, package, args.top))  # warm up
         if args.cold:
             (clear_compat_caches if args.entry else clear_directory_cache)(context)
-        print(context.run(_code(_PROFILED, setup, args.interface, package, args.top)).stdout)
+        print(context.run(_code(_PROFILED, setup, args.interface, package, args.top,
+                                args.sort)).stdout)
         if args.cold:
             (clear_compat_caches if args.entry else clear_directory_cache)(context)
         traced = context.run(_code(_IMPORTS, setup, args.interface, package, args.top),
