@@ -11,6 +11,7 @@ where that user cannot read, so it cannot be started as that user).
 from __future__ import annotations
 
 import copy
+import gc
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -1607,6 +1608,22 @@ def test_the_per_user_cache_serves_then_is_adopted_beside(
     assert tags(ptree, "ITestPlugin2") == ["b"]
     assert imports(ptree) == ["b"]
     assert noisy(caplog) == []
+
+
+def test_a_pass_holds_the_cyclic_collector_and_gives_it_back(ptree: PluginTree) -> None:
+    ptree.plugin("seen", "import gc\n\nCOLLECTING = gc.isenabled()\n")
+    ptree.plugin("broken", "raise RuntimeError('broken at import')\n")
+    assert gc.isenabled()
+    assert tags(ptree, "ITestPlugin") == ["a"]
+    assert importlib.import_module(f"{ptree.plugins_name}.seen").COLLECTING is False
+    assert gc.isenabled()  # after a failed import too
+    ptree.purge()
+    gc.disable()
+    try:
+        assert tags(ptree, "ITestPlugin") == ["a"]
+        assert not gc.isenabled()  # the caller's choice stands
+    finally:
+        gc.enable()
 
 
 def test_a_cache_serves_its_directory_by_any_path_and_no_copy_of_it(

@@ -37,7 +37,7 @@ from ._rules import Rules
 
 if TYPE_CHECKING:
     from ._scan import Scan, Scanner
-from ._store import Entry, decode, details_of
+from ._store import Entry, decode, details_of, paused_gc
 
 
 class _Kept(Value):
@@ -110,8 +110,12 @@ class Resolver:
         with ``wanted``, modules whose cached records do not mention it are passed over."""
         out = _Pass(package.__name__, wanted)
         rules = rules if rules is not None else Rules()
-        self._directory_modules(package, rules, out)
-        self._entry_point_modules(package.__name__, rules, out)
+        # The cyclic collector is held for the pass: a scan imports plugin modules, each adding
+        # to what a full collection walks, while the records it builds hold no cycles; let run,
+        # it makes a cold pass over a thousand modules a sixth slower.
+        with paused_gc():
+            self._directory_modules(package, rules, out)
+            self._entry_point_modules(package.__name__, rules, out)
         modules = _deduplicated(out)
         plugins = tuple(record for module in modules for record in module.plugins)
         return Discovery(plugins, tuple(out.errors), tuple(out.skipped), modules)

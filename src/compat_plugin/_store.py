@@ -117,7 +117,11 @@ def parse_json(raw: bytes | str, where: str) -> Any:
 
 def dump_json(value: object) -> str:
     """Compact, ASCII-only JSON text: the form caches store and search."""
-    return json.dumps(value, separators=(",", ":"))
+    return _COMPACT.encode(value)
+
+
+# One encoder for every document: ``json.dumps`` with separators makes one per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 @contextlib.contextmanager
