@@ -174,6 +174,14 @@ def cache_per_user(directory: Path | str, root: Path | None = None) -> Path:
     return (root or user_cache()) / name
 
 
+def open_to_everyone(base: Path) -> None:
+    """Directories 0755 and files 0644 below (and including) ``base``: what a test running as
+    root lays out for a child that gives up root to read."""
+    for path in [base, *base.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
 def identity(path: Path) -> tuple[int, int, int]:
     """What changes when a file is rewritten, atomically or not."""
     info = path.stat()

@@ -59,6 +59,7 @@ from .conftest import (
     cache_per_user,
     disk_modules,
     identity,
+    open_to_everyone,
     plugin_source,
     read_cache,
     snapshot,
@@ -1664,16 +1665,6 @@ def test_the_per_user_file_is_named_by_the_directory_s_real_path(
 # -- unprivileged users, read-only directories ---------------------------------------------------
 
 
-def open_up(base: Path) -> None:
-    """Directories 0755 and files 0644 below (and including) ``base``."""
-    base.chmod(0o755)
-    for dirpath, dirnames, filenames in os.walk(base):
-        for name in dirnames:
-            os.chmod(os.path.join(dirpath, name), 0o755)
-        for name in filenames:
-            os.chmod(os.path.join(dirpath, name), 0o644)
-
-
 def remove_tree(base: Path) -> None:
     for dirpath, dirnames, _ in os.walk(base):
         for name in dirnames:
@@ -1734,7 +1725,7 @@ def sandbox() -> Iterator[Sandbox]:
         tree.write("counter.py", "imports = []\n")
         tree.plugin("a", counted("a", "ITestPlugin"))
         tree.plugin("b", counted("b", "ITestPlugin2"))
-        open_up(base)
+        open_to_everyone(base)
         tree.plugins_dir.chmod(0o555)
         uid = NOBODY if os.geteuid() == 0 else os.geteuid()
         user, home = owned_dir(base / "usercache", uid), owned_dir(base / "home", uid)
@@ -2053,7 +2044,7 @@ def test_a_site_wide_cache_serves_an_unprivileged_user_with_other_distributions(
         user_cache_dir, home = base / "usercache", base / "home"
         user_cache_dir.mkdir()
         home.mkdir()
-        open_up(base)
+        open_to_everyone(base)
         for directory in (tree.plugins_dir, beside(tree).parent, user_cache_dir, home):
             directory.chmod(0o555)
         before = snapshot(base)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import PACKAGE, PluginTree, World, run_python
+from .conftest import PACKAGE, PluginTree, World, open_to_everyone, run_python
 
 NOBODY = 65534
 
@@ -186,10 +186,7 @@ def readonly_tree() -> Iterator[tuple[Path, PluginTree]]:
         tree.plugin("first", TAP.replace("{name}", "first"))
         tree.plugin("second", TAP.replace("{name}", "second").replace('"web"', '"ftp"'))
         (base / "usercache").mkdir()
-        for directory, _, files in os.walk(base):
-            os.chmod(directory, 0o755)
-            for name in files:
-                os.chmod(os.path.join(directory, name), 0o644)
+        open_to_everyone(base)
         yield base, tree
     finally:
         shutil.rmtree(base)

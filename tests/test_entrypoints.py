@@ -53,7 +53,7 @@ from compat_plugin._store import CacheFile, Entry, digest, interpreter_tag, user
 from compat_plugin.testing import PluginPackage, build_wheels, install_wheels, run_python
 from compat_plugin.testing import write_project as project
 
-from .conftest import PLUGINS_INIT
+from .conftest import PLUGINS_INIT, open_to_everyone
 
 GROUP = "ephost.plugins"
 NOBODY = 65534
@@ -583,8 +583,7 @@ def test_regenerated_indexes_serve_an_unprivileged_user_without_a_cache(
     shutil.copytree(templates["ep-dup"], extra)
     for directory in (cwd, cache):  # root's: nobody can write neither
         directory.mkdir()
-    for path in [shared, *shared.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    open_to_everyone(shared)
     monkeypatch.chdir(cwd)
     monkeypatch.setenv("HOME", str(cache))
     monkeypatch.setenv("COMPAT_PLUGIN_CACHE_DIR", str(cache / "compat_plugin"))
