@@ -7,9 +7,9 @@ Every warm call imports this module, and making a class with ``typing.NamedTuple
 ``collections.namedtuple`` compiles code for it -- about ten times what making a class
 costs.  So at run time each record is a :class:`Record`, a tuple subclass with the same
 interface as a named tuple (fields by name, ``_fields``, ``_field_defaults``, ``_replace``,
-``_asdict``, ``_make``, pickling), whose constructor is written out below; type checkers read
-the same fields, typed, from the ``typing.NamedTuple`` declarations (``tests/test_records.py``
-checks that the two agree).
+``_asdict``, ``_make``, ``copy.replace``, pickling), whose constructor is written out below;
+type checkers read the same fields, typed, from the ``typing.NamedTuple`` declarations
+(``tests/test_records.py`` checks that the two agree).
 """
 
 from __future__ import annotations
@@ -20,9 +20,14 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 
+class UnknownFields(TypeError, ValueError):
+    """``_replace`` was given names that are not fields.  Both kinds, as named tuples raise
+    ValueError before Python 3.13 and TypeError from then on."""
+
+
 class Record(tuple[Any, ...]):
     """What every record class is at run time: a tuple whose items are also its named fields,
-    behaving as a named tuple does.  Made by :func:`record`."""
+    behaving as a named tuple does.  Made by :func:`record_type`."""
 
     __slots__ = ()
     _fields: ClassVar[tuple[str, ...]] = ()
@@ -30,13 +35,19 @@ class Record(tuple[Any, ...]):
 
     @classmethod
     def _make(cls, iterable: Iterable[Any]) -> Any:
-        return cls(*iterable)
+        made = tuple.__new__(cls, iterable)
+        if len(made) != len(cls._fields):
+            raise TypeError(f"Expected {len(cls._fields)} arguments, got {len(made)}")
+        return made
 
     def _replace(self, **changes: Any) -> Any:
         values = [changes.pop(name, value) for name, value in zip(self._fields, self)]
         if changes:
-            raise TypeError(f"{type(self).__name__} has no fields {sorted(changes)}")
-        return type(self)(*values)
+            raise UnknownFields(f"Got unexpected field names: {sorted(changes)!r}")
+        return self._make(values)
+
+    # ``copy.replace`` (Python 3.13) asks for this.
+    __replace__ = _replace
 
     def _asdict(self) -> dict[str, Any]:
         return dict(zip(self._fields, self))
@@ -49,19 +60,23 @@ class Record(tuple[Any, ...]):
         return f"{type(self).__name__}({fields})"
 
 
-def record(name: str, new: Callable[..., Any]) -> type[Record]:
-    """A :class:`Record` class whose constructor is ``new`` (``cls`` and then one parameter
-    per field, defaults included, returning the tuple): its parameters name the fields."""
+def record_type(name: str, new: Callable[..., Any]) -> type[Record]:
+    """A :class:`Record` class of this module whose constructor is ``new`` (``cls`` and then
+    one parameter per field, defaults included, returning the tuple): its parameters name the
+    fields."""
     code = new.__code__
     fields = code.co_varnames[1:code.co_argcount]
     defaults = new.__defaults__ or ()
-    new.__name__, new.__qualname__ = "__new__", f"{name}.__new__"  # as errors name it
+    # Named as errors name it: by the code object before Python 3.10, the function after.
+    new.__code__ = code.replace(co_name="__new__")
+    new.__name__, new.__qualname__ = "__new__", f"{name}.__new__"
     namespace: dict[str, Any] = {
         "__slots__": (), "__new__": new, "__match_args__": fields, "_fields": fields,
         "_field_defaults": dict(zip(fields[len(fields) - len(defaults):], defaults)),
+        "__module__": __name__,
     }
     for at, field in enumerate(fields):
-        namespace[field] = property(itemgetter(at), doc=f"Field {at}, {field}.")
+        namespace[field] = property(itemgetter(at), doc=f"Alias for field number {at}")
     return type(name, (Record,), namespace)
 
 
@@ -134,13 +149,13 @@ else:
     def _discovery(cls, plugins, errors, skipped, modules=()):
         return _new(cls, (plugins, errors, skipped, modules))
 
-    _Stamp = record("Stamp", _stamp)
-    _Origin = record("Origin", _origin)
-    _PluginRecord = record("PluginRecord", _plugin_record)
-    _ModuleRecords = record("ModuleRecords", _module_records)
-    _LoadError = record("LoadError", _load_error)
-    _Skip = record("Skip", _skip)
-    _Discovery = record("Discovery", _discovery)
+    _Stamp = record_type("Stamp", _stamp)
+    _Origin = record_type("Origin", _origin)
+    _PluginRecord = record_type("PluginRecord", _plugin_record)
+    _ModuleRecords = record_type("ModuleRecords", _module_records)
+    _LoadError = record_type("LoadError", _load_error)
+    _Skip = record_type("Skip", _skip)
+    _Discovery = record_type("Discovery", _discovery)
 
 
 class Stamp(_Stamp):
