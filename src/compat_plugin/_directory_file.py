@@ -26,9 +26,14 @@ plugins depend on something other than whether an import succeeds (a dependency'
 environment variable); ``compat-plugin cache regenerate`` refreshes those.
 
 The header also records the schema, interpreter, directory (real path) and plugin package, and
-the file is ignored unless all match.  Only the lines of modules whose details mention the asked
-interface are ever decoded; the checksum is what lets the others be trusted undecoded -- a
-damaged line damages the whole file, which is then ignored and rewritten.
+the file is ignored unless all match; the directory is resolved to its real path only when it
+is reached by a path other than the recorded one (so a file copied along with its directory
+describes only the original, while a directory later replaced by a link to a copy of itself
+is still read by its old name -- each entry is checked against its own module's stamp).
+
+Only the lines of modules whose details mention the asked interface are ever decoded; the
+checksum is what lets the others be trusted undecoded -- a damaged line damages the whole
+file, which is then ignored and rewritten.
 
 Where it lives: ``<plugin dir>/__pycache__/compat_plugin.<interpreter>.json``; when that cannot
 be written (site-wide installs, zip archives), ``<per-user cache>/<digest of the directory's

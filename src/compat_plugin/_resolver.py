@@ -110,9 +110,10 @@ class Resolver:
         with ``wanted``, modules whose cached records do not mention it are passed over."""
         out = _Pass(package.__name__, wanted)
         rules = rules if rules is not None else Rules()
-        # The cyclic collector is held for the pass: a scan imports plugin modules, each adding
-        # to what a full collection walks, while the records it builds hold no cycles; let run,
-        # it makes a cold pass over a thousand modules a sixth slower.
+        # The cyclic collector is held for the pass: each module a scan imports adds to what a
+        # full collection walks, and the pass's many small objects keep setting collections
+        # off -- let run, they make a cold pass over a thousand modules a sixth slower.  What
+        # cyclic garbage the pass leaves (a failed import's traceback) is collected after it.
         with paused_gc():
             self._directory_modules(package, rules, out)
             self._entry_point_modules(package.__name__, rules, out)
