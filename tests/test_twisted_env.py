@@ -433,7 +433,7 @@ def trial_summary(venv: Venv, module: str, cwd: Path) -> dict[str, Any]:
     os.environ.get("COMPAT_PLUGIN_TWISTED_SUITE") != "1",
     reason="runs Twisted's own test modules twice; set COMPAT_PLUGIN_TWISTED_SUITE=1",
 )
-def test_twisteds_own_tests_pass_alike_in_an_enabled_environment(
+def test_twisteds_own_tests_pass_in_an_enabled_environment_as_without_it(
     legacy: LegacyEnvironment, tmp_path: Path
 ) -> None:
     without = {module: trial_summary(legacy, module, tmp_path) for module in TWISTED_SUITE}
@@ -446,4 +446,15 @@ def test_twisteds_own_tests_pass_alike_in_an_enabled_environment(
     finally:
         legacy.cli("twisted", "disable")
     print(textwrap.indent(json.dumps({"without": without, "with": with_hook}, indent=1), "  "))
-    assert with_hook == without
+    for module, before in without.items():
+        # A module that cannot even be imported runs as one erroring test: nothing compared.
+        assert int(before["ran"]) > 1, f"{module} did not load: pip install 'twisted[test]'"
+        after = with_hook[module]
+        assert after["ran"] == before["ran"], module
+        if before["outcome"] == "PASSED":
+            assert after == before, module
+        else:
+            # Plain Twisted can fail where compat_plugin does not: its dropin.cache keeps a
+            # conditional plugin module's empty entry after the optional dependency arrives
+            # (cred_sshkeys when bcrypt is installed later).  Never the other way round.
+            assert after.get("successes", 0) >= before.get("successes", 0), module
