@@ -107,6 +107,23 @@ def _no_real_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
         os.environ["COMPAT_PLUGIN_CACHE_DIR"] = previous
 
 
+@pytest.fixture(scope="session")
+def fresh_twisted_cache() -> None:
+    """Twisted's own ``dropin.cache`` made to describe ``twisted.plugins`` as installed now, for
+    the tests that take Twisted's answers as the truth.
+
+    Twisted never notices an optional dependency installed after it wrote that cache --
+    ``cred_sshkeys`` offers its checker only where bcrypt imports -- so a stale one makes
+    Twisted, not compat_plugin, answer wrongly.  It is removed; Twisted writes it again.
+    """
+    spec = importlib.util.find_spec("twisted")  # found, not imported
+    assert spec is not None and spec.submodule_search_locations
+    for location in spec.submodule_search_locations:
+        cache = Path(location, "plugins", "dropin.cache")
+        if cache.exists():
+            cache.unlink()
+
+
 @pytest.fixture
 def tree(plugin_package: Callable[..., PluginPackage]) -> PluginTree:
     """A PluginTree on a temporary sys.path entry (compat_plugin.testing restores sys.path,

@@ -156,7 +156,8 @@ print(json.dumps(report))
 
 
 @pytest.fixture(scope="module")
-def shipped_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def shipped_reports(tmp_path_factory: pytest.TempPathFactory, fresh_twisted_cache: None
+                    ) -> dict[str, Any]:
     """One report per comparison mode, the cold one first so that the warm ones are warm."""
     user_cache = tmp_path_factory.mktemp("twisted-usercache")
     reports: dict[str, Any] = {}

@@ -373,7 +373,8 @@ EXPECTED_PLACES = tuple(f"{module}.{path}" for module, path in EXPECTED)
 
 
 @pytest.fixture(scope="module")
-def identity_reports(site: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def identity_reports(site: Path, tmp_path_factory: pytest.TempPathFactory,
+                     fresh_twisted_cache: None) -> dict[str, Any]:
     """One report with every module imported before ``install()``, one with only some."""
     cwd = tmp_path_factory.mktemp("identity")
     return {
