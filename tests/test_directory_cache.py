@@ -1646,6 +1646,25 @@ def test_a_cache_serves_its_directory_by_any_path_and_no_copy_of_it(
     assert len(read_entries(str(copied), real, ptree.plugins_name)) == 2
 
 
+def test_a_directory_replaced_by_a_link_to_its_copy_is_read_by_its_old_name(
+    ptree: PluginTree, tmp_path: Path
+) -> None:
+    """The documented trade-off of not resolving a path the header names: the copy's cache
+    (naming the old directory) is used through the link, entry by entry against the copy's
+    own stamps -- which ``copytree`` kept, so nothing needs importing and nothing is wrong."""
+    assert tags(ptree, "ITestPlugin") == ["a"]
+    copy_dir = tmp_path / "copy"
+    shutil.copytree(ptree.plugins_dir, copy_dir)
+    ptree.plugins_dir.rename(tmp_path / "moved-aside")
+    ptree.plugins_dir.symlink_to(copy_dir, target_is_directory=True)
+    ptree.purge()
+    assert tags(ptree, "ITestPlugin") == ["a"]
+    assert imports(ptree) == ["a"]  # loaded, not scanned: b was not imported
+    ptree.plugin("a", counted("a2"))  # written through the link: a change is still seen
+    ptree.purge()
+    assert tags(ptree, "ITestPlugin") == ["a2"]
+
+
 def test_the_per_user_file_is_named_by_the_directory_s_real_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
