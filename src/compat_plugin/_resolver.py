@@ -112,7 +112,7 @@ class Resolver:
         rules = rules if rules is not None else Rules()
         # The cyclic collector is held for the pass: each module a scan imports adds to what a
         # full collection walks, and the pass's many small objects keep setting collections
-        # off -- let run, they make a cold pass over a thousand modules a sixth slower.  What
+        # off -- let run, they make a cold pass over a thousand modules about a tenth slower.  What
         # cyclic garbage the pass leaves (a failed import's traceback) is collected after it.
         with paused_gc():
             self._directory_modules(package, rules, out)
