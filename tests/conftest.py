@@ -119,9 +119,7 @@ def fresh_twisted_cache() -> None:
     spec = importlib.util.find_spec("twisted")  # found, not imported
     assert spec is not None and spec.submodule_search_locations
     for location in spec.submodule_search_locations:
-        cache = Path(location, "plugins", "dropin.cache")
-        if cache.exists():
-            cache.unlink()
+        Path(location, "plugins", "dropin.cache").unlink(missing_ok=True)
 
 
 @pytest.fixture
