@@ -53,7 +53,7 @@ from compat_plugin._store import CacheFile, Entry, digest, interpreter_tag, user
 from compat_plugin.testing import PluginPackage, build_wheels, install_wheels, run_python
 from compat_plugin.testing import write_project as project
 
-from .conftest import PLUGINS_INIT, open_to_everyone
+from .conftest import PLUGINS_INIT, open_to_everyone, write
 
 GROUP = "ephost.plugins"
 NOBODY = 65534
@@ -502,6 +502,21 @@ def test_scans_survive_a_rebuild_of_the_index(
     assert reads(debug) == [str(site)]
     # What the modules contributed came from the rebuilt index, not from importing them.
     assert not {"ep_good.good", "ep_good.other"} & set(sys.modules)
+
+
+@pytest.mark.xfail(strict=True, reason="known limit (README): what a module contributed is "
+                   "kept with the file it was scanned from, not with where it is imported from")
+def test_a_working_copy_imported_ahead_of_the_installed_module_leaves_the_index_true(
+    sites: Sites,
+) -> None:
+    sites.make("site", "ephost", "ep-good")
+    checkout = sites.make("checkout")  # a working copy of ep_good, first on sys.path
+    write(checkout / "ep_good" / "__init__.py", "")
+    write(checkout / "ep_good" / "good.py", plugin("good", "ITwo"))
+    assert tags() == ["a"]  # the working copy's plugin provides ITwo only
+    sys.path.remove(str(checkout))
+    sites.fresh()
+    assert tags() == ["a", "good"]  # the installed module's plugin provides IOne
 
 
 def test_entry_point_plugin_depending_on_an_optional_package_appears_when_it_is_installed(
