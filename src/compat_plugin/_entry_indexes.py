@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import os
 import sys
-from stat import S_ISDIR
 
 from ._entrypoints import (
     Declared,
     Distribution,
     EntryIndex,
+    EntryState,
     Shadowed,
     custom_finders,
+    entry_state,
     holds_no_metadata,
     index_places,
     may_live_beside,
@@ -117,8 +118,8 @@ class EntryIndexes:
             for index in stale.values():
                 logger().info("entry points of %s changed in place; reading its metadata again",
                               index.entry or ".")
-                self._indexes[index.entry, group] = _built(index.entry, group, index.stamp,
-                                                           index)
+                state = (index.stamp, index.links, False)
+                self._indexes[index.entry, group] = _built(index.entry, group, state, index)
             view = self._merged(group)
         return view
 
@@ -139,27 +140,24 @@ class EntryIndexes:
     def entry_index(self, entry: str, group: str) -> EntryIndex:
         """The index of one ``sys.path`` entry for ``group``, read or built if its stamp
         changed."""
-        try:
-            st = os.stat(entry or ".")
-        except (OSError, ValueError):
-            stamp, is_directory = None, False
-        else:
-            stamp, is_directory = Stamp(st.st_mtime_ns, st.st_size), S_ISDIR(st.st_mode)
+        state = entry_state(entry)
+        stamp, links, is_directory = state
         known = self._indexes.get((entry, group))
-        if known is not None and known.stamp == stamp:
+        if known is not None and known.describes(state):
             return known
         if stamp is None:  # not there: it holds nothing
             index = EntryIndex(entry, group, None)
         else:
-            current, stored = read_index(entry, group, stamp, beside=is_directory)
+            current, stored = read_index(entry, group, state)
             if current is not None:
                 index = current
             elif is_directory and holds_no_metadata(entry):
-                index = EntryIndex(entry, group, stamp)  # nothing to read, nor to store
+                # Nothing to read, nor to store.
+                index = EntryIndex(entry, group, stamp, links=links)
             else:
                 if is_directory and _made_pycache(entry):
-                    stamp = Stamp.of(entry or ".")
-                index = _built(entry, group, stamp, known or stored)
+                    state = entry_state(entry)
+                index = _built(entry, group, state, known or stored)
         self._indexes[entry, group] = index
         return index
 
@@ -204,12 +202,12 @@ class EntryIndexes:
         return gate.reason
 
 
-def _built(entry: str, group: str, stamp: Stamp | None, previous: EntryIndex | None
+def _built(entry: str, group: str, state: EntryState, previous: EntryIndex | None
            ) -> EntryIndex:
     from ._metadata import index_entry
 
-    index = index_entry(entry, group, stamp)
-    index.dirty = True
+    index = index_entry(entry, group, state[0])
+    index.links, index.dirty = state[1], True
     if previous is not None:
         index.adopt_scans(previous)
     return index

@@ -11,8 +11,8 @@ metadata before copies without.  Neither importlib-metadata nor packaging is imp
 
 Index format (``SCHEMA``), one JSON document::
 
-    {"schema": 2, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
-     "stamp": [mtime_ns, size],
+    {"schema": 3, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
+     "stamp": [mtime_ns, size], "links": st_nlink,
      "names": "\\nkey\\n...", "nameless": "\\nkey\\n...",
      "distributions": [[key, name, version, metadata, [mtime_ns, size] | null, has metadata,
                         [[entry point, value, module | null, attribute | null], ...],
@@ -22,16 +22,20 @@ Index format (``SCHEMA``), one JSON document::
      "scans": {scan key: [file, mtime_ns, size, details, [missing, ...]]},
      "checksum": <CRC-32 of the scans' details, each followed by a newline, in order>}
 
-``names`` holds the normalized name of every distribution in the entry that has metadata
-(``nameless`` those without), each between newlines: enough to decide shadowing without a
-list of a thousand names to decode.  ``distributions`` are the entry's first copies that
-declare entry points in the group; ``metadata`` is their metadata directory and the stamp that
-of its ``entry_points.txt`` when indexed -- checked again before anything of the distribution
-is used, so an index never names a module to import by itself.  ``gates`` keeps the verdict of
-the host-compatibility check with what it depended on: where each required distribution was
-found, and that entry's stamp.  ``scans`` keeps what each entry point's module contributed,
-under the same rules as a directory cache's entries (its file's stamp, its missing imports);
-they survive a rebuild of the index.
+``stamp`` and ``links`` are the entry's when it was indexed: ``links`` counts a directory's
+subdirectories on most file systems, so a distribution added by extracting an archive over the
+entry, which restores the directory's times (``tar``, reproducible archives), still changes it
+(0 for a zip file).  ``names`` holds the normalized name of every distribution in the entry that
+has metadata (``nameless`` those without), each between newlines: enough to decide shadowing
+without a list of a thousand names to decode.  ``distributions`` are the entry's first copies
+that declare entry points in the group; ``metadata`` is their metadata directory and the stamp
+that of its ``entry_points.txt`` when indexed -- checked again before anything of the
+distribution is used, so an index never names a module to import by itself.  ``gates`` keeps the
+verdict of the host-compatibility check with what it depended on: where each required
+distribution was found, and that entry's stamp.  ``scans`` keeps what each entry point's module
+contributed, under the same rules as a directory cache's entries (its file's stamp, its missing
+imports), and while the module would still be imported from that file (``_resolver``); they
+survive a rebuild of the index.
 
 Where it lives: ``<entry>/__pycache__/compat_plugin.entry-points.<group>.<interpreter>.json``
 when the entry is a directory that holds distributions or already has a ``__pycache__`` (and is
@@ -45,7 +49,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from stat import S_ISDIR
+from typing import Any, Optional
 
 from ._records import Stamp, Value
 from ._store import (
@@ -70,7 +75,7 @@ from ._store import (
     user_cache_root,
 )
 
-SCHEMA = 2
+SCHEMA = 3
 
 
 class Declared(Value):
@@ -126,6 +131,7 @@ _SCAN = row(STR, INT, INT, STR, list_of(STR))
 _INDEX = record(
     schema=equal_to(SCHEMA),
     stamp=STAMP,
+    links=INT,
     names=STR,
     nameless=STR,
     distributions=list_of(_DISTRIBUTION),
@@ -154,10 +160,12 @@ class EntryIndex:
         nameless: str = "\n",
         distributions: tuple[Distribution, ...] = (),
         shadowed: tuple[Shadowed, ...] = (),
+        links: int = 0,
     ) -> None:
         self.entry = entry
         self.group = group
         self.stamp = stamp
+        self.links = links
         self.names = names
         self.nameless = nameless
         self.distributions = distributions
@@ -165,6 +173,10 @@ class EntryIndex:
         self.gates: dict[str, Gate] = {}
         self.scans: dict[str, Entry] = {}
         self.dirty = False
+
+    def describes(self, state: EntryState) -> bool:
+        """Whether this index was built for its entry as ``state`` says it is now."""
+        return (self.stamp, self.links) == state[:2]
 
     def holds(self, key: str, with_metadata: bool = True) -> bool:
         """Whether a distribution named ``key`` (normalized) is in this entry."""
@@ -205,6 +217,7 @@ class EntryIndex:
             "entry": real_entry(self.entry),
             "group": self.group,
             "stamp": list(self.stamp) if self.stamp is not None else None,
+            "links": self.links,
             "names": self.names,
             "nameless": self.nameless,
             "distributions": [_distribution_row(d) for d in self.distributions],
@@ -236,6 +249,21 @@ def _distribution_row(d: Distribution) -> list[Any]:
             [list(e) for e in d.entry_points], list(d.requires)]
 
 
+# A ``sys.path`` entry as found now: its stamp (None: it is not there), its link count, and
+# whether it is a directory.
+EntryState = tuple[Optional[Stamp], int, bool]
+
+
+def entry_state(entry: str) -> EntryState:
+    """The state of the ``sys.path`` entry ``entry`` now (``""`` is the working directory)."""
+    try:
+        st = os.stat(entry or ".")
+    except (OSError, ValueError):
+        return None, 0, False
+    is_directory = S_ISDIR(st.st_mode)
+    return Stamp(st.st_mtime_ns, st.st_size), st.st_nlink if is_directory else 0, is_directory
+
+
 def real_entry(entry: str) -> str:
     """The real path of a ``sys.path`` entry (``""`` is the working directory)."""
     return os.path.realpath(entry or ".")
@@ -264,16 +292,16 @@ def index_places(entry: str, group: str, beside: bool) -> list[str]:
     return [place(entry, group) for place in _place_makers(beside)]
 
 
-def read_index(entry: str, group: str, stamp: Stamp, beside: bool
+def read_index(entry: str, group: str, state: EntryState
                ) -> tuple[EntryIndex | None, EntryIndex | None]:
-    """The stored index of ``entry`` for ``group`` written for ``stamp``, if a place holds
-    one; and else any usable one found (stale, but its scans may still hold), if any."""
+    """The stored index of ``entry`` for ``group`` written for its ``state``, if a place
+    holds one; and else any usable one found (stale, but its scans may still hold), if any."""
     stale: EntryIndex | None = None
     # Each place is worked out only if the one before it fails: the per-user one needs the
     # entry's real path.
-    for place_of in _place_makers(beside):
+    for place_of in _place_makers(state[2]):
         index = read_index_at(place_of(entry, group), entry, group)
-        if index is not None and index.stamp == stamp:
+        if index is not None and index.describes(state):
             return index, None
         stale = stale or index
     return None, stale
@@ -304,7 +332,8 @@ def _index_from(document: Any, entry: str, group: str) -> EntryIndex | None:
     )
     index = EntryIndex(entry, group, Stamp(*document["stamp"]), document["names"],
                        document["nameless"], distributions,
-                       tuple(Shadowed(*item) for item in document["shadowed"]))
+                       tuple(Shadowed(*item) for item in document["shadowed"]),
+                       document["links"])
     index.gates = {key: Gate(reason, tuple((k, e, Stamp(*s) if s else None) for k, e, s in deps))
                    for key, (reason, deps) in document["gates"].items()}
     index.scans = {

@@ -15,8 +15,7 @@ from typing import NamedTuple
 from ._directories import Listing, plugin_directories
 from ._directory_cache import DirectoryCache, ModuleFile, describes
 from ._directory_file import cache_places as directory_places
-from ._entrypoints import holds_no_metadata, index_places, read_index_at
-from ._records import Stamp
+from ._entrypoints import entry_state, holds_no_metadata, index_places, read_index_at
 from ._store import user_cache_root
 
 
@@ -94,19 +93,20 @@ def _directory_states(package: str, listing: Listing, own: Listing) -> Iterator[
 
 
 def _index_states(group: str, entry: str) -> Iterator[CacheState]:
-    stamp = Stamp.of(entry or ".")
+    state = entry_state(entry)
+    stamp, _, is_directory = state
     # An entry that is not there, or none of whose names is a metadata directory, holds no
     # distribution and needs no index.
-    if stamp is None or (os.path.isdir(entry or ".") and holds_no_metadata(entry)):
+    if stamp is None or (is_directory and holds_no_metadata(entry)):
         return
-    places = index_places(entry, group, os.path.isdir(entry or "."))
+    places = index_places(entry, group, is_directory)
     states = []
     for place in places:
         size = _size(place)
         if size is None:
             continue
         index = read_index_at(place, entry, group)
-        current = index is not None and index.stamp == stamp
+        current = index is not None and index.describes(state)
         why = "" if current else ("unreadable" if index is None
                                   else "written for an earlier state of the entry")
         states.append(CacheState(group, "entry points", entry or ".", place, True, size,

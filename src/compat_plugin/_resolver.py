@@ -20,6 +20,7 @@ from ._directory_cache import DirectoryCache
 from ._directory_file import becomes_importable
 from ._entry_indexes import Contribution, EntryIndexes
 from ._entrypoints import Declared, EntryIndex, scan_key
+from ._imports import Places, read_from, top_level_places
 from ._log import logger
 from ._records import (
     Discovery,
@@ -64,6 +65,8 @@ class _Pass:
         # The short names of each directory's modules, with where they were found: a name
         # an earlier directory holds is shadowed in a later one.
         self.directories: list[tuple[set[str], Origin]] = []
+        # Where each top-level module an entry point names is imported from, looked up once.
+        self._places: dict[str, Places | None] = {}
 
     def directory_origin(self, module: str) -> Origin | None:
         """Where ``module`` was found as a directory module, if it was."""
@@ -71,6 +74,15 @@ class _Pass:
         if package != self.package:
             return None
         return next((origin for names, origin in self.directories if short in names), None)
+
+    def read_from(self, entry: Entry, module: str) -> bool:
+        """Whether importing ``module`` now would read the file ``entry`` was scanned from.
+        An index keeps one scan per entry point wherever its module was found; a working copy
+        ahead on ``sys.path`` (or the installed module behind it) is another file."""
+        top = module.partition(".")[0]
+        if top not in self._places:
+            self._places[top] = top_level_places(top)
+        return read_from(entry.filename, self._places[top])
 
     def add(self, scan: Scan) -> None:
         self.errors.extend(scan.errors)
@@ -180,7 +192,7 @@ class Resolver:
             return
         key = scan_key(distribution, declared)
         entry = contribution.source.scans.get(key)
-        if entry is not None and _current(entry):
+        if entry is not None and _current(entry) and out.read_from(entry, declared.module):
             if out.wanted is not None and out.wanted not in entry.details:
                 return
             if out.take(entry.details, declared.module, origin):
