@@ -443,6 +443,14 @@ def test_zip_of_an_installed_directory(copy: Any, tmp_path: Path) -> None:
     assert copies(cold, "md-twin") == {("1.0", "md_twin-1.0.dist-info")}
 
 
+def test_path_object_on_sys_path(copy: Any) -> None:
+    # The import system passes over a pathlib.Path on sys.path; importlib-metadata reads it.
+    twin = copy("twin1")
+    setup = f"import pathlib, sys\nsys.path.insert(0, pathlib.Path({str(twin)!r}))"
+    cold, _ = cold_and_warm([copy("base")], setup=setup)
+    assert copies(cold, "md-twin") == {("1.0", "md_twin-1.0.dist-info")}
+
+
 def test_zipapp(copy: Any, tmp_path: Path) -> None:
     installed = copy("twin2")
     app = tmp_path / "app.pyz"

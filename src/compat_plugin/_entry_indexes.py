@@ -18,6 +18,7 @@ from ._entrypoints import (
     holds_no_metadata,
     index_places,
     may_live_beside,
+    path_entries,
     read_index,
     save_index,
 )
@@ -124,12 +125,8 @@ class EntryIndexes:
         return view
 
     def _merged(self, group: str) -> GroupView:
-        seen: set[str] = set()
-        sources: list[tuple[int, EntryIndex]] = []
-        for position, entry in enumerate(sys.path):
-            if isinstance(entry, str) and entry not in seen:
-                seen.add(entry)
-                sources.append((position, self.entry_index(entry, group)))
+        sources = [(position, self.entry_index(entry, group))
+                   for position, entry in path_entries()]
         finders = custom_finders()
         if finders:
             before, after = self._custom_sources(group, finders)

@@ -380,6 +380,23 @@ def holds_no_metadata(entry: str) -> bool:
     return not (os.path.basename(entry).lower().endswith(".egg") and "\negg-info\n" in listed)
 
 
+def path_entries() -> list[tuple[int, str]]:
+    """The ``sys.path`` entries whose distributions importlib-metadata's path finder reads,
+    each once, as strings, with their positions.  Path objects (``pathlib.Path``) count: the
+    import system passes over them, importlib-metadata reads them."""
+    seen: set[str] = set()
+    entries: list[tuple[int, str]] = []
+    for position, entry in enumerate(sys.path):
+        if not isinstance(entry, str):
+            entry = os.fspath(entry) if isinstance(entry, os.PathLike) else None
+            if not isinstance(entry, str):
+                continue
+        if entry not in seen:
+            seen.add(entry)
+            entries.append((position, entry))
+    return entries
+
+
 def is_path_finder(finder: object) -> bool:
     """Whether ``finder`` finds distributions along ``sys.path`` (whose distributions the
     per-entry indexes hold): importlib's own path finder, or importlib-metadata's."""

@@ -7,7 +7,6 @@ give; they read the caches exactly as a call would, and never import a plugin mo
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from types import ModuleType
 from typing import NamedTuple
@@ -15,7 +14,13 @@ from typing import NamedTuple
 from ._directories import Listing, plugin_directories
 from ._directory_cache import DirectoryCache, ModuleFile, describes
 from ._directory_file import cache_places as directory_places
-from ._entrypoints import entry_state, holds_no_metadata, index_places, read_index_at
+from ._entrypoints import (
+    entry_state,
+    holds_no_metadata,
+    index_places,
+    path_entries,
+    read_index_at,
+)
 from ._store import user_cache_root
 
 
@@ -52,7 +57,7 @@ def cache_states(package: ModuleType) -> Iterator[CacheState]:
         own = listing.only(set(listing.names) - taken)
         taken.update(listing.names)
         yield from _directory_states(name, listing, own)
-    for entry in _entries():
+    for _, entry in path_entries():
         yield from _index_states(name, entry)
 
 
@@ -61,17 +66,11 @@ def cache_places(package: ModuleType) -> list[str]:
     places: list[str] = []
     for listing in plugin_directories(package):
         places += directory_places(listing.directory, listing.in_archive)
-    for entry in _entries():
+    for _, entry in path_entries():
         places += index_places(entry, package.__name__, True)
     return places
 
 
-def _entries() -> list[str]:
-    seen: list[str] = []
-    for entry in sys.path:
-        if isinstance(entry, str) and entry not in seen:
-            seen.append(entry)
-    return seen
 
 
 def _directory_states(package: str, listing: Listing, own: Listing) -> Iterator[CacheState]:
