@@ -275,6 +275,7 @@ class Comparison:
     shadowed_by_importlib: set[Copy]
     mismatched: list[str]
     imported: list[str]
+    scanned: list[str]  # entry-point modules imported (a discover() call imports only to scan)
     logs: list[list[str]]
     problem: str | None
 
@@ -311,7 +312,9 @@ class Comparison:
         by_importlib = {tuple(d) for d in data["declaring"]} - winners
         imported = [name for name in data["imported"]
                     if any(name == top or name.startswith(f"{top}.") for top in METADATA_MODULES)]
-        return cls(named, counted, gated, shadowed, by_importlib, mismatched, imported,
+        modules = {module for _, module, _ in named.values() if module}
+        scanned = [name for name in data["imported"] if name in modules]
+        return cls(named, counted, gated, shadowed, by_importlib, mismatched, imported, scanned,
                    data["logs"], data["problem"])
 
     def reads(self) -> list[str]:
@@ -355,14 +358,17 @@ def cold_and_warm(path: Sequence[Path], *, setup: str = "", venv: Venv | None = 
                   custom: bool = False) -> tuple[Comparison, Comparison]:
     """Compare in a first child, which builds the indexes, and in a second, which must find
     them all valid: it reads no metadata and (unless ``custom`` finders provide distributions,
-    read in every process) imports neither importlib-metadata nor packaging."""
+    read and scanned in every process) scans no module again and imports neither
+    importlib-metadata nor packaging."""
     cold = compare(path, setup=setup, venv=venv)
     cold.assert_agrees()
     assert cold.reads(), "the first child read no metadata: was an index left over?"
     warm = compare(path, setup=setup, venv=venv)
     warm.assert_agrees()
     assert warm.reads() == []
-    if not custom:
+    assert cold.scanned
+    if not custom:  # what custom finders provide is neither indexed nor its scans kept
+        assert warm.scanned == []
         assert warm.imported == []
     assert (warm.counted, warm.gated, warm.shadowed) == (cold.counted, cold.gated, cold.shadowed)
     return cold, warm
