@@ -557,6 +557,66 @@ def test_a_module_imported_before_the_call_is_checked_where_it_was_imported_from
     assert tags("ITwo") == ["good"]
 
 
+def test_a_working_copy_of_a_namespace_portion_ahead_of_the_installed_one_is_scanned(
+    sites: Sites,
+) -> None:
+    site = sites.make("site", "ephost", "ep-good")
+    (site / "ep_good" / "__init__.py").unlink()  # ep_good, a namespace package (PEP 420)
+    assert tags() == ["a", "good"]
+    checkout = sites.make("checkout")  # a portion of ep_good ahead of the installed one
+    write(checkout / "ep_good" / "good.py", plugin("good", "ITwo"))
+    sites.fresh()
+    # The installed file still lies in one of ep_good's directories, but is not the one read.
+    assert tags("ITwo") == ["good", "other"]
+    assert sys.modules["ep_good.good"].__file__ == str(checkout / "ep_good" / "good.py")
+
+
+def test_an_entry_reached_through_a_symbolic_link_keeps_its_scans(sites: Sites) -> None:
+    site = sites.make("site", "ephost", "ep-good")
+    assert tags() == ["a", "good"]
+    link = sites.root / "link"
+    link.symlink_to(site)
+    scanned: list[str] = []
+    for entry in (link, site, link):  # processes reaching the entry by either spelling
+        sys.path[0] = str(entry)
+        sites.fresh()
+        resolver().on_scan = scanned.append
+        assert tags() == ["a", "good"]
+    assert [name for name in scanned if name.startswith("ep_good")] == []
+
+
+class _Strict:
+    """A finder on ``sys.meta_path`` that wants all three arguments, and finds nothing."""
+
+    def find_spec(self, name: str, path: object, target: object) -> None:
+        return None
+
+
+class _Failing:
+    """A finder that fails on every name: it cannot tell where anything is."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        raise RuntimeError("no")
+
+
+@pytest.mark.parametrize("finder", [_Strict, _Failing], ids=["three-arguments", "failing"])
+def test_finders_asked_where_a_module_is_cost_no_rescan(
+    sites: Sites, monkeypatch: pytest.MonkeyPatch, finder: type
+) -> None:
+    sites.make("site", "ephost", "ep-good")
+    assert tags() == ["a", "good"]
+    sites.fresh()
+    # Imported before the finder, which fails on every import after it.
+    ifaces = importlib.import_module("ephost.ifaces")
+    plugins = package()
+    monkeypatch.setattr(sys, "meta_path", [finder(), *sys.meta_path])
+    scanned: list[str] = []
+    resolver().on_scan = scanned.append
+    found = discover(plugins, ifaces.IOne)
+    assert [r.module for r in found.plugins] == ["ephost.plugins.a", "ep_good.good"]
+    assert scanned == []
+
+
 def test_entry_point_plugin_depending_on_an_optional_package_appears_when_it_is_installed(
     sites: Sites,
 ) -> None:

@@ -11,7 +11,6 @@ from ._entrypoints import (
     Declared,
     Distribution,
     EntryIndex,
-    EntryState,
     Shadowed,
     custom_finders,
     entry_state,
@@ -119,8 +118,8 @@ class EntryIndexes:
             for index in stale.values():
                 logger().info("entry points of %s changed in place; reading its metadata again",
                               index.entry or ".")
-                state = (index.stamp, index.links, False)
-                self._indexes[index.entry, group] = _built(index.entry, group, state, index)
+                self._indexes[index.entry, group] = _built(index.entry, group, index.stamp,
+                                                           index.links, index)
             view = self._merged(group)
         return view
 
@@ -153,8 +152,8 @@ class EntryIndexes:
                 index = EntryIndex(entry, group, stamp, links=links)
             else:
                 if is_directory and _made_pycache(entry):
-                    state = entry_state(entry)
-                index = _built(entry, group, state, known or stored)
+                    stamp, links, _ = entry_state(entry)
+                index = _built(entry, group, stamp, links, known or stored)
         self._indexes[entry, group] = index
         return index
 
@@ -179,7 +178,8 @@ class EntryIndexes:
         key = (index.entry, index.group)
         file = self._files.get(key)
         if file is None:
-            forced = regenerating and (not sys.path or index.entry != sys.path[0])
+            first = path_entries()[:1] if regenerating else []
+            forced = regenerating and (not first or index.entry != first[0][1])
             beside = may_live_beside(index, forced)
             file = self._files[key] = CacheFile(index_places(index.entry, index.group, beside))
         save_index(index, file)
@@ -199,12 +199,12 @@ class EntryIndexes:
         return gate.reason
 
 
-def _built(entry: str, group: str, state: EntryState, previous: EntryIndex | None
-           ) -> EntryIndex:
+def _built(entry: str, group: str, stamp: Stamp | None, links: int,
+           previous: EntryIndex | None) -> EntryIndex:
     from ._metadata import index_entry
 
-    index = index_entry(entry, group, state[0])
-    index.links, index.dirty = state[1], True
+    index = index_entry(entry, group, stamp)
+    index.links, index.dirty = links, True
     if previous is not None:
         index.adopt_scans(previous)
     return index

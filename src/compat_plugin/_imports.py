@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from types import ModuleType
-from typing import Optional
+from typing import Any
 
 
 def module_named(name: str) -> ModuleType:
@@ -30,35 +30,57 @@ def resolve_attribute(module: ModuleType, path: str) -> object:
     return value
 
 
-# Where a top-level module would be imported from: its file (None for a namespace package)
-# and the directories its submodules are imported from (empty for a plain module).
-Places = tuple[Optional[str], tuple[str, ...]]
 
+def imported_file(name: str) -> str | None:
+    """The file importing the module ``name`` now would read, as far as the finders tell
+    without importing anything -- None if they cannot tell.
 
-def top_level_places(name: str) -> Places | None:
-    """Where the top-level module ``name`` is, or would be, imported from -- None if no finder
-    knows it.  Nothing is imported: an imported module answers for itself, else each finder on
-    ``sys.meta_path`` is asked in turn, as the import statement asks them."""
+    An imported module answers for itself; else its deepest imported package's ``__path__``
+    (the whole ``sys.path`` for a top-level name) is searched for the next part of the name,
+    and so on down, by asking each finder on ``sys.meta_path`` in turn, as ``import`` asks
+    them.  A package whose ``__init__`` extends its own ``__path__`` (pkgutil's namespace
+    packages) is searched only where it lies, as no finder sees what running it would add: a
+    file not found there is "cannot tell", never "elsewhere".
+    """
     module = sys.modules.get(name)
     if module is not None:
-        return getattr(module, "__file__", None), tuple(getattr(module, "__path__", ()))
-    for finder in sys.meta_path:
-        find_spec = getattr(finder, "find_spec", None)
-        if find_spec is None:
-            continue
-        try:
-            spec = find_spec(name, None)
-        except Exception:  # a finder that fails on a name cannot tell where it is
-            return None
-        if spec is not None:
-            return spec.origin, tuple(spec.submodule_search_locations or ())
+        found = getattr(module, "__file__", None)
+        return found if isinstance(found, str) else None
+    parts = name.split(".")
+    depth = len(parts) - 1
+    while depth and ".".join(parts[:depth]) not in sys.modules:
+        depth -= 1
+    path = getattr(sys.modules[".".join(parts[:depth])], "__path__", None) if depth else None
+    if depth and path is None:
+        return None
+    try:
+        for end in range(depth + 1, len(parts) + 1):
+            spec = _find_spec(".".join(parts[:end]), path)
+            if spec is None:
+                return None
+            if end == len(parts):
+                return spec.origin if isinstance(spec.origin, str) else None
+            path = spec.submodule_search_locations
+            if path is None:
+                return None
+    except Exception:  # a finder, or a package's __path__, that fails cannot tell
+        return None
     return None
 
 
-def read_from(filename: str, places: Places | None) -> bool:
-    """Whether a module imported from ``places`` (those of its top-level module) would be read
-    from ``filename``: it is the top-level module's file, or lies in one of its directories."""
-    if places is None:
-        return False
-    origin, directories = places
-    return filename == origin or any(filename.startswith(os.path.join(d, "")) for d in directories)
+def _find_spec(name: str, path: Any) -> Any:
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is not None:
+            spec = find_spec(name, path, None)
+            if spec is not None:
+                return spec
+    return None
+
+
+def same_file(recorded: str, now: str | None) -> bool:
+    """Whether a module scanned from ``recorded`` would be read from it again, given where
+    ``imported_file`` says it would be read from now (None: it cannot tell, and the scan's
+    stamp alone decides).  Two spellings of one file (through a symbolic link) are one."""
+    return (now is None or recorded == now
+            or os.path.realpath(recorded) == os.path.realpath(now))

@@ -71,8 +71,6 @@ def cache_places(package: ModuleType) -> list[str]:
     return places
 
 
-
-
 def _directory_states(package: str, listing: Listing, own: Listing) -> Iterator[CacheState]:
     places = directory_places(listing.directory, listing.in_archive)
     states = []

@@ -20,7 +20,7 @@ from ._directory_cache import DirectoryCache
 from ._directory_file import becomes_importable
 from ._entry_indexes import Contribution, EntryIndexes
 from ._entrypoints import Declared, EntryIndex, scan_key
-from ._imports import Places, read_from, top_level_places
+from ._imports import imported_file, same_file
 from ._log import logger
 from ._records import (
     Discovery,
@@ -65,8 +65,8 @@ class _Pass:
         # The short names of each directory's modules, with where they were found: a name
         # an earlier directory holds is shadowed in a later one.
         self.directories: list[tuple[set[str], Origin]] = []
-        # Where each top-level module an entry point names is imported from, looked up once.
-        self._places: dict[str, Places | None] = {}
+        # The file each entry point's module would be imported from, looked up once.
+        self._files: dict[str, str | None] = {}
 
     def directory_origin(self, module: str) -> Origin | None:
         """Where ``module`` was found as a directory module, if it was."""
@@ -79,10 +79,9 @@ class _Pass:
         """Whether importing ``module`` now would read the file ``entry`` was scanned from.
         An index keeps one scan per entry point wherever its module was found; a working copy
         ahead on ``sys.path`` (or the installed module behind it) is another file."""
-        top = module.partition(".")[0]
-        if top not in self._places:
-            self._places[top] = top_level_places(top)
-        return read_from(entry.filename, self._places[top])
+        if module not in self._files:
+            self._files[module] = imported_file(module)
+        return same_file(entry.filename, self._files[module])
 
     def add(self, scan: Scan) -> None:
         self.errors.extend(scan.errors)
