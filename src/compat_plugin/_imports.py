@@ -1,4 +1,4 @@
-"""Modules and objects by dotted name.
+"""Modules and objects by dotted name, and where a module would be imported from.
 
 A warm call imports only what it yields; ``importlib.import_module`` would add the
 ``importlib`` package itself to every process that has not imported it yet, so these helpers
@@ -28,7 +28,6 @@ def resolve_attribute(module: ModuleType, path: str) -> object:
     for part in path.split("."):
         value = getattr(value, part)
     return value
-
 
 
 def imported_file(name: str) -> str | None:
