@@ -20,7 +20,6 @@ from ._directory_cache import DirectoryCache
 from ._directory_file import becomes_importable
 from ._entry_indexes import Contribution, EntryIndexes
 from ._entrypoints import Declared, EntryIndex, scan_key
-from ._imports import imported_file, same_file
 from ._log import logger
 from ._records import (
     Discovery,
@@ -79,6 +78,9 @@ class _Pass:
         """Whether importing ``module`` now would read the file ``entry`` was scanned from.
         An index keeps one scan per entry point wherever its module was found; a working copy
         ahead on ``sys.path`` (or the installed module behind it) is another file."""
+        # Imported here: a call whose group has no entry points never needs it.
+        from ._imports import imported_file, same_file
+
         if module not in self._files:
             self._files[module] = imported_file(module)
         return same_file(entry.filename, self._files[module])
