@@ -25,6 +25,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
 import textwrap
 import zipfile
@@ -43,6 +44,7 @@ from compat_plugin._directories import Listing
 from compat_plugin._directory_file import encode, read_entries
 from compat_plugin._records import Stamp
 from compat_plugin._store import Entry
+from compat_plugin.testing import install_wheels
 
 from .conftest import (
     CACHE_NAME,
@@ -399,7 +401,8 @@ def test_the_format_is_documented_in_the_module_docstring(ptree: PluginTree) -> 
                   "could find (an optional dependency)"):
         assert words in flat, words
     # When it is read again.
-    for words in ("exactly the recorded stamp", "none of its missing names has become importable",
+    for words in ("with the recorded stamp", "its time cut to whole seconds",
+                  "none of its missing names has become importable",
                   "then the module is scanned again", "not other distributions being installed"):
         assert words in flat, words
 
@@ -1247,6 +1250,27 @@ def test_sift_compares_each_listed_module_with_its_entry(tmp_path: Path) -> None
     assert found.sift(listing, '"y.J"') == ([(0, None), (2, None), (3, None)], 2)
 
 
+def test_sift_takes_modules_whose_times_were_cut_to_whole_seconds_as_current(
+    tmp_path: Path,
+) -> None:
+    """Listed after an archive kept only whole seconds of their times (an image layer), the
+    modules are current in the file's own loop -- each still needing its own size and its
+    own second."""
+    second = 10**9
+    entries = {name: Entry(f"{name}.py", Stamp(n * second + 250_000_000, 10 * n),
+                           '[null,[["p",null,["x.I"],["x.I"]]],[]]' if name == "a"
+                           else "[null,[],[]]")
+               for n, name in enumerate("abcd", start=1)}
+    path = tmp_path / "cache.json"
+    path.write_bytes(encode(DIRECTORY, PACKAGE, entries))
+    found = _read(path)
+    listing = listing_of(("a", "a.py", 1 * second, 10), ("b", "b.py", 2 * second, 20),
+                         ("c", "c.py", 3 * second, 31), ("d", "d.py", 5 * second, 40))
+    # c changed size, d's time is another second: those two are scanned again.
+    assert found.sift(listing, '"x.I"') == ([(0, entries["a"].details), (2, None), (3, None)],
+                                            2)
+
+
 # == Entries that do not describe the files on disk =============================================
 
 
@@ -1936,9 +1960,10 @@ thing = Thing()
 
 
 def hostapp_dropins(root: Path, things: dict[str, str]) -> Path:
-    """``root/hostapp/plugins`` holding one module per ``{name: interface}``."""
+    """``root/hostapp/plugins`` holding one module per ``{name: interface}`` (more, if it
+    is the installed host's)."""
     directory = root / "hostapp" / "plugins"
-    directory.mkdir(parents=True)
+    directory.mkdir(parents=True, exist_ok=True)
     for name, interface in things.items():
         (directory / f"{name}.py").write_text(HOSTAPP_DROPIN.format(interface=interface,
                                                                     name=name))
@@ -2080,6 +2105,121 @@ def test_a_site_wide_cache_serves_an_unprivileged_user_with_other_distributions(
         assert out["loaded"] == matching
         assert levels(out) <= {"DEBUG", "INFO"}
         assert snapshot(base) == before
+    finally:
+        remove_tree(base)
+
+
+# -- a container image ---------------------------------------------------------------------------
+
+
+def layer_tar(source: Path, archive: Path) -> None:
+    """``source`` as an image layer holding ``site``: a tar whose times keep whole seconds
+    only, as Docker's and containerd's layer writers write them."""
+
+    def cut(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.mtime, info.pax_headers = int(info.mtime), {}
+        return info
+
+    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(source, arcname="site", filter=cut)
+
+
+def mount_overlay(target: Path, lower: Sequence[Path], upper: Path | None = None) -> bool:
+    """Mount an overlay of ``lower`` (the first on top) at ``target``, writable into ``upper``
+    if given, else read-only; False if this machine cannot."""
+    options = "lowerdir=" + ":".join(map(str, lower))
+    if upper is not None:
+        work = upper.with_name(f"{upper.name}-work")
+        work.mkdir()
+        options += f",upperdir={upper},workdir={work}"
+    mounted = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(target)],
+                             capture_output=True, check=False)
+    return mounted.returncode == 0
+
+
+def test_caches_regenerated_while_an_image_is_built_serve_its_containers(
+    wheels: dict[str, Path],
+) -> None:
+    """An image in two layers: pip installs hostapp and acme-materials (entry points in
+    hostapp.plugins) and plugin modules are added to hostapp.plugins; then ``compat-plugin
+    cache regenerate`` runs on an overlay of that layer, as a build step runs.  The layers are
+    exported with whole-second times, as image builders export them, then pulled (extracted)
+    and mounted read-only where the build ran.  A container's process, run as nobody with no
+    writable cache, finds what a process reading no cache finds, and imports only the
+    matching modules and reads no installed metadata: the build's caches serve it."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting an overlay and dropping privileges need root")
+    base = Path(tempfile.mkdtemp(prefix="compat-plugin-", dir="/tmp"))
+    site = base / "site"  # where the image's packages are, at build time and in containers
+    site.mkdir()
+    first = install_wheels(base / "built" / "1", wheels["hostapp-2.0"],
+                           wheels["acme_materials-1.0"])
+    hostapp_dropins(first, {"marble": "IMaterial", "gadget": "IOther", "slate": "IMaterial",
+                            "widget": "IOther"})
+    second = base / "built" / "2"
+    second.mkdir()
+    try:
+        if not mount_overlay(site, [first], second):
+            pytest.skip("this machine cannot mount an overlay file system")
+        try:
+            environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            environment["PYTHONPATH"] = os.pathsep.join([str(site), LIBRARY])
+            environment["COMPAT_PLUGIN_CACHE_DIR"] = str(base / "builder-cache")
+            environment["PYTHONDONTWRITEBYTECODE"] = "1"  # as images often set: not bytecode
+            regenerated = subprocess.run(
+                [sys.executable, "-m", "compat_plugin", "cache", "regenerate",
+                 "hostapp.plugins"],
+                env=environment, capture_output=True, text=True, timeout=300, cwd=base)
+            assert regenerated.returncode == 0, regenerated.stderr
+        finally:
+            subprocess.run(["umount", str(site)], check=True)
+        pulled = []
+        for number, built in ((1, first), (2, second)):
+            layer_tar(built, base / f"layer-{number}.tar")
+            with tarfile.open(base / f"layer-{number}.tar") as tar:
+                if hasattr(tarfile, "data_filter"):
+                    tar.extractall(base / "pulled" / str(number), filter="data")
+                else:  # pragma: no cover - Pythons without extraction filters
+                    tar.extractall(base / "pulled" / str(number))
+            pulled.append(base / "pulled" / str(number) / "site")
+        marble = Path("hostapp", "plugins", "marble.py")
+        if (first / marble).stat().st_mtime_ns % 10**9 == 0:
+            pytest.skip("this file system keeps whole seconds only: nothing is cut")
+        assert (pulled[0] / marble).stat().st_mtime_ns % 10**9 == 0
+        home = base / "home"
+        home.mkdir()
+        open_to_everyone(base)
+        assert mount_overlay(site, [pulled[1], pulled[0]])
+        try:
+            body = """
+                out["calls"] = [tags("IMaterial")]
+                out["loaded"] = sorted(name for name in sys.modules
+                                       if name.startswith(("hostapp.plugins.", "acme")))
+                from compat_plugin._inventory import cache_states
+                out["stale"] = [[state.kind, state.why] for state in cache_states(package)
+                                if state.written and not state.current]
+                """
+            options: dict[str, Any] = {
+                "plugins": "hostapp.plugins", "ifaces": "hostapp.ifaces", "attribute": "name",
+                "path": [site], "drop_to": NOBODY,
+                "env": {"COMPAT_PLUGIN_CACHE_DIR": str(home / "cache"), "HOME": str(home),
+                        "XDG_CACHE_HOME": ""}}
+            warm = run_child(body, **options)
+            options["env"]["COMPAT_PLUGIN_NO_CACHE_READ"] = "1"
+            uncached = run_child(body, **options)
+        finally:
+            subprocess.run(["umount", str(site)], check=True)
+        assert warm["uid"] == NOBODY
+        assert warm["calls"] == uncached["calls"]
+        assert "hostapp.plugins.gadget" in uncached["loaded"]
+        assert warm["loaded"] == [
+            "acme_materials", "acme_materials.metals", "acme_materials.woods",
+            "hostapp.plugins.builtin", "hostapp.plugins.marble", "hostapp.plugins.slate"]
+        assert [message for _, message in warm["logs"]
+                if message.startswith("reading installed metadata")] == []
+        # Nothing was scanned again, so nothing was to be written; every cache is current.
+        assert problems(warm) == unwritable_notes(warm) == []
+        assert warm["stale"] == []
     finally:
         remove_tree(base)
 

@@ -107,3 +107,49 @@ def test_a_record_says_what_it_was_given_wrongly() -> None:
             Origin("directory")._replace(where="/x")  # type: ignore[call-arg]
     with pytest.raises(AttributeError):
         Stamp(1, 2).size = 3  # type: ignore[misc]
+
+
+# -- stamps ----------------------------------------------------------------------------------
+
+SECOND = 10**9
+RECORDED = Stamp(1_700_000_123 * SECOND + 756_789_012, 300)
+
+
+@pytest.mark.parametrize(("now", "matches"), [
+    pytest.param(RECORDED, True, id="equal"),
+    pytest.param(Stamp(1_700_000_123 * SECOND, 300), True, id="truncated"),
+    pytest.param(Stamp(1_700_000_124 * SECOND, 300), True, id="rounded"),
+    pytest.param(Stamp(1_700_000_123 * SECOND, 301), False, id="truncated-but-resized"),
+    pytest.param(Stamp(1_700_000_125 * SECOND, 300), False, id="another-whole-second"),
+    pytest.param(Stamp(1_700_000_122 * SECOND, 300), False, id="the-second-before"),
+    pytest.param(Stamp(1_700_000_123 * SECOND + 1, 300), False, id="another-fraction"),
+    pytest.param(None, False, id="gone"),
+])
+def test_a_recorded_stamp_matches_the_same_file_cut_to_whole_seconds(
+    now: Stamp | None, matches: bool
+) -> None:
+    assert RECORDED.matches(now) is matches
+
+
+def test_a_time_early_in_its_second_is_not_rounded_up() -> None:
+    early = Stamp(1_700_000_123 * SECOND + 256_789_012, 300)
+    assert early.matches(Stamp(1_700_000_123 * SECOND, 300))
+    assert not early.matches(Stamp(1_700_000_124 * SECOND, 300))
+    halfway = Stamp(1_700_000_123 * SECOND + SECOND // 2, 300)
+    assert halfway.matches(Stamp(1_700_000_124 * SECOND, 300))
+
+
+def test_a_stamp_recorded_in_whole_seconds_matches_only_itself() -> None:
+    whole = Stamp(1_700_000_123 * SECOND, 300)
+    assert whole.matches(Stamp(1_700_000_123 * SECOND, 300))
+    assert not whole.matches(Stamp(1_700_000_124 * SECOND, 300))
+    assert not whole.matches(Stamp(1_700_000_122 * SECOND, 300))
+    assert not whole.matches(Stamp(1_700_000_123 * SECOND + 456_789_012, 300))
+
+
+def test_same_second_before_1970() -> None:
+    recorded = -5 * SECOND - 250_000_000  # 1969-12-31T23:59:54.75
+    assert _records.same_second(recorded, -6 * SECOND)  # truncated (towards the past)
+    assert _records.same_second(recorded, -5 * SECOND)  # rounded (and truncated towards 0)
+    assert not _records.same_second(recorded, -7 * SECOND)
+    assert not _records.same_second(recorded, -4 * SECOND)

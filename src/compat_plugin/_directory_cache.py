@@ -33,7 +33,7 @@ def describes(entry: Entry | None, module: ModuleFile) -> bool:
     """Whether ``entry`` describes ``module``'s file as it is now."""
     return (
         entry is not None
-        and entry.stamp == module.stamp
+        and entry.stamp.matches(module.stamp)
         and entry.filename == module.filename
         and not (entry.missing and becomes_importable(entry.missing))
     )

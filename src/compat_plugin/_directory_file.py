@@ -17,13 +17,15 @@ directory is unchanged, a warm call compares its listing with these columns as a
 ``missing`` names, for each module whose scan tried to import something that no finder on
 ``sys.meta_path`` could find (an optional dependency), those module names.
 
-An entry is used only while its module's file exists with exactly the recorded stamp and none
-of its missing names has become importable -- installed into any ``sys.path`` entry, appended
-to ``sys.path``, or provided by a new finder; then the module is scanned again.  Nothing else
-invalidates it: not other distributions being installed, not another user's ``sys.path``, so
-a cache an administrator regenerated serves every user.  What is not noticed: a module whose
-plugins depend on something other than whether an import succeeds (a dependency's version, an
-environment variable); ``compat-plugin cache regenerate`` refreshes those.
+An entry is used only while its module's file exists with the recorded stamp (or its size and
+its time cut to whole seconds, as image layers and tar files keep times: ``Stamp.matches``) and
+none of its missing names has become importable -- installed into any ``sys.path`` entry,
+appended to ``sys.path``, or provided by a new finder; then the module is scanned again.
+Nothing else invalidates it: not other distributions being installed, not another user's
+``sys.path``, so a cache an administrator regenerated serves every user.  What is not
+noticed: a module whose plugins depend on something other than whether an import succeeds (a
+dependency's version, an environment variable); ``compat-plugin cache regenerate`` refreshes
+those.
 
 The header also records the schema, interpreter, directory (real path) and plugin package, and
 the file is ignored unless all match; the directory is resolved to its real path only when it
@@ -48,7 +50,7 @@ from typing import Any
 
 from ._directories import Listing
 from ._log import logger
-from ._records import Stamp
+from ._records import Stamp, same_second
 from ._store import (
     INT,
     STR,
@@ -171,7 +173,8 @@ class StoredEntries:
             at = position.get(name)
             if (
                 at is not None
-                and mtimes[at] == listed_mtimes[at_listing]
+                and ((recorded := mtimes[at]) == (now := listed_mtimes[at_listing])
+                     or same_second(recorded, now))
                 and sizes[at] == listed_sizes[at_listing]
                 and files[at] == listed_files[at_listing]
                 and not (missing and name in missing and becomes_importable(missing[name]))

@@ -234,7 +234,7 @@ def _redeclared(contribution: Contribution) -> bool:
     if distribution.declared_stamp is None:
         return False
     now = Stamp.of(os.path.join(distribution.metadata, "entry_points.txt"))
-    return now != distribution.declared_stamp
+    return not distribution.declared_stamp.matches(now)
 
 
 def _gate_holds(depends: tuple[tuple[str, str, Stamp | None], ...], view: GroupView) -> bool:

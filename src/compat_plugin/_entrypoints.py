@@ -176,7 +176,10 @@ class EntryIndex:
 
     def describes(self, state: EntryState) -> bool:
         """Whether this index was built for its entry as ``state`` says it is now."""
-        return (self.stamp, self.links) == state[:2]
+        stamp, links, _ = state
+        recorded = self.stamp
+        return links == self.links and (stamp is None if recorded is None
+                                        else recorded.matches(stamp))
 
     def holds(self, key: str, with_metadata: bool = True) -> bool:
         """Whether a distribution named ``key`` (normalized) is in this entry."""

@@ -163,10 +163,18 @@ class Stamp(_Stamp):
 
     Two stamps are equal only if both numbers are.  A file rewritten within one clock tick
     almost always changes size, and any later edit changes ``st_mtime_ns``; stamps are
-    compared for equality, never for age, so clocks and copied timestamps cannot hide a change.
+    compared for equality (``matches``: or the recorded time cut to whole seconds), never for
+    age, so clocks and copied timestamps cannot hide a change.
     """
 
     __slots__ = ()
+
+    def matches(self, now: Stamp | None) -> bool:
+        """Whether the file stamped ``self`` when a cache recorded it is, stamped ``now``, the
+        same file: the stamps are equal, or the sizes are and ``now`` holds the recorded time
+        cut to whole seconds (``same_second``)."""
+        return now is not None and (self == now or (
+            self.size == now.size and same_second(self.mtime_ns, now.mtime_ns)))
 
     @classmethod
     def of(cls, path: str) -> Stamp | None:
@@ -176,6 +184,23 @@ class Stamp(_Stamp):
         except (OSError, ValueError):
             return None
         return cls(st.st_mtime_ns, st.st_size)
+
+
+def same_second(recorded_ns: int, now_ns: int) -> bool:
+    """Whether ``now_ns`` is ``recorded_ns`` cut to whole seconds: truncated, or rounded to
+    the nearest.
+
+    What a file's time becomes when it travels through an archive that keeps only seconds:
+    container image layers (Docker's and containerd's layer writers truncate), tar files in
+    the GNU or ustar format.  A file whose time became a whole second without changing size
+    or second is taken to be the one recorded -- no more than Python asks of a source file
+    before trusting its bytecode (the same second and size).
+    """
+    second = 1_000_000_000
+    fraction = recorded_ns % second
+    truncated = recorded_ns - fraction
+    rounded = truncated + second if fraction >= second // 2 else truncated
+    return now_ns in (truncated, rounded)
 
 
 class Origin(_Origin):

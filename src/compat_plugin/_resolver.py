@@ -291,7 +291,7 @@ def _stamp(filename: str) -> Stamp | None:
 
 def _current(entry: Entry) -> bool:
     """Whether a scan kept in an index still describes its module's file."""
-    if _stamp(entry.filename) != entry.stamp:
+    if not entry.stamp.matches(_stamp(entry.filename)):
         return False
     return not (entry.missing and becomes_importable(entry.missing))
 
