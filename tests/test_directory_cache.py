@@ -67,6 +67,7 @@ from .conftest import (
     snapshot,
     strays,
     user_cache,
+    write,
 )
 
 TAG = sys.implementation.cache_tag
@@ -1895,7 +1896,8 @@ def test_user_cache_location(sandbox: Sandbox, where: str) -> None:
 # -- zip archives -----------------------------------------------------------------------------
 
 
-def build_zip(archive: Path, package: str, plugins: dict[str, str]) -> None:
+def archive_members(package: str, plugins: dict[str, str]) -> dict[str, str]:
+    """The files of ``package`` (interfaces, counter, plugin modules) by archive path."""
     members = {
         f"{package}/__init__.py": "",
         f"{package}/ifaces.py": INTERFACES,
@@ -1903,9 +1905,35 @@ def build_zip(archive: Path, package: str, plugins: dict[str, str]) -> None:
         f"{package}/plugins/__init__.py": PLUGINS_INIT,
         **{f"{package}/plugins/{name}.py": source for name, source in plugins.items()},
     }
+    return {name: textwrap.dedent(text).replace("{pkg}", package)
+            for name, text in members.items()}
+
+
+def build_zip(archive: Path, package: str, plugins: dict[str, str]) -> None:
     with zipfile.ZipFile(archive, "w") as zf:
+        for name, text in archive_members(package, plugins).items():
+            zf.writestr(name, text)
+
+
+# What a zipapp of ``archive_members`` runs: the tags of the plugins providing ITestPlugin.
+ZIPAPP_MAIN = """
+import importlib, json
+from compat_plugin import getPlugins
+package, ifaces = (importlib.import_module(f"{pkg}.{name}") for name in ("plugins", "ifaces"))
+print(json.dumps([plugin.tag for plugin in getPlugins(ifaces.ITestPlugin, package)]))
+"""
+
+
+def build_zipapp(app: Path, package: str, plugins: dict[str, str]) -> None:
+    """Make ``app`` with ``python -m zipapp`` from ``archive_members`` and a ``__main__``."""
+    with tempfile.TemporaryDirectory() as temporary:
+        source = Path(temporary)
+        members = {**archive_members(package, plugins),
+                   "__main__.py": ZIPAPP_MAIN.replace("{pkg}", package)}
         for name, text in members.items():
-            zf.writestr(name, textwrap.dedent(text).replace("{pkg}", package))
+            write(source / name, text)
+        subprocess.run([sys.executable, "-m", "zipapp", str(source), "-o", str(app)],
+                       check=True)
 
 
 def test_plugins_inside_a_zip_archive_are_cached_per_user(tmp_path: Path) -> None:
@@ -1940,6 +1968,64 @@ def test_plugins_inside_a_zip_archive_are_cached_per_user(tmp_path: Path) -> Non
     assert levels(warm) <= {"DEBUG", "INFO"}
     assert snapshot(user_cache()) == before
     assert archive.read_bytes() == content
+
+
+def test_a_zipapp_regenerated_into_a_shared_cache_is_warm_for_every_user() -> None:
+    """Nothing can be written inside a zipapp: its installer regenerates its caches into a
+    cache directory that every run names (``COMPAT_PLUGIN_CACHE_DIR``).  A user who can write
+    nothing then imports only the matching modules; once the archive is replaced, its modules
+    are scanned again (the new plugin is found) until the next regeneration."""
+    base = Path(tempfile.mkdtemp(prefix="compat-plugin-", dir="/tmp"))
+    try:
+        package = f"cpza{os.getpid()}_{next(_serial)}"
+        app, shared, home = base / "app.pyz", base / "shared-cache", base / "home"
+        plugins = {"a": counted("a"), "b": counted("b", "ITestPlugin2")}
+        build_zipapp(app, package, plugins)
+        installer = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        installer["COMPAT_PLUGIN_CACHE_DIR"] = str(shared)
+
+        def regenerate() -> None:
+            done = subprocess.run(
+                [sys.executable, "-m", "compat_plugin", "cache", "regenerate",
+                 f"{package}.plugins"], env={**installer, "PYTHONPATH": f"{app}{os.pathsep}"
+                                                           f"{LIBRARY}"},
+                capture_output=True, text=True, timeout=300, cwd=base)
+            assert done.returncode == 0, done.stderr
+
+        regenerate()
+        assert len(directory_caches(shared)) == 1
+        # The archive runs as a zipapp, and finds its plugins from the shared cache.
+        ran = subprocess.run([sys.executable, str(app)], env={
+            **installer, "PYTHONPATH": LIBRARY}, capture_output=True, text=True, check=True)
+        assert json.loads(ran.stdout) == ["a"]
+        home.mkdir()
+        open_to_everyone(base)
+        before = snapshot(base)
+
+        uid = NOBODY if os.geteuid() == 0 else os.geteuid()
+        options: dict[str, Any] = {
+            "plugins": f"{package}.plugins", "ifaces": f"{package}.ifaces",
+            "counter": f"{package}.counter", "path": [app],
+            "env": {"COMPAT_PLUGIN_CACHE_DIR": str(shared), "HOME": str(home),
+                    "XDG_CACHE_HOME": ""},
+            "drop_to": uid if os.geteuid() == 0 else None}
+        body = 'out["calls"] = [tags("ITestPlugin")]'
+        if os.geteuid() == 0:  # nobody can write the shared cache, nor anything else
+            warm = run_child(body, **options)
+            assert warm["uid"] == NOBODY
+            assert (warm["calls"], warm["loaded"], warm["imports"]) == ([["a"]], ["a"], ["a"])
+            assert levels(warm) <= {"DEBUG", "INFO"}
+            assert snapshot(base) == before
+
+        build_zipapp(app, package, {**plugins, "c": counted("c")})  # a new release
+        replaced = run_child(body, **options)
+        assert replaced["calls"] == [["a", "c"]]
+        assert replaced["loaded"] == ["a", "b", "c"]
+        regenerate()
+        again = run_child(body, **options)
+        assert (again["calls"], again["loaded"]) == ([["a", "c"]], ["a", "c"])
+    finally:
+        remove_tree(base)
 
 
 # == Caches and installed distributions =========================================================
