@@ -20,6 +20,7 @@ import itertools
 import json
 import logging
 import os
+import py_compile
 import random
 import shutil
 import stat
@@ -2198,16 +2199,28 @@ def test_a_site_wide_cache_serves_an_unprivileged_user_with_other_distributions(
 # -- a container image ---------------------------------------------------------------------------
 
 
-def layer_tar(source: Path, archive: Path) -> None:
-    """``source`` as an image layer holding ``site``: a tar whose times keep whole seconds
-    only, as Docker's and containerd's layer writers write them."""
+def layer_tar(layer: Path, archive: Path) -> None:
+    """The directory ``layer`` as an image layer: a tar whose times keep whole seconds only,
+    as Docker's and containerd's layer writers write them."""
 
     def cut(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.mtime, info.pax_headers = int(info.mtime), {}
         return info
 
     with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
-        tar.add(source, arcname="site", filter=cut)
+        for child in sorted(layer.iterdir()):
+            tar.add(child, arcname=child.name, filter=cut)
+
+
+def pull(archive: Path, layer: Path) -> Path:
+    """Extract the layer ``archive`` into the directory ``layer``, as a pull does."""
+    layer.mkdir(parents=True)
+    with tarfile.open(archive) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(layer, filter="data")
+        else:  # pragma: no cover - Pythons without extraction filters
+            tar.extractall(layer)
+    return layer
 
 
 def mount_overlay(target: Path, lower: Sequence[Path], upper: Path | None = None) -> bool:
@@ -2226,30 +2239,36 @@ def mount_overlay(target: Path, lower: Sequence[Path], upper: Path | None = None
 def test_caches_regenerated_while_an_image_is_built_serve_its_containers(
     wheels: dict[str, Path],
 ) -> None:
-    """An image in two layers: pip installs hostapp and acme-materials (entry points in
-    hostapp.plugins) and plugin modules are added to hostapp.plugins; then ``compat-plugin
-    cache regenerate`` runs on an overlay of that layer, as a build step runs.  The layers are
-    exported with whole-second times, as image builders export them, then pulled (extracted)
-    and mounted read-only where the build ran.  A container's process, run as nobody with no
-    writable cache, finds what a process reading no cache finds, and imports only the
-    matching modules and reads no installed metadata: the build's caches serve it."""
+    """An image in two layers.  First an application directory (hostapp, plugin modules
+    added to hostapp.plugins) and a site directory, where pip installs acme-materials (entry
+    points in hostapp.plugins) and leaves the bytecode of a top-level module in the entry's
+    ``__pycache__``; then ``compat-plugin cache regenerate`` runs on an overlay of that layer,
+    as a build step runs.  The layers are exported with whole-second times, as image builders
+    export them, then pulled (extracted) and mounted read-only where the build ran.  A
+    container's process, run as nobody with no writable cache, finds what a process reading
+    no cache finds, imports only the matching modules and reads no installed metadata: the
+    build's caches serve it."""
     if os.geteuid() != 0:
         pytest.skip("mounting an overlay and dropping privileges need root")
     base = Path(tempfile.mkdtemp(prefix="compat-plugin-", dir="/tmp"))
-    site = base / "site"  # where the image's packages are, at build time and in containers
-    site.mkdir()
-    first = install_wheels(base / "built" / "1", wheels["hostapp-2.0"],
-                           wheels["acme_materials-1.0"])
-    hostapp_dropins(first, {"marble": "IMaterial", "gadget": "IOther", "slate": "IMaterial",
-                            "widget": "IOther"})
+    root = base / "root"  # the image's file system, at build time and in containers
+    app, site = root / "app", root / "lib" / "site"  # below the root, as in any image
+    root.mkdir()
+    first = base / "built" / "1"
+    install_wheels(first / "app", wheels["hostapp-2.0"])
+    hostapp_dropins(first / "app", {"marble": "IMaterial", "gadget": "IOther",
+                                    "slate": "IMaterial", "widget": "IOther"})
+    install_wheels(first / "lib" / "site", wheels["acme_materials-1.0"])
+    top_level = write(first / "lib" / "site" / "toplevel.py", "")
+    py_compile.compile(str(top_level), importlib.util.cache_from_source(str(top_level)))
     second = base / "built" / "2"
     second.mkdir()
     try:
-        if not mount_overlay(site, [first], second):
+        if not mount_overlay(root, [first], second):
             pytest.skip("this machine cannot mount an overlay file system")
         try:
             environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-            environment["PYTHONPATH"] = os.pathsep.join([str(site), LIBRARY])
+            environment["PYTHONPATH"] = os.pathsep.join([str(app), str(site), LIBRARY])
             environment["COMPAT_PLUGIN_CACHE_DIR"] = str(base / "builder-cache")
             environment["PYTHONDONTWRITEBYTECODE"] = "1"  # as images often set: not bytecode
             regenerated = subprocess.run(
@@ -2258,24 +2277,19 @@ def test_caches_regenerated_while_an_image_is_built_serve_its_containers(
                 env=environment, capture_output=True, text=True, timeout=300, cwd=base)
             assert regenerated.returncode == 0, regenerated.stderr
         finally:
-            subprocess.run(["umount", str(site)], check=True)
+            subprocess.run(["umount", str(root)], check=True)
         pulled = []
         for number, built in ((1, first), (2, second)):
             layer_tar(built, base / f"layer-{number}.tar")
-            with tarfile.open(base / f"layer-{number}.tar") as tar:
-                if hasattr(tarfile, "data_filter"):
-                    tar.extractall(base / "pulled" / str(number), filter="data")
-                else:  # pragma: no cover - Pythons without extraction filters
-                    tar.extractall(base / "pulled" / str(number))
-            pulled.append(base / "pulled" / str(number) / "site")
-        marble = Path("hostapp", "plugins", "marble.py")
+            pulled.append(pull(base / f"layer-{number}.tar", base / "pulled" / str(number)))
+        marble = Path("app", "hostapp", "plugins", "marble.py")
         if (first / marble).stat().st_mtime_ns % 10**9 == 0:
             pytest.skip("this file system keeps whole seconds only: nothing is cut")
         assert (pulled[0] / marble).stat().st_mtime_ns % 10**9 == 0
         home = base / "home"
         home.mkdir()
         open_to_everyone(base)
-        assert mount_overlay(site, [pulled[1], pulled[0]])
+        assert mount_overlay(root, [pulled[1], pulled[0]])
         try:
             body = """
                 out["calls"] = [tags("IMaterial")]
@@ -2287,14 +2301,14 @@ def test_caches_regenerated_while_an_image_is_built_serve_its_containers(
                 """
             options: dict[str, Any] = {
                 "plugins": "hostapp.plugins", "ifaces": "hostapp.ifaces", "attribute": "name",
-                "path": [site], "drop_to": NOBODY,
+                "path": [app, site], "drop_to": NOBODY,
                 "env": {"COMPAT_PLUGIN_CACHE_DIR": str(home / "cache"), "HOME": str(home),
                         "XDG_CACHE_HOME": ""}}
             warm = run_child(body, **options)
             options["env"]["COMPAT_PLUGIN_NO_CACHE_READ"] = "1"
             uncached = run_child(body, **options)
         finally:
-            subprocess.run(["umount", str(site)], check=True)
+            subprocess.run(["umount", str(root)], check=True)
         assert warm["uid"] == NOBODY
         assert warm["calls"] == uncached["calls"]
         assert "hostapp.plugins.gadget" in uncached["loaded"]
@@ -2327,3 +2341,4 @@ def test_a_file_whose_lines_are_not_its_modules_holds_nothing_once_split(tmp_pat
     assert found.sift(listing, '"y.J"') == ([], 2)
     assert found.sift(listing, '"x.I"') == ([(0, None), (1, None)], 0)
     assert found.get("a") is None and found.as_dict() == {} and len(found) == 0
+

@@ -182,7 +182,9 @@ class EntryIndexes:
             forced = regenerating and (not first or index.entry != first[0][1])
             beside = may_live_beside(index, forced)
             file = self._files[key] = CacheFile(index_places(index.entry, index.group, beside))
-        save_index(index, file)
+        written = save_index(index, file)
+        if written is not None and written == index_places(index.entry, index.group, True)[0]:
+            _settle(index, file)
 
     def gate(self, contribution: Contribution, group: str, view: GroupView) -> str:
         """Why ``contribution``'s distribution does not fit the installed host ("" if it
@@ -208,6 +210,24 @@ def _built(entry: str, group: str, stamp: Stamp | None, links: int,
     if previous is not None:
         index.adopt_scans(previous)
     return index
+
+
+def _settle(index: EntryIndex, file: CacheFile) -> None:
+    """Record the entry as it is after its index was written into its ``__pycache__``.
+
+    On a file system that copies a directory up on the first write below it -- overlayfs,
+    where container image builds run -- that write gives the entry another size and link
+    count (never another time): the index would be stale for every later process, which in a
+    read-only container reads the installed metadata again each time.  An entry whose time
+    changed meanwhile had a distribution added or removed: its index stays stale.
+    """
+    stamp, links, _ = entry_state(index.entry)
+    recorded = index.stamp
+    if (stamp is None or recorded is None or stamp.mtime_ns != recorded.mtime_ns
+            or (stamp, links) == (recorded, index.links)):
+        return
+    index.stamp, index.links, index.dirty = stamp, links, True
+    save_index(index, file)
 
 
 def _made_pycache(entry: str) -> bool:

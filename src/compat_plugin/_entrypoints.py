@@ -22,10 +22,13 @@ Index format (``SCHEMA``), one JSON document::
      "scans": {scan key: [file, mtime_ns, size, details, [missing, ...]]},
      "checksum": <CRC-32 of the scans' details, each followed by a newline, in order>}
 
-``stamp`` and ``links`` are the entry's when it was indexed: ``links`` counts a directory's
-subdirectories on most file systems, so a distribution added by extracting an archive over the
-entry, which restores the directory's times (``tar``, reproducible archives), still changes it
-(0 for a zip file).  ``names`` holds the normalized name of every distribution in the entry that
+``stamp`` and ``links`` are the entry's when it was indexed (or just after its index was written
+into it, where that write changed nothing but the entry's size and link count: overlayfs copies
+a directory up on the first write below it, as in container image builds); a time since cut to
+whole seconds still matches (``Stamp.matches``).  ``links`` counts a directory's subdirectories
+on most file systems, so a distribution added by extracting an archive over the entry, which
+restores the directory's times (``tar``, reproducible archives), still changes it (0 for a zip
+file).  ``names`` holds the normalized name of every distribution in the entry that
 has metadata (``nameless`` those without), each between newlines: enough to decide shadowing
 without a list of a thousand names to decode.  ``distributions`` are the entry's first copies
 that declare entry points in the group; ``metadata`` is their metadata directory and the stamp
@@ -346,11 +349,12 @@ def _index_from(document: Any, entry: str, group: str) -> EntryIndex | None:
     return index
 
 
-def save_index(index: EntryIndex, file: CacheFile) -> None:
-    """Write ``index`` if it holds something its file does not."""
-    if index.dirty:
-        index.dirty = False
-        file.write(dump_json(index.document()).encode("ascii"))
+def save_index(index: EntryIndex, file: CacheFile) -> str | None:
+    """Write ``index`` if it holds something its file does not; where it was written."""
+    if not index.dirty:
+        return None
+    index.dirty = False
+    return file.write(dump_json(index.document()).encode("ascii"))
 
 
 def may_live_beside(index: EntryIndex, forced: bool = False) -> bool:
