@@ -1265,10 +1265,11 @@ def test_sift_takes_modules_whose_times_were_cut_to_whole_seconds_as_current(
                for n, name in enumerate("abcd", start=1)}
     path = tmp_path / "cache.json"
     path.write_bytes(encode(DIRECTORY, PACKAGE, entries))
+    os.utime(path, ns=(4 * second + 1, 4 * second + 1))  # written after a, b, c's seconds
     found = _read(path)
     listing = listing_of(("a", "a.py", 1 * second, 10), ("b", "b.py", 2 * second, 20),
-                         ("c", "c.py", 3 * second, 31), ("d", "d.py", 5 * second, 40))
-    # c changed size, d's time is another second: those two are scanned again.
+                         ("c", "c.py", 3 * second, 31), ("d", "d.py", 4 * second, 40))
+    # c changed size; d's second was not over when the file was written: both scanned again.
     assert found.sift(listing, '"x.I"') == ([(0, entries["a"].details), (2, None), (3, None)],
                                             2)
 
@@ -1379,6 +1380,38 @@ def test_edit_dated_in_the_past_is_noticed(ptree: PluginTree) -> None:
     ptree.purge()
     assert tags(ptree, "ITestPlugin") == ["a"]
     assert tags(ptree, "ITestPlugin2") == ["b", "c3"]
+
+
+def test_a_cut_time_holds_only_for_a_cache_written_after_its_second(ptree: PluginTree) -> None:
+    """Times cut to whole seconds by an archive: a module edited later in the second of its
+    recorded time, its size kept, cannot be told from the one recorded by its cut time -- so a
+    cache written within that second does not answer for it; one written after that second
+    answers for the cut file without importing it."""
+    second = 10**9
+    when = 1_700_000_000 * second
+    cache = beside(ptree)
+    module = ptree.plugin("c", counted("c1", "ITestPlugin2"))
+    os.utime(module, ns=(when + 300_000_000,) * 2)
+    assert tags(ptree, "ITestPlugin2") == ["b", "c1"]
+    os.utime(cache, ns=(when + 600_000_000,) * 2)  # written within the module's second
+    size = module.stat().st_size
+    ptree.plugin("c", counted("c2", "ITestPlugin2"))  # edited later in it, its size kept
+    assert module.stat().st_size == size
+    for path in (module, cache):  # the archive's cut
+        os.utime(path, ns=(when, when))
+    ptree.purge()
+    assert tags(ptree, "ITestPlugin2") == ["b", "c2"]
+
+    os.utime(module, ns=(when + 300_000_000,) * 2)
+    ptree.purge()
+    assert tags(ptree, "ITestPlugin2") == ["b", "c2"]  # scanned, and written, again
+    os.utime(cache, ns=(when + second + 200_000_000,) * 2)  # written after that second
+    os.utime(module, ns=(when, when))
+    os.utime(cache, ns=(when + second,) * 2)
+    ptree.purge()
+    assert tags(ptree, "ITestPlugin") == ["a"]
+    assert "c" not in loaded(ptree.plugins_name)  # its entry, for the cut time, says enough
+    assert tags(ptree, "ITestPlugin2") == ["b", "c2"]
 
 
 def test_edits_within_one_clock_tick_are_noticed(ptree: PluginTree) -> None:
@@ -2236,28 +2269,38 @@ def mount_overlay(target: Path, lower: Sequence[Path], upper: Path | None = None
     return mounted.returncode == 0
 
 
+@pytest.mark.parametrize("layout", ["app-and-site-on-ext4", "one-site-on-tmpfs"])
 def test_caches_regenerated_while_an_image_is_built_serve_its_containers(
-    wheels: dict[str, Path],
+    wheels: dict[str, Path], layout: str
 ) -> None:
-    """An image in two layers.  First an application directory (hostapp, plugin modules
-    added to hostapp.plugins) and a site directory, where pip installs acme-materials (entry
-    points in hostapp.plugins) and leaves the bytecode of a top-level module in the entry's
-    ``__pycache__``; then ``compat-plugin cache regenerate`` runs on an overlay of that layer,
-    as a build step runs.  The layers are exported with whole-second times, as image builders
-    export them, then pulled (extracted) and mounted read-only where the build ran.  A
-    container's process, run as nobody with no writable cache, finds what a process reading
-    no cache finds, imports only the matching modules and reads no installed metadata: the
-    build's caches serve it."""
+    """An image in two layers.  First hostapp with plugin modules added to hostapp.plugins,
+    in an application directory (or in the site directory), and a site directory, where pip
+    installs acme-materials (entry points in hostapp.plugins, requiring hostapp) and leaves the
+    bytecode of a top-level module in the entry's ``__pycache__``; then ``compat-plugin cache
+    regenerate`` runs on an overlay of that layer, as a build step runs.  The layers are
+    exported with whole-second times, as image builders export them, then pulled (extracted)
+    and mounted read-only where the build ran.  A container's process, run as nobody with no
+    writable cache, finds what a process reading no cache finds, imports only the matching
+    modules and reads no installed metadata (nor judges the requirement again): the build's
+    caches serve it.  On tmpfs, unlike ext4, a directory copied up changes size."""
     if os.geteuid() != 0:
         pytest.skip("mounting an overlay and dropping privileges need root")
-    base = Path(tempfile.mkdtemp(prefix="compat-plugin-", dir="/tmp"))
+    outer = Path(tempfile.mkdtemp(prefix="compat-plugin-", dir="/tmp"))
+    base = outer / "fs"
+    base.mkdir()
+    on_tmpfs = layout == "one-site-on-tmpfs"
+    if on_tmpfs and subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(base)],
+                                   capture_output=True, check=False).returncode != 0:
+        remove_tree(outer)
+        pytest.skip("this machine cannot mount a tmpfs")
     root = base / "root"  # the image's file system, at build time and in containers
-    app, site = root / "app", root / "lib" / "site"  # below the root, as in any image
+    site = root / "lib" / "site"  # below the root, as in any image
+    app = site if on_tmpfs else root / "app"
     root.mkdir()
     first = base / "built" / "1"
-    install_wheels(first / "app", wheels["hostapp-2.0"])
-    hostapp_dropins(first / "app", {"marble": "IMaterial", "gadget": "IOther",
-                                    "slate": "IMaterial", "widget": "IOther"})
+    install_wheels(first / app.relative_to(root), wheels["hostapp-2.0"])
+    hostapp_dropins(first / app.relative_to(root), {"marble": "IMaterial", "gadget": "IOther",
+                                                    "slate": "IMaterial", "widget": "IOther"})
     install_wheels(first / "lib" / "site", wheels["acme_materials-1.0"])
     top_level = write(first / "lib" / "site" / "toplevel.py", "")
     py_compile.compile(str(top_level), importlib.util.cache_from_source(str(top_level)))
@@ -2268,7 +2311,8 @@ def test_caches_regenerated_while_an_image_is_built_serve_its_containers(
             pytest.skip("this machine cannot mount an overlay file system")
         try:
             environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-            environment["PYTHONPATH"] = os.pathsep.join([str(app), str(site), LIBRARY])
+            environment["PYTHONPATH"] = os.pathsep.join([*dict.fromkeys([str(app), str(site)]),
+                                                         LIBRARY])
             environment["COMPAT_PLUGIN_CACHE_DIR"] = str(base / "builder-cache")
             environment["PYTHONDONTWRITEBYTECODE"] = "1"  # as images often set: not bytecode
             regenerated = subprocess.run(
@@ -2282,13 +2326,13 @@ def test_caches_regenerated_while_an_image_is_built_serve_its_containers(
         for number, built in ((1, first), (2, second)):
             layer_tar(built, base / f"layer-{number}.tar")
             pulled.append(pull(base / f"layer-{number}.tar", base / "pulled" / str(number)))
-        marble = Path("app", "hostapp", "plugins", "marble.py")
+        marble = app.relative_to(root) / "hostapp" / "plugins" / "marble.py"
         if (first / marble).stat().st_mtime_ns % 10**9 == 0:
             pytest.skip("this file system keeps whole seconds only: nothing is cut")
         assert (pulled[0] / marble).stat().st_mtime_ns % 10**9 == 0
         home = base / "home"
         home.mkdir()
-        open_to_everyone(base)
+        open_to_everyone(outer)
         assert mount_overlay(root, [pulled[1], pulled[0]])
         try:
             body = """
@@ -2298,10 +2342,11 @@ def test_caches_regenerated_while_an_image_is_built_serve_its_containers(
                 from compat_plugin._inventory import cache_states
                 out["stale"] = [[state.kind, state.why] for state in cache_states(package)
                                 if state.written and not state.current]
+                out["modules"] = sorted(sys.modules)
                 """
             options: dict[str, Any] = {
                 "plugins": "hostapp.plugins", "ifaces": "hostapp.ifaces", "attribute": "name",
-                "path": [app, site], "drop_to": NOBODY,
+                "path": list(dict.fromkeys([app, site])), "drop_to": NOBODY,
                 "env": {"COMPAT_PLUGIN_CACHE_DIR": str(home / "cache"), "HOME": str(home),
                         "XDG_CACHE_HOME": ""}}
             warm = run_child(body, **options)
@@ -2320,8 +2365,11 @@ def test_caches_regenerated_while_an_image_is_built_serve_its_containers(
         # Nothing was scanned again, so nothing was to be written; every cache is current.
         assert problems(warm) == unwritable_notes(warm) == []
         assert warm["stale"] == []
+        assert "packaging.requirements" not in warm["modules"]
     finally:
-        remove_tree(base)
+        if on_tmpfs:
+            subprocess.run(["umount", str(base)], check=False)
+        remove_tree(outer)
 
 
 def test_a_file_whose_lines_are_not_its_modules_holds_nothing_once_split(tmp_path: Path) -> None:

@@ -172,6 +172,31 @@ def test_read_index_tells_a_current_index_from_a_stale_one(tmp_path: Path) -> No
         assert current is None and stale is not None and stale.names == "\nfoo\n", state
 
 
+def test_an_entry_cut_to_whole_seconds_is_current_for_an_index_written_after_its_second(
+    tmp_path: Path,
+) -> None:
+    """An image layer cuts the entry's time to its second.  That still describes the entry
+    for an index read from a file written after that second -- a distribution installed
+    later would have changed the second -- but not for one written within it, nor for an
+    index this process holds only in memory."""
+    second = 10**9
+    entry = tmp_path / "entry"
+    entry.mkdir()
+    written = EntryIndex(str(entry), GROUP, Stamp(5 * second + 400_000_000, 4096), links=1)
+    written.dirty = True
+    (place, _) = index_places(str(entry), GROUP, beside=True)
+    save_index(written, CacheFile([place]))
+    cut = (Stamp(5 * second, 4096), 1, True)
+    assert not written.describes(cut)
+    for when, current in ((5 * second + 900_000_000, False), (6 * second, True)):
+        os.utime(place, ns=(when, when))
+        read = read_index_at(place, str(entry), GROUP)
+        assert read is not None and read.written_ns == when
+        assert read.describes(cut) is current, when
+        assert not read.describes((Stamp(5 * second, 4097), 1, True))
+        assert not read.describes((Stamp(5 * second, 4096), 2, True))
+
+
 def test_an_index_beside_an_entry_serves_it_by_every_path_and_no_copy(tmp_path: Path) -> None:
     entry = tmp_path / "entry"
     entry.mkdir()

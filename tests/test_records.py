@@ -113,14 +113,14 @@ def test_a_record_says_what_it_was_given_wrongly() -> None:
 
 SECOND = 10**9
 RECORDED = Stamp(1_700_000_123 * SECOND + 756_789_012, 300)
+LATER = 1_700_000_124 * SECOND + 1  # a cache file written after the recorded second
 
 
 @pytest.mark.parametrize(("now", "matches"), [
     pytest.param(RECORDED, True, id="equal"),
     pytest.param(Stamp(1_700_000_123 * SECOND, 300), True, id="truncated"),
-    pytest.param(Stamp(1_700_000_124 * SECOND, 300), True, id="rounded"),
+    pytest.param(Stamp(1_700_000_124 * SECOND, 300), False, id="rounded"),
     pytest.param(Stamp(1_700_000_123 * SECOND, 301), False, id="truncated-but-resized"),
-    pytest.param(Stamp(1_700_000_125 * SECOND, 300), False, id="another-whole-second"),
     pytest.param(Stamp(1_700_000_122 * SECOND, 300), False, id="the-second-before"),
     pytest.param(Stamp(1_700_000_123 * SECOND + 1, 300), False, id="another-fraction"),
     pytest.param(None, False, id="gone"),
@@ -128,28 +128,29 @@ RECORDED = Stamp(1_700_000_123 * SECOND + 756_789_012, 300)
 def test_a_recorded_stamp_matches_the_same_file_cut_to_whole_seconds(
     now: Stamp | None, matches: bool
 ) -> None:
-    assert RECORDED.matches(now) is matches
+    assert RECORDED.matches(now, LATER) is matches
 
 
-def test_a_time_early_in_its_second_is_not_rounded_up() -> None:
-    early = Stamp(1_700_000_123 * SECOND + 256_789_012, 300)
-    assert early.matches(Stamp(1_700_000_123 * SECOND, 300))
-    assert not early.matches(Stamp(1_700_000_124 * SECOND, 300))
-    halfway = Stamp(1_700_000_123 * SECOND + SECOND // 2, 300)
-    assert halfway.matches(Stamp(1_700_000_124 * SECOND, 300))
+def test_only_a_cache_written_after_the_recorded_second_accepts_its_cut() -> None:
+    """A change later in the recorded second, cut to it, could not be told from the file
+    recorded: a cache written within that second holds only exact stamps."""
+    truncated = Stamp(1_700_000_123 * SECOND, 300)
+    assert RECORDED.matches(truncated, 1_700_000_124 * SECOND)
+    assert not RECORDED.matches(truncated, 1_700_000_123 * SECOND + 999_999_999)
+    assert not RECORDED.matches(truncated, None)  # held in memory: exactly only
+    assert RECORDED.matches(RECORDED, None)
 
 
 def test_a_stamp_recorded_in_whole_seconds_matches_only_itself() -> None:
     whole = Stamp(1_700_000_123 * SECOND, 300)
-    assert whole.matches(Stamp(1_700_000_123 * SECOND, 300))
-    assert not whole.matches(Stamp(1_700_000_124 * SECOND, 300))
-    assert not whole.matches(Stamp(1_700_000_122 * SECOND, 300))
-    assert not whole.matches(Stamp(1_700_000_123 * SECOND + 456_789_012, 300))
+    assert whole.matches(Stamp(1_700_000_123 * SECOND, 300), LATER)
+    assert not whole.matches(Stamp(1_700_000_124 * SECOND, 300), LATER)
+    assert not whole.matches(Stamp(1_700_000_122 * SECOND, 300), LATER)
+    assert not whole.matches(Stamp(1_700_000_123 * SECOND + 456_789_012, 300), LATER)
 
 
 def test_same_second_before_1970() -> None:
     recorded = -5 * SECOND - 250_000_000  # 1969-12-31T23:59:54.75
-    assert _records.same_second(recorded, -6 * SECOND)  # truncated (towards the past)
-    assert _records.same_second(recorded, -5 * SECOND)  # rounded (and truncated towards 0)
-    assert not _records.same_second(recorded, -7 * SECOND)
-    assert not _records.same_second(recorded, -4 * SECOND)
+    assert _records.same_second(recorded, -6 * SECOND, 0)  # truncated towards the past
+    assert not _records.same_second(recorded, -5 * SECOND, 0)
+    assert not _records.same_second(recorded, -6 * SECOND, -5 * SECOND - SECOND // 2)  # in it

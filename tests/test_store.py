@@ -390,7 +390,8 @@ def test_checksum_is_crc32() -> None:
 
 def test_read_cache_gives_none_for_what_cannot_be_read(tmp_path: Path) -> None:
     (tmp_path / "file").write_bytes(b"data")
-    assert _store.read_cache(str(tmp_path / "file")) == b"data"
+    assert _store.read_cache(str(tmp_path / "file")) == (
+        b"data", (tmp_path / "file").stat().st_mtime_ns)
     assert _store.read_cache(str(tmp_path / "absent")) is None
     assert _store.read_cache(str(tmp_path)) is None
     assert _store.read_cache("bad\x00name") is None
@@ -402,7 +403,8 @@ def test_no_cache_read_makes_every_cache_unread(
 ) -> None:
     (tmp_path / "file").write_bytes(b"data")
     monkeypatch.setenv("COMPAT_PLUGIN_NO_CACHE_READ", value)
-    assert (_store.read_cache(str(tmp_path / "file")) == b"data") is read
+    written = (tmp_path / "file").stat().st_mtime_ns
+    assert (_store.read_cache(str(tmp_path / "file")) == (b"data", written)) is read
 
 
 @pytest.mark.parametrize("raw", [b"", b"not json", b"[" * 100_000, b"\xff", b"{", b"NaNa"])

@@ -247,9 +247,12 @@ def _cache_files(package: ModuleType) -> list[str]:
 
 
 def cmd_regenerate(args: argparse.Namespace) -> int:
+    from ._entry_indexes import make_pycaches
     from ._resolver import forget_state, resolver
 
     packages = [package_named(name, "cache regenerate") for name in args.packages]
+    make_pycaches()
+    _after_this_second()
     progress = _Progress(len(packages))
     failed = 0
     for package in packages:
@@ -268,6 +271,21 @@ def cmd_regenerate(args: argparse.Namespace) -> int:
             failed += 1
             print(f"  FAILED {error.target} ({error.origin}): {describe_error(error)}")
     return 1 if failed else 0
+
+
+def _after_this_second() -> None:
+    """Wait for the second now running to end (a second at most).
+
+    A cache written within the second of a time it records holds only for that exact time
+    (``Stamp.matches``); after this, every time the caches record is of an earlier second
+    than their writing, so they also hold once an image layer has cut the times to whole
+    seconds -- as in ``pip install ... && compat-plugin cache regenerate ...``, one build step.
+    """
+    import time
+
+    second = 1_000_000_000
+    # A little past the second: file times come from a clock that may lag a few ms.
+    time.sleep((second - time.time_ns() % second) / second + 0.02)
 
 
 class _Progress:

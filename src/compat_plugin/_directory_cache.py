@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ._directories import Listing
 from ._directory_file import (
+    NOTHING_STORED,
     StoredEntries,
     becomes_importable,
     cache_places,
@@ -29,11 +30,12 @@ class ModuleFile(Value):
         self.name, self.filename, self.stamp = name, filename, stamp
 
 
-def describes(entry: Entry | None, module: ModuleFile) -> bool:
-    """Whether ``entry`` describes ``module``'s file as it is now."""
+def describes(entry: Entry | None, module: ModuleFile, written_ns: int | None = None) -> bool:
+    """Whether ``entry`` (from a cache file written at ``written_ns``, if from a file)
+    describes ``module``'s file as it is now."""
     return (
         entry is not None
-        and entry.stamp.matches(module.stamp)
+        and entry.stamp.matches(module.stamp, written_ns)
         and entry.filename == module.filename
         and not (entry.missing and becomes_importable(entry.missing))
     )
@@ -80,23 +82,27 @@ class DirectoryCache:
     def current_entry(self, module: ModuleFile) -> Entry | None:
         """The entry that describes ``module``'s file as it is now, if one is held."""
         name = module.name
-        if name in self._changes:
-            entry = self._changes[name]
+        if name in self._changes:  # scanned by this process: its stamp holds only exactly
+            entry, written = self._changes[name], None
         elif name in self._adopted:
-            entry = self._adopted[name]
+            entry, written = self._adopted[name], self._per_user().written_ns
         else:
-            entry = self._base.get(name)
-            if not describes(entry, module):
-                entry = self._adopt(module)
-        return entry if entry is not None and describes(entry, module) else None
+            entry, written = self._base.get(name), self._base.written_ns
+            if not describes(entry, module, written):
+                entry, written = self._adopt(module), self._per_user().written_ns
+        return entry if describes(entry, module, written) else None
+
+    def _per_user(self) -> StoredEntries:
+        """What the per-user file holds (nothing if that is where the base was read)."""
+        places = self.file.places
+        return self.stored(places[-1]) if len(places) > 1 else NOTHING_STORED
 
     def _adopt(self, module: ModuleFile) -> Entry | None:
         """The per-user file's current entry for ``module``, remembered as adopted (not as a
         change: that file already holds it, nothing needs writing)."""
-        if len(self.file.places) < 2:
-            return None
-        entry = self.stored(self.file.places[-1]).get(module.name)
-        if entry is None or not describes(entry, module):
+        stored = self._per_user()
+        entry = stored.get(module.name)
+        if entry is None or not describes(entry, module, stored.written_ns):
             return None
         self._adopted[module.name] = entry
         return entry

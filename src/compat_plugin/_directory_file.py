@@ -113,10 +113,13 @@ class StoredEntries:
     split into lines only when one is needed.  Built only from a checked header."""
 
     __slots__ = ("_files", "_lines", "_mentioned", "_missing", "_mtimes", "_names",
-                 "_position", "_sizes", "_text")
+                 "_position", "_sizes", "_text", "written_ns")
 
     def __init__(self, columns: dict[str, list[Any]], missing: dict[str, list[str]],
-                 details: bytes) -> None:
+                 details: bytes, written_ns: int | None = None) -> None:
+        # When the file was written (its own time); None for entries held in memory only,
+        # whose stamps hold only exactly (``Stamp.matches``).
+        self.written_ns = written_ns
         names = self._names = columns["names"]
         self._position = dict(zip(names, range(len(names))))
         self._files: list[str] = columns["files"]
@@ -156,7 +159,7 @@ class StoredEntries:
         per module: everything is bound to locals and compared column against column.
         """
         position, files, mtimes, sizes = self._position, self._files, self._mtimes, self._sizes
-        missing = self._missing
+        missing, written = self._missing, self.written_ns
         mentioned = wanted is None or self._mentions(wanted)
         lines = self._split() if mentioned else None
         if mentioned and lines is None:
@@ -174,7 +177,7 @@ class StoredEntries:
             if (
                 at is not None
                 and ((recorded := mtimes[at]) == (now := listed_mtimes[at_listing])
-                     or same_second(recorded, now))
+                     or (written is not None and same_second(recorded, now, written)))
                 and sizes[at] == listed_sizes[at_listing]
                 and files[at] == listed_files[at_listing]
                 and not (missing and name in missing and becomes_importable(missing[name]))
@@ -231,9 +234,10 @@ def read_entries(path: str, directory: str, package: str) -> StoredEntries:
     Empty if the file is absent or unusable: written for another schema, interpreter,
     directory or package, or not of the documented layout.
     """
-    raw = read_cache(path)
-    if raw is None:
+    read = read_cache(path)
+    if read is None:
         return NOTHING_STORED
+    raw, written_ns = read
     header_text, _, details = raw.partition(b"\n")
     header = parse_json(header_text, path)
     if header is None:
@@ -254,7 +258,7 @@ def read_entries(path: str, directory: str, package: str) -> StoredEntries:
         logger().debug("ignoring plugin cache %s: its checksum or line count does not match",
                        path)
         return NOTHING_STORED
-    stored = StoredEntries(columns, header["missing"], details)
+    stored = StoredEntries(columns, header["missing"], details, written_ns)
     # Repeated names would leave some line without its module.
     return stored if len(stored) == count else NOTHING_STORED
 

@@ -11,6 +11,7 @@ from ._entrypoints import (
     Declared,
     Distribution,
     EntryIndex,
+    Gate,
     Shadowed,
     custom_finders,
     entry_state,
@@ -184,7 +185,35 @@ class EntryIndexes:
             file = self._files[key] = CacheFile(index_places(index.entry, index.group, beside))
         written = save_index(index, file)
         if written is not None and written == index_places(index.entry, index.group, True)[0]:
-            _settle(index, file)
+            self._settle(index, file)
+
+    def _settle(self, index: EntryIndex, file: CacheFile) -> None:
+        """Record the entry as it is after its index was written into its ``__pycache__``.
+
+        On a file system that copies a directory up on the first write below it -- overlayfs,
+        where container image builds run -- that write gives the entry another size and link
+        count (never another time): the index would be stale for every later process, which
+        in a read-only container reads the installed metadata again each time.  The verdicts
+        that found a required distribution in the entry (in any index) are moved along.  An
+        entry whose time changed meanwhile had a distribution added or removed: its index
+        stays stale.
+        """
+        stamp, links, _ = entry_state(index.entry)
+        recorded = index.stamp
+        if (stamp is None or recorded is None or stamp.mtime_ns != recorded.mtime_ns
+                or (stamp, links) == (recorded, index.links)):
+            return
+        index.stamp, index.links, index.dirty = stamp, links, True
+        for other in self._indexes.values():
+            for key, gate in list(other.gates.items()):
+                moved = tuple((k, e, stamp if (e, s) == (index.entry, recorded) else s)
+                              for k, e, s in gate.depends)
+                if moved != gate.depends:
+                    other.judged(key, Gate(gate.reason, moved))
+        for other in [index, *self._indexes.values()]:
+            known = self._files.get((other.entry, other.group))
+            if other.dirty and known is not None:
+                save_index(other, known)
 
     def gate(self, contribution: Contribution, group: str, view: GroupView) -> str:
         """Why ``contribution``'s distribution does not fit the installed host ("" if it
@@ -212,22 +241,13 @@ def _built(entry: str, group: str, stamp: Stamp | None, links: int,
     return index
 
 
-def _settle(index: EntryIndex, file: CacheFile) -> None:
-    """Record the entry as it is after its index was written into its ``__pycache__``.
-
-    On a file system that copies a directory up on the first write below it -- overlayfs,
-    where container image builds run -- that write gives the entry another size and link
-    count (never another time): the index would be stale for every later process, which in a
-    read-only container reads the installed metadata again each time.  An entry whose time
-    changed meanwhile had a distribution added or removed: its index stays stale.
-    """
-    stamp, links, _ = entry_state(index.entry)
-    recorded = index.stamp
-    if (stamp is None or recorded is None or stamp.mtime_ns != recorded.mtime_ns
-            or (stamp, links) == (recorded, index.links)):
-        return
-    index.stamp, index.links, index.dirty = stamp, links, True
-    save_index(index, file)
+def make_pycaches() -> None:
+    """Create the ``__pycache__`` of every ``sys.path`` entry that holds distributions, as
+    a first call does before it indexes one (``cache regenerate`` does it before recording
+    anything, so that no entry's time changes while it runs)."""
+    for _, entry in path_entries():
+        if os.path.isdir(entry or ".") and not holds_no_metadata(entry):
+            _made_pycache(entry)
 
 
 def _made_pycache(entry: str) -> bool:
@@ -254,7 +274,7 @@ def _redeclared(contribution: Contribution) -> bool:
     if distribution.declared_stamp is None:
         return False
     now = Stamp.of(os.path.join(distribution.metadata, "entry_points.txt"))
-    return not distribution.declared_stamp.matches(now)
+    return not distribution.declared_stamp.matches(now, contribution.source.written_ns)
 
 
 def _gate_holds(depends: tuple[tuple[str, str, Stamp | None], ...], view: GroupView) -> bool:

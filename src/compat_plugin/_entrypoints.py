@@ -176,13 +176,16 @@ class EntryIndex:
         self.gates: dict[str, Gate] = {}
         self.scans: dict[str, Entry] = {}
         self.dirty = False
+        # When the file it was read from was written (None: built by this process), against
+        # which a stamp whose time was cut to whole seconds is judged (``Stamp.matches``).
+        self.written_ns: int | None = None
 
     def describes(self, state: EntryState) -> bool:
         """Whether this index was built for its entry as ``state`` says it is now."""
         stamp, links, _ = state
         recorded = self.stamp
         return links == self.links and (stamp is None if recorded is None
-                                        else recorded.matches(stamp))
+                                        else recorded.matches(stamp, self.written_ns))
 
     def holds(self, key: str, with_metadata: bool = True) -> bool:
         """Whether a distribution named ``key`` (normalized) is in this entry."""
@@ -315,9 +318,12 @@ def read_index(entry: str, group: str, state: EntryState
 
 def read_index_at(place: str, entry: str, group: str) -> EntryIndex | None:
     """The index of ``entry`` for ``group`` stored at ``place``, if it is usable."""
-    raw = read_cache(place)
-    document = parse_json(raw, place) if raw is not None else None
-    return _index_from(document, entry, group) if document is not None else None
+    read = read_cache(place)
+    document = parse_json(read[0], place) if read is not None else None
+    index = _index_from(document, entry, group) if document is not None else None
+    if index is not None and read is not None:
+        index.written_ns = read[1]
+    return index
 
 
 def _index_from(document: Any, entry: str, group: str) -> EntryIndex | None:

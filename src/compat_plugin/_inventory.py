@@ -81,7 +81,8 @@ def _directory_states(package: str, listing: Listing, own: Listing) -> Iterator[
         stored = DirectoryCache(listing, package).stored(place)
         stale = [
             name for at, name in enumerate(own.names)
-            if not describes(stored.get(name), ModuleFile(name, own.files[at], own.stamp(at)))
+            if not describes(stored.get(name), ModuleFile(name, own.files[at], own.stamp(at)),
+                             stored.written_ns)
         ]
         why = f"not current for {', '.join(sorted(stale))}" if stale else ""
         states.append(CacheState(package, "directory", listing.directory, place, True, size,

@@ -169,12 +169,14 @@ class Stamp(_Stamp):
 
     __slots__ = ()
 
-    def matches(self, now: Stamp | None) -> bool:
+    def matches(self, now: Stamp | None, written_ns: int | None = None) -> bool:
         """Whether the file stamped ``self`` when a cache recorded it is, stamped ``now``, the
-        same file: the stamps are equal, or the sizes are and ``now`` holds the recorded time
-        cut to whole seconds (``same_second``)."""
+        same file: the stamps are equal -- or, for a cache file written at ``written_ns``
+        (its own ``st_mtime_ns``), the sizes are and ``now`` holds the recorded time cut to
+        whole seconds (``same_second``)."""
         return now is not None and (self == now or (
-            self.size == now.size and same_second(self.mtime_ns, now.mtime_ns)))
+            written_ns is not None and self.size == now.size
+            and same_second(self.mtime_ns, now.mtime_ns, written_ns)))
 
     @classmethod
     def of(cls, path: str) -> Stamp | None:
@@ -186,21 +188,21 @@ class Stamp(_Stamp):
         return cls(st.st_mtime_ns, st.st_size)
 
 
-def same_second(recorded_ns: int, now_ns: int) -> bool:
-    """Whether ``now_ns`` is ``recorded_ns`` cut to whole seconds: truncated, or rounded to
-    the nearest.
+def same_second(recorded_ns: int, now_ns: int, written_ns: int) -> bool:
+    """Whether ``now_ns`` is ``recorded_ns`` truncated to whole seconds, recorded by a cache
+    file written at ``written_ns``, after the recorded second was over.
 
     What a file's time becomes when it travels through an archive that keeps only seconds:
     container image layers (Docker's and containerd's layer writers truncate), tar files in
-    the GNU or ustar format.  A file whose time became a whole second without changing size
-    or second is taken to be the one recorded -- no more than Python asks of a source file
-    before trusting its bytecode (the same second and size).
+    the GNU or ustar format.  A file whose time became its whole second without changing size
+    is taken to be the one recorded -- no more than Python asks of a source file before
+    trusting its bytecode (the same second and size) -- unless the cache was written within
+    that second: a change later in it would be cut to the same time (git calls such entries
+    racy), so only the exact stamp holds.
     """
     second = 1_000_000_000
-    fraction = recorded_ns % second
-    truncated = recorded_ns - fraction
-    rounded = truncated + second if fraction >= second // 2 else truncated
-    return now_ns in (truncated, rounded)
+    return (now_ns == recorded_ns - recorded_ns % second
+            and recorded_ns < written_ns - written_ns % second)
 
 
 class Origin(_Origin):

@@ -193,7 +193,8 @@ class Resolver:
             return
         key = scan_key(distribution, declared)
         entry = contribution.source.scans.get(key)
-        if entry is not None and _current(entry) and out.read_from(entry, declared.module):
+        if (entry is not None and _current(entry, contribution.source.written_ns)
+                and out.read_from(entry, declared.module)):
             if out.wanted is not None and out.wanted not in entry.details:
                 return
             if out.take(entry.details, declared.module, origin):
@@ -289,9 +290,10 @@ def _stamp(filename: str) -> Stamp | None:
     return module_stamp(filename) if filename else None
 
 
-def _current(entry: Entry) -> bool:
-    """Whether a scan kept in an index still describes its module's file."""
-    if not entry.stamp.matches(_stamp(entry.filename)):
+def _current(entry: Entry, written_ns: int | None) -> bool:
+    """Whether a scan kept in an index (whose file was written at ``written_ns``) still
+    describes its module's file."""
+    if not entry.stamp.matches(_stamp(entry.filename), written_ns):
         return False
     return not (entry.missing and becomes_importable(entry.missing))
 

@@ -93,15 +93,15 @@ def write_atomic(path: str, data: bytes) -> None:
         raise
 
 
-def read_cache(path: str) -> bytes | None:
-    """The content of the cache file ``path``, or None if it cannot be read -- or if
-    ``COMPAT_PLUGIN_NO_CACHE_READ`` asks that no cache be read (to see what a cold process
-    does)."""
+def read_cache(path: str) -> tuple[bytes, int] | None:
+    """The content of the cache file ``path`` and its ``st_mtime_ns`` (when it was written),
+    or None if it cannot be read -- or if ``COMPAT_PLUGIN_NO_CACHE_READ`` asks that no cache
+    be read (to see what a cold process does)."""
     if os.environ.get("COMPAT_PLUGIN_NO_CACHE_READ", "") not in ("", "0"):
         return None
     try:
         with open(path, "rb") as stream:
-            return stream.read()
+            return stream.read(), os.fstat(stream.fileno()).st_mtime_ns
     except (OSError, ValueError):
         return None
 
