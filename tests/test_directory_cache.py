@@ -1385,8 +1385,9 @@ def test_edit_dated_in_the_past_is_noticed(ptree: PluginTree) -> None:
 def test_a_cut_time_holds_only_for_a_cache_written_after_its_second(ptree: PluginTree) -> None:
     """Times cut to whole seconds by an archive: a module edited later in the second of its
     recorded time, its size kept, cannot be told from the one recorded by its cut time -- so a
-    cache written within that second does not answer for it; one written after that second
-    answers for the cut file without importing it."""
+    cache written within that second does not answer for it (it is scanned again); one
+    written after that second answers for the cut file without importing it.  (What the
+    import then finds is Python's business: its bytecode check sees the second and size.)"""
     second = 10**9
     when = 1_700_000_000 * second
     cache = beside(ptree)
@@ -1400,18 +1401,70 @@ def test_a_cut_time_holds_only_for_a_cache_written_after_its_second(ptree: Plugi
     for path in (module, cache):  # the archive's cut
         os.utime(path, ns=(when, when))
     ptree.purge()
-    assert tags(ptree, "ITestPlugin2") == ["b", "c2"]
+    assert tags(ptree, "ITestPlugin") == ["a"]
+    assert "c" in loaded(ptree.plugins_name)  # its entry could not vouch for the cut file
 
     os.utime(module, ns=(when + 300_000_000,) * 2)
     ptree.purge()
-    assert tags(ptree, "ITestPlugin2") == ["b", "c2"]  # scanned, and written, again
-    os.utime(cache, ns=(when + second + 200_000_000,) * 2)  # written after that second
-    os.utime(module, ns=(when, when))
-    os.utime(cache, ns=(when + second,) * 2)
+    assert tags(ptree, "ITestPlugin") == ["a"]  # scanned, and recorded, again
+    assert read_cache(cache, ptree.plugins_dir, ptree.plugins_name).stamps["c"][1] == (
+        when + 300_000_000)
+    for path, cut in ((module, when), (cache, when + second)):  # written after its second
+        os.utime(path, ns=(cut, cut))
     ptree.purge()
     assert tags(ptree, "ITestPlugin") == ["a"]
     assert "c" not in loaded(ptree.plugins_name)  # its entry, for the cut time, says enough
-    assert tags(ptree, "ITestPlugin2") == ["b", "c2"]
+
+
+def _cut(*paths: Path) -> None:
+    """What an archive keeping whole seconds does to the times of ``paths``."""
+    for path in paths:
+        cut = path.stat().st_mtime_ns // 10**9 * 10**9
+        os.utime(path, ns=(cut, cut))
+
+
+def test_a_cache_rewritten_keeps_its_cut_entries_current(ptree: PluginTree) -> None:
+    """After a cut, a call that scans a new module rewrites the cache: the entries it carries
+    over take their files' times as they are, so a later call of the same process, asking
+    for something else, scans nothing it did not have to."""
+    second = 10**9
+    when = 1_700_000_000 * second
+    other = ptree.plugin("x", counted("x", "INobody"))
+    for module in ("a", "b", "x"):
+        os.utime(ptree.plugins_dir / f"{module}.py", ns=(when + 300_000_000,) * 2)
+    assert tags(ptree, "ITestPlugin") == ["a"]
+    os.utime(beside(ptree), ns=(when + 2 * second,) * 2)
+    _cut(*(ptree.plugins_dir / f"{module}.py" for module in ("a", "b", "x")), beside(ptree))
+    ptree.plugin("c", counted("c", "ITestPlugin"))
+    ptree.purge()
+    assert tags(ptree, "ITestPlugin") == ["a", "c"]
+    assert tags(ptree, "ITestPlugin2") == ["b"]
+    assert loaded(ptree.plugins_name) == {"a", "b", "c"}
+    assert stored(ptree).stamps["x"][1] == other.stat().st_mtime_ns == when
+
+
+def test_an_entry_not_looked_at_is_not_copied_into_a_later_file(ptree: PluginTree) -> None:
+    """A module edited, its size kept, in the second its cache was written in, then left out
+    of a call (disabled) that rewrites the cache a second later: its entry, never checked
+    against the file, is not copied into the new file -- whose later time would let the cut
+    time vouch for it."""
+    second = 10**9
+    when = 1_700_000_000 * second
+    module = ptree.plugin("c", counted("c1", "ITestPlugin2"))
+    os.utime(module, ns=(when + 300_000_000,) * 2)
+    assert tags(ptree, "ITestPlugin2") == ["b", "c1"]
+    os.utime(beside(ptree), ns=(when + 600_000_000,) * 2)
+    ptree.plugin("c", counted("c2", "ITestPlugin2"))  # edited in that second, size kept
+    os.utime(module, ns=(when + 800_000_000,) * 2)
+    ptree.plugin("d", counted("d", "ITestPlugin"))
+    ptree.purge()
+    found = getPlugins(ptree.ifaces().ITestPlugin, ptree.package(), disable=["c"])
+    assert [plugin.tag for plugin in found] == ["a", "d"]
+    assert "c" not in stored(ptree).stamps
+    _cut(module)
+    ptree.purge()
+    assert tags(ptree, "ITestPlugin") == ["a", "d"]
+    assert "c" in loaded(ptree.plugins_name)
 
 
 def test_edits_within_one_clock_tick_are_noticed(ptree: PluginTree) -> None:

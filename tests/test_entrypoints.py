@@ -40,6 +40,7 @@ from compat_plugin._entrypoints import (
     EntryIndex,
     Gate,
     Shadowed,
+    checked_scans,
     holds_no_metadata,
     index_places,
     may_live_beside,
@@ -195,6 +196,37 @@ def test_an_entry_cut_to_whole_seconds_is_current_for_an_index_written_after_its
         assert read.describes(cut) is current, when
         assert not read.describes((Stamp(5 * second, 4097), 1, True))
         assert not read.describes((Stamp(5 * second, 4096), 2, True))
+
+
+def test_scans_carried_into_a_new_index_file_are_checked_and_restamped(tmp_path: Path) -> None:
+    """An index written now vouches for every scan it holds (``Stamp.matches``): a scan this
+    process did not make goes into it only if it still describes its module's file, and with
+    the file's stamp now -- whether the index is rewritten or rebuilt from a stale one."""
+    second = 10**9
+    when = 1_700_000_000 * second
+    module = tmp_path / "mod.py"
+    module.write_text("x = 1\n")
+    size = module.stat().st_size
+    recorded = Entry(str(module), Stamp(when + 300_000_000, size), "[null,[],[]]")
+    os.utime(module, ns=(when, when))  # cut to its second
+    now = Stamp(when, size)
+    assert checked_scans({"k": recorded}, when + second) == {
+        "k": Entry(str(module), now, "[null,[],[]]")}
+    assert checked_scans({"k": recorded}, when + 600_000_000) == {}  # written within it
+    assert checked_scans({"k": recorded}, None) == {}
+
+    index = EntryIndex(str(tmp_path), GROUP, Stamp(1, 2))
+    index.scans = {"carried": recorded}
+    index.written_ns = when + second
+    index.store("fresh", Entry(str(tmp_path / "gone.py"), Stamp(5, 6), "[null,[],[]]"))
+    save_index(index, CacheFile([str(tmp_path / "index.json")]))
+    assert index.scans["carried"].stamp == now  # checked, restamped
+    assert "fresh" in index.scans  # this process's own scan goes in as it is
+    index.written_ns = when + 600_000_000
+    index.scans["carried"] = recorded
+    index.dirty = True
+    save_index(index, CacheFile([str(tmp_path / "index.json")]))
+    assert "carried" not in index.scans
 
 
 def test_an_index_beside_an_entry_serves_it_by_every_path_and_no_copy(tmp_path: Path) -> None:

@@ -59,8 +59,9 @@ class DirectoryCache:
         self._base = self.stored(first_place(self.directory, self._in_archive))
         self._adopted: dict[str, Entry] = {}
         self._changes: dict[str, Entry | None] = {}
-        # The directory's modules as last listed: the order a saved file keeps.
-        self._order: list[str] = listing.names
+        # The directory as last listed: the order a saved file keeps, and the stamps it
+        # records for what it carries over.
+        self._listing = listing
 
     @property
     def file(self) -> CacheFile:
@@ -126,7 +127,7 @@ class DirectoryCache:
         """
         # Modules this process scanned, forgot or adopted are looked up one by one; the rest,
         # normally all of them, go through the file's own loop.
-        self._order = listing.names
+        self._listing = listing
         overridden = self._changes.keys() | self._adopted.keys()
         plain = admitted.only(set(admitted.names) - overridden) if overridden else admitted
         sifted, current = self._base.sift(plain, wanted)
@@ -173,12 +174,33 @@ class DirectoryCache:
                 merged[name] = entry
         return merged
 
+    def _checked(self, entries: dict[str, Entry]) -> dict[str, Entry]:
+        """``entries`` as a file written now may hold them: this process's own scans, and
+        those carried over that still describe their file as last listed -- with its stamp
+        as listed.  A new file's time says its times were checked before it was written
+        (``Stamp.matches``); an entry of a module this process never looked at (disabled,
+        shadowed) must not gain that by being copied."""
+        listing = self._listing
+        position = dict(zip(listing.names, range(len(listing.names))))
+        checked: dict[str, Entry] = {}
+        for name, entry in entries.items():
+            at = position.get(name)
+            if name in self._changes:
+                checked[name] = entry
+            elif at is not None and entry.filename == listing.files[at]:
+                written = (self._per_user() if name in self._adopted else self._base).written_ns
+                now = listing.stamp(at)
+                if entry.stamp.matches(now, written):
+                    checked[name] = (entry if entry.stamp == now else
+                                     Entry(entry.filename, now, entry.details, entry.missing))
+        return checked
+
     def save(self) -> None:
         """Write the entries to the first place that takes them, if anything changed."""
         if not self._changes:
             return
-        entries = self.entries()
-        names = in_order(entries, self._order)
+        entries = self._checked(self.entries())
+        names = in_order(entries, self._listing.names)
         data = encode(self.directory, self.package, entries, names)
         written = self.file.write(data, lambda place: self.stored(place).as_dict() == entries)
         self._changes, self._adopted = {}, {}

@@ -175,6 +175,7 @@ class EntryIndex:
         self.shadowed = shadowed
         self.gates: dict[str, Gate] = {}
         self.scans: dict[str, Entry] = {}
+        self.scanned: set[str] = set()  # the keys of the scans this process made
         self.dirty = False
         # When the file it was read from was written (None: built by this process), against
         # which a stamp whose time was cut to whole seconds is judged (``Stamp.matches``).
@@ -199,6 +200,7 @@ class EntryIndex:
     def store(self, key: str, entry: Entry) -> None:
         """Remember what the entry point ``key`` (see ``scan_key``) contributed."""
         self.scans[key] = entry
+        self.scanned.add(key)
         self.dirty = True
 
     def forget(self, key: str) -> None:
@@ -215,7 +217,19 @@ class EntryIndex:
         """Keep what an earlier index of this entry knew of modules still declared the same
         way: a module's scan depends on its own file, not on what else is installed."""
         keys = {scan_key(d, e) for d in self.distributions for e in d.entry_points}
-        self.scans.update((k, e) for k, e in previous.scans.items() if k in keys)
+        self.scans.update(checked_scans(
+            {k: e for k, e in previous.scans.items() if k in keys}, previous.written_ns))
+
+    def checked(self) -> None:
+        """Keep, of the scans this process did not make, those that still describe their
+        module's file, with its stamp now: a file written now says its times were checked
+        before it was written (``Stamp.matches``), which a scan carried over unlooked-at (its
+        entry point disabled, gated or shadowed) must not gain by being copied."""
+        carried = {k: e for k, e in self.scans.items() if k not in self.scanned}
+        kept = checked_scans(carried, self.written_ns)
+        for key in carried.keys() - kept.keys():
+            del self.scans[key]
+        self.scans.update(kept)
 
     def document(self) -> dict[str, Any]:
         scans = {key: [e.filename, *e.stamp, e.details, list(e.missing)]
@@ -355,10 +369,25 @@ def _index_from(document: Any, entry: str, group: str) -> EntryIndex | None:
     return index
 
 
+def checked_scans(scans: dict[str, Entry], written_ns: int | None) -> dict[str, Entry]:
+    """Those of ``scans`` (read from a file written at ``written_ns``) that still describe
+    their module's file, stamped as the file is now."""
+    from ._directories import module_stamp
+
+    kept: dict[str, Entry] = {}
+    for key, entry in scans.items():
+        now = module_stamp(entry.filename) if entry.filename else None
+        if now is not None and entry.stamp.matches(now, written_ns):
+            kept[key] = (entry if entry.stamp == now
+                         else Entry(entry.filename, now, entry.details, entry.missing))
+    return kept
+
+
 def save_index(index: EntryIndex, file: CacheFile) -> str | None:
     """Write ``index`` if it holds something its file does not; where it was written."""
     if not index.dirty:
         return None
+    index.checked()
     index.dirty = False
     return file.write(dump_json(index.document()).encode("ascii"))
 
