@@ -189,10 +189,9 @@ class DirectoryCache:
                 checked[name] = entry
             elif at is not None and entry.filename == listing.files[at]:
                 written = (self._per_user() if name in self._adopted else self._base).written_ns
-                now = listing.stamp(at)
-                if entry.stamp.matches(now, written):
-                    checked[name] = (entry if entry.stamp == now else
-                                     Entry(entry.filename, now, entry.details, entry.missing))
+                carried = entry.restamped(listing.stamp(at), written)
+                if carried is not None:
+                    checked[name] = carried
         return checked
 
     def save(self) -> None:

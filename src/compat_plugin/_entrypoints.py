@@ -333,9 +333,11 @@ def read_index(entry: str, group: str, state: EntryState
 def read_index_at(place: str, entry: str, group: str) -> EntryIndex | None:
     """The index of ``entry`` for ``group`` stored at ``place``, if it is usable."""
     read = read_cache(place)
-    document = parse_json(read[0], place) if read is not None else None
+    if read is None:
+        return None
+    document = parse_json(read[0], place)
     index = _index_from(document, entry, group) if document is not None else None
-    if index is not None and read is not None:
+    if index is not None:
         index.written_ns = read[1]
     return index
 
@@ -376,10 +378,10 @@ def checked_scans(scans: dict[str, Entry], written_ns: int | None) -> dict[str, 
 
     kept: dict[str, Entry] = {}
     for key, entry in scans.items():
-        now = module_stamp(entry.filename) if entry.filename else None
-        if now is not None and entry.stamp.matches(now, written_ns):
-            kept[key] = (entry if entry.stamp == now
-                         else Entry(entry.filename, now, entry.details, entry.missing))
+        carried = entry.restamped(module_stamp(entry.filename) if entry.filename else None,
+                                  written_ns)
+        if carried is not None:
+            kept[key] = carried
     return kept
 
 

@@ -283,6 +283,16 @@ class Entry(Value):
                  missing: tuple[str, ...] = ()) -> None:
         self.filename, self.stamp, self.details, self.missing = filename, stamp, details, missing
 
+    def restamped(self, now: Stamp | None, written_ns: int | None) -> Entry | None:
+        """This entry, read from a cache file written at ``written_ns``, as a file written now
+        may carry it: with its file's stamp ``now`` -- None if it no longer describes the
+        file (``Stamp.matches``).  A new file's time vouches for every stamp it holds, so
+        what goes into one is checked first."""
+        if now is None or not self.stamp.matches(now, written_ns):
+            return None
+        return self if self.stamp == now else Entry(self.filename, now, self.details,
+                                                    self.missing)
+
 
 def details_of(scanned: ModuleRecords) -> str:
     """The stored form of what a scan found in one module."""
