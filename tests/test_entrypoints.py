@@ -29,7 +29,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import importlib_metadata
 import pytest
 
 from compat_plugin import _entrypoints, discover, getPlugins
@@ -41,7 +40,6 @@ from compat_plugin._entrypoints import (
     Gate,
     Shadowed,
     checked_scans,
-    holds_no_metadata,
     index_places,
     may_live_beside,
     read_index,
@@ -487,32 +485,6 @@ def test_entry_without_distributions_is_neither_read_nor_indexed(
     assert str(made.root) not in reads(debug)
     places = index_places(str(made.root), made.plugins_name, beside=True)
     assert not any(Path(place).exists() for place in places)
-
-
-@pytest.mark.parametrize(("entry", "names", "holds_none"), [
-    ("site", ["six.py", "pkg", "notes.txt"], True),
-    ("site", ["six.py", "Six-1.0.DIST-INFO"], False),
-    ("site", ["old.egg-info", "old.py"], False),
-    ("site", ["dist-info", "x.dist-infos", "egg-info"], True),
-    ("tool.egg", ["EGG-INFO", "tool"], False),
-    ("tool", ["EGG-INFO", "tool"], True),
-    ("site", ["a\nb.dist-info"], False),
-    ("site", [], True),
-])
-def test_an_entry_holds_no_metadata_unless_importlib_metadata_would_find_some(
-    tmp_path: Path, entry: str, names: list[str], holds_none: bool
-) -> None:
-    where = tmp_path / entry
-    where.mkdir()
-    for name in names:
-        (where / name).mkdir()
-    assert holds_no_metadata(str(where)) is holds_none
-    found = list(importlib_metadata.distributions(path=[str(where)]))
-    assert (found == []) is holds_none  # as importlib-metadata's path finder sees it
-
-
-def test_an_entry_that_cannot_be_listed_may_hold_metadata(tmp_path: Path) -> None:
-    assert holds_no_metadata(str(tmp_path / "missing")) is False
 
 
 def test_first_index_beside_an_entry_stays_valid(sites: Sites, templates: dict[str, Path]

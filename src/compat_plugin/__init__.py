@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from ._interfaces import IPlugin
 
 if TYPE_CHECKING:
-    from ._api import discover, getCache, getPlugIns, getPlugins, load
-    from ._cached import CachedDropin, CachedPlugin
+    from ._api import discover, getPlugIns, getPlugins, load
+    from ._cached import CachedDropin, CachedPlugin, getCache
     from ._directories import pluginPackagePaths
     from ._records import (
         Discovery,
@@ -58,8 +58,8 @@ __all__ = [
 
 # Where each public name lives.
 _HOMES = {
-    **dict.fromkeys(("discover", "getCache", "getPlugIns", "getPlugins", "load"), "_api"),
-    **dict.fromkeys(("CachedDropin", "CachedPlugin"), "_cached"),
+    **dict.fromkeys(("discover", "getPlugIns", "getPlugins", "load"), "_api"),
+    **dict.fromkeys(("CachedDropin", "CachedPlugin", "getCache"), "_cached"),
     "pluginPackagePaths": "_directories",
     **dict.fromkeys(
         ("Discovery", "IncompatiblePlugin", "LoadError", "MalformedEntryPoint", "ModuleRecords",

@@ -1,5 +1,5 @@
-"""The public functions: Twisted's ``getPlugins``, ``getCache`` and their cached views, and the
-modern ``discover`` and ``load``.
+"""The public functions: Twisted's ``getPlugins``, and the modern ``discover`` and ``load``
+(``getCache`` and its views are ``_cached``'s).
 
 Importing this module imports nothing else of compat_plugin's machinery: that happens on the
 first call, so ``from compat_plugin import getPlugins`` stays cheap.
@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zope.interface.interface import InterfaceClass
 
 if TYPE_CHECKING:
-    from ._cached import CachedDropin
     from ._records import Discovery, PluginRecord
 
 _T = TypeVar("_T")
@@ -36,7 +35,8 @@ def _order(function: str) -> str:
             else f"{function}(package, interface)")
 
 
-def _check_package(function: str, package: object) -> None:
+def check_package(function: str, package: object) -> None:
+    """Raise TypeError, saying what to pass instead, unless ``package`` is a module."""
     if isinstance(package, ModuleType):
         return
     hint = ""
@@ -95,7 +95,7 @@ def getPlugins(
     _check_interface("getPlugins", interface)
     if package is None:
         package = _default_package()
-    _check_package("getPlugins", package)
+    check_package("getPlugins", package)
     yield from _plugins(interface, package, disable, enable)
 
 
@@ -172,7 +172,7 @@ def discover(
     is imported.  Nothing is logged: what failed is in ``errors``.  ``disable`` and ``enable``
     are glob patterns as for ``getPlugins``.  Raises TypeError for arguments of the wrong kind.
     """
-    _check_package("discover", package)
+    check_package("discover", package)
     _check_interface("discover", interface, optional=True)
     from ._interfaces import identifier
     from ._resolver import resolver
@@ -184,27 +184,3 @@ def discover(
         return found
     name = identifier(interface)
     return found._replace(plugins=tuple(r for r in found.plugins if name in r.interfaces))
-
-
-def getCache(module: ModuleType) -> dict[str, CachedDropin]:
-    """Map every plugin module of package ``module`` to its CachedDropin.
-
-    Directory modules are keyed by their short name, as in Twisted; modules reached through
-    entry points by their dotted name (a short name taken by a directory module wins).
-    Modules are scanned or read from the cache exactly as getPlugins does; failures are logged
-    as getPlugins logs them.
-    """
-    _check_package("getCache", module)
-    from ._cached import CachedDropin
-    from ._resolver import resolver
-
-    process = resolver()
-    found = process.resolve(module)
-    process.report(found.errors)
-    dropins: dict[str, CachedDropin] = {}
-    for scanned in found.modules:
-        key = scanned.module
-        if scanned.origin.kind == "directory":
-            key = key.rpartition(".")[2]
-        dropins.setdefault(key, CachedDropin(scanned))
-    return dropins

@@ -1,13 +1,14 @@
-"""Twisted's views of cached plugins: ``CachedDropin`` and ``CachedPlugin``, what
-``getCache`` returns, over the records (imported only by ``getCache`` and these names)."""
+"""Twisted's ``getCache`` and its views of cached plugins, ``CachedDropin`` and
+``CachedPlugin``, over the records (imported only by these names)."""
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 from zope.interface.interface import InterfaceClass
 
-from ._api import load
+from ._api import check_package, load
 from ._records import ModuleRecords, PluginRecord
 
 
@@ -67,3 +68,26 @@ class CachedPlugin:
         return default
 
     getComponent = __conform__
+
+
+def getCache(module: ModuleType) -> dict[str, CachedDropin]:
+    """Map every plugin module of package ``module`` to its CachedDropin.
+
+    Directory modules are keyed by their short name, as in Twisted; modules reached through
+    entry points by their dotted name (a short name taken by a directory module wins).
+    Modules are scanned or read from the cache exactly as getPlugins does; failures are logged
+    as getPlugins logs them.
+    """
+    check_package("getCache", module)
+    from ._resolver import resolver
+
+    process = resolver()
+    found = process.resolve(module)
+    process.report(found.errors)
+    dropins: dict[str, CachedDropin] = {}
+    for scanned in found.modules:
+        key = scanned.module
+        if scanned.origin.kind == "directory":
+            key = key.rpartition(".")[2]
+        dropins.setdefault(key, CachedDropin(scanned))
+    return dropins

@@ -13,16 +13,13 @@ from ._entrypoints import (
     EntryIndex,
     Gate,
     Shadowed,
-    custom_finders,
-    entry_state,
-    holds_no_metadata,
     index_places,
     may_live_beside,
-    path_entries,
     read_index,
     save_index,
 )
 from ._log import logger
+from ._path_entries import custom_finders, entry_state, holds_no_metadata, path_entries
 from ._records import Origin, Stamp, Value
 from ._store import CacheFile, writes_disabled
 
@@ -225,7 +222,7 @@ class EntryIndexes:
         if gate is None or not _gate_holds(gate.depends, view):
             from ._metadata import judge
 
-            gate = judge(distribution, group.partition(".")[0], view)
+            gate = judge(distribution, group.partition(".")[0], view.locate)
             contribution.source.judged(distribution.key, gate)
         return gate.reason
 

@@ -50,11 +50,10 @@ directory none of whose names is a metadata directory (``holds_no_metadata``).
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
-from stat import S_ISDIR
-from typing import Any, Optional
+from typing import Any
 
+from ._path_entries import EntryState, real_entry
 from ._records import Stamp, Value
 from ._store import (
     BOOL,
@@ -272,26 +271,6 @@ def _distribution_row(d: Distribution) -> list[Any]:
             [list(e) for e in d.entry_points], list(d.requires)]
 
 
-# A ``sys.path`` entry as found now: its stamp (None: it is not there), its link count, and
-# whether it is a directory.
-EntryState = tuple[Optional[Stamp], int, bool]
-
-
-def entry_state(entry: str) -> EntryState:
-    """The state of the ``sys.path`` entry ``entry`` now (``""`` is the working directory)."""
-    try:
-        st = os.stat(entry or ".")
-    except (OSError, ValueError):
-        return None, 0, False
-    is_directory = S_ISDIR(st.st_mode)
-    return Stamp(st.st_mtime_ns, st.st_size), st.st_nlink if is_directory else 0, is_directory
-
-
-def real_entry(entry: str) -> str:
-    """The real path of a ``sys.path`` entry (``""`` is the working directory)."""
-    return os.path.realpath(entry or ".")
-
-
 # How the name of every index kept beside its entry (in its ``__pycache__``) begins.
 BESIDE_PREFIX = "compat_plugin.entry-points."
 
@@ -403,60 +382,3 @@ def may_live_beside(index: EntryIndex, forced: bool = False) -> bool:
         return False
     return (forced or index.names != "\n" or index.nameless != "\n"
             or os.path.isdir(os.path.join(directory, "__pycache__")))
-
-
-def holds_no_metadata(entry: str) -> bool:
-    """Whether the directory ``entry`` plainly holds no distribution: none of its names is one
-    importlib-metadata's path finder takes for metadata (``*.dist-info``, ``*.egg-info``, and
-    ``EGG-INFO`` in a ``*.egg`` directory).  Its index would be empty: it is neither read with
-    importlib-metadata nor stored, so a process that can write no cache needs none for it.
-    False if it cannot be listed."""
-    try:
-        names = os.listdir(entry or ".")
-    except (OSError, ValueError):
-        return False
-    # One search of all the names, each ended by a newline: the standard library's directory,
-    # listed on every warm call, has hundreds.  (A name holding a newline can only make the
-    # answer False, and importlib-metadata then reads the entry.)
-    listed = "\n{}\n".format("\n".join(names)).lower()
-    if ".dist-info\n" in listed or ".egg-info\n" in listed:
-        return False
-    return not (os.path.basename(entry).lower().endswith(".egg") and "\negg-info\n" in listed)
-
-
-def path_entries() -> list[tuple[int, str]]:
-    """The ``sys.path`` entries whose distributions importlib-metadata's path finder reads,
-    each once, as strings, with their positions.  Path objects (``pathlib.Path``) count: the
-    import system passes over them, importlib-metadata reads them."""
-    seen: set[str] = set()
-    entries: list[tuple[int, str]] = []
-    for position, entry in enumerate(sys.path):
-        if not isinstance(entry, str):
-            entry = os.fspath(entry) if isinstance(entry, os.PathLike) else None
-            if not isinstance(entry, str):
-                continue
-        if entry not in seen:
-            seen.add(entry)
-            entries.append((position, entry))
-    return entries
-
-
-def is_path_finder(finder: object) -> bool:
-    """Whether ``finder`` finds distributions along ``sys.path`` (whose distributions the
-    per-entry indexes hold): importlib's own path finder, or importlib-metadata's."""
-    kind = finder if isinstance(finder, type) else type(finder)
-    return (kind.__name__, kind.__module__) in _PATH_FINDERS
-
-
-_PATH_FINDERS = frozenset({
-    ("PathFinder", "_frozen_importlib_external"),
-    ("MetadataPathFinder", "importlib_metadata"),
-    ("MetadataPathFinder", "importlib.metadata"),
-})
-
-
-def custom_finders() -> list[object]:
-    """The finders on ``sys.meta_path`` that provide distributions other than along
-    ``sys.path`` (bundlers' finders): read with importlib-metadata in every process."""
-    return [finder for finder in sys.meta_path
-            if hasattr(finder, "find_distributions") and not is_path_finder(finder)]

@@ -14,13 +14,8 @@ from typing import NamedTuple
 from ._directories import Listing, plugin_directories
 from ._directory_cache import DirectoryCache, ModuleFile, describes
 from ._directory_file import cache_places as directory_places
-from ._entrypoints import (
-    entry_state,
-    holds_no_metadata,
-    index_places,
-    path_entries,
-    read_index_at,
-)
+from ._entrypoints import index_places, read_index_at
+from ._path_entries import entry_state, holds_no_metadata, path_entries
 from ._store import user_cache_root
 
 

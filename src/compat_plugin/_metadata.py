@@ -14,22 +14,21 @@ import importlib.machinery
 import os
 import pathlib
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import importlib_metadata as metadata
 from packaging.utils import canonicalize_name
 
-from ._entry_indexes import GroupView
 from ._entrypoints import (
     Declared,
     Distribution,
     EntryIndex,
     Gate,
     Shadowed,
-    is_path_finder,
 )
 from ._log import logger
+from ._path_entries import is_path_finder
 from ._records import Stamp
 
 
@@ -222,9 +221,11 @@ def _version(dist: Any) -> str:
 # -- The host-compatibility gate -----------------------------------------------------------------
 
 
-def judge(distribution: Distribution, top_level: str, view: GroupView) -> Gate:
+def judge(distribution: Distribution, top_level: str,
+          locate: Callable[[str], EntryIndex | None]) -> Gate:
     """Whether ``distribution``'s requirements accept the installed host: the distribution,
-    among those it requires, that installs the package ``top_level``.
+    among those it requires, that installs the package ``top_level``; ``locate`` names the
+    index holding the copy of a distribution that counts (``GroupView.locate``).
 
     Markers are evaluated for this interpreter without extras.  The verdict records where each
     required distribution was found, so it can be reused while that holds.
@@ -242,7 +243,7 @@ def judge(distribution: Distribution, top_level: str, view: GroupView) -> Gate:
             logger().warning("ignoring invalid requirement %r of %s", text, distribution.key)
             continue
         key = canonicalize_name(requirement.name)
-        source = view.locate(key)
+        source = locate(key)
         depends.append((key, source.entry if source else "", source.stamp if source else None))
         if reason or source is None:
             continue

@@ -1,0 +1,91 @@
+"""The ``sys.path`` entries importlib-metadata's path finder reads distributions from, as
+found now: each entry's state (what an entry-point index is validated by), whether a directory
+plainly holds no distribution, and which finders provide distributions elsewhere.
+
+Nothing here reads metadata: a warm call asks these questions of every entry.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from stat import S_ISDIR
+from typing import Optional
+
+from ._records import Stamp
+
+# A ``sys.path`` entry as found now: its stamp (None: it is not there), its link count, and
+# whether it is a directory.
+EntryState = tuple[Optional[Stamp], int, bool]
+
+
+def entry_state(entry: str) -> EntryState:
+    """The state of the ``sys.path`` entry ``entry`` now (``""`` is the working directory)."""
+    try:
+        st = os.stat(entry or ".")
+    except (OSError, ValueError):
+        return None, 0, False
+    is_directory = S_ISDIR(st.st_mode)
+    return Stamp(st.st_mtime_ns, st.st_size), st.st_nlink if is_directory else 0, is_directory
+
+
+def real_entry(entry: str) -> str:
+    """The real path of a ``sys.path`` entry (``""`` is the working directory)."""
+    return os.path.realpath(entry or ".")
+
+
+def holds_no_metadata(entry: str) -> bool:
+    """Whether the directory ``entry`` plainly holds no distribution: none of its names is one
+    importlib-metadata's path finder takes for metadata (``*.dist-info``, ``*.egg-info``, and
+    ``EGG-INFO`` in a ``*.egg`` directory).  Its index would be empty: it is neither read with
+    importlib-metadata nor stored, so a process that can write no cache needs none for it.
+    False if it cannot be listed."""
+    try:
+        names = os.listdir(entry or ".")
+    except (OSError, ValueError):
+        return False
+    # One search of all the names, each ended by a newline: the standard library's directory,
+    # listed on every warm call, has hundreds.  (A name holding a newline can only make the
+    # answer False, and importlib-metadata then reads the entry.)
+    listed = "\n{}\n".format("\n".join(names)).lower()
+    if ".dist-info\n" in listed or ".egg-info\n" in listed:
+        return False
+    return not (os.path.basename(entry).lower().endswith(".egg") and "\negg-info\n" in listed)
+
+
+def path_entries() -> list[tuple[int, str]]:
+    """The ``sys.path`` entries whose distributions importlib-metadata's path finder reads,
+    each once, as strings, with their positions.  Path objects (``pathlib.Path``) count: the
+    import system passes over them, importlib-metadata reads them."""
+    seen: set[str] = set()
+    entries: list[tuple[int, str]] = []
+    for position, entry in enumerate(sys.path):
+        if not isinstance(entry, str):
+            entry = os.fspath(entry) if isinstance(entry, os.PathLike) else None
+            if not isinstance(entry, str):
+                continue
+        if entry not in seen:
+            seen.add(entry)
+            entries.append((position, entry))
+    return entries
+
+
+def is_path_finder(finder: object) -> bool:
+    """Whether ``finder`` finds distributions along ``sys.path`` (whose distributions the
+    per-entry indexes hold): importlib's own path finder, or importlib-metadata's."""
+    kind = finder if isinstance(finder, type) else type(finder)
+    return (kind.__name__, kind.__module__) in _PATH_FINDERS
+
+
+_PATH_FINDERS = frozenset({
+    ("PathFinder", "_frozen_importlib_external"),
+    ("MetadataPathFinder", "importlib_metadata"),
+    ("MetadataPathFinder", "importlib.metadata"),
+})
+
+
+def custom_finders() -> list[object]:
+    """The finders on ``sys.meta_path`` that provide distributions other than along
+    ``sys.path`` (bundlers' finders): read with importlib-metadata in every process."""
+    return [finder for finder in sys.meta_path
+            if hasattr(finder, "find_distributions") and not is_path_finder(finder)]
