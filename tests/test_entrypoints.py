@@ -46,6 +46,7 @@ from compat_plugin._entrypoints import (
     read_index_at,
     save_index,
 )
+from compat_plugin._inventory import cache_states
 from compat_plugin._records import Stamp
 from compat_plugin._resolver import forget_state, resolver
 from compat_plugin._store import CacheFile, Entry, digest, interpreter_tag, user_cache_root
@@ -749,6 +750,87 @@ def test_regenerated_indexes_serve_an_unprivileged_user_without_a_cache(
             if m.startswith(prefix)]
     assert read == [[str(extra), GROUP]]
     assert not (cache / "compat_plugin").exists()
+
+
+# What importlib-metadata names in the group, as the child that ran UNPRIVILEGED sees it (or
+# the exception it raises).
+NAMED_BY_IMPORTLIB_METADATA = """
+import importlib_metadata
+try:
+    named = sorted(e.value for e in importlib_metadata.entry_points(group="ephost.plugins"))
+except Exception as exc:
+    named = type(exc).__name__
+print(json.dumps(named))
+"""
+
+
+def test_a_metadata_directory_made_readable_is_read_by_the_next_process(
+    templates: dict[str, Path], shared: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A distribution installed under a strict umask is unreadable to users: importlib-metadata
+    names none of its entry points (or raises), compat_plugin says so and leaves them out.
+    Making it readable changes no stamp; the index that left it out is read again by the next
+    process all the same."""
+    if os.geteuid() != 0:
+        pytest.skip("privileges can only be dropped when running as root")
+    site, cache = shared / "site", shared / "cache"
+    for name in ("ephost", "ep-good"):
+        shutil.copytree(templates[name], site, dirs_exist_ok=True)
+    cache.mkdir()
+    open_to_everyone(shared)
+    os.chown(cache, NOBODY, -1)
+    monkeypatch.chdir(cache)
+    monkeypatch.setenv("HOME", str(cache))
+    monkeypatch.setenv("COMPAT_PLUGIN_CACHE_DIR", str(cache / "compat_plugin"))
+    (metadata,) = site.glob("ep_good-*.dist-info")
+    metadata.chmod(0o700)
+    code = f"UID = {NOBODY}\n{textwrap.dedent(UNPRIVILEGED)}{NAMED_BY_IMPORTLIB_METADATA}"
+
+    def as_nobody() -> tuple[dict[str, Any], list[str] | str]:
+        ours, theirs = run_python(code, path=[site]).stdout.splitlines()
+        return json.loads(ours), json.loads(theirs)
+
+    hidden, named = as_nobody()
+    assert hidden["plugins"] == ["ephost.plugins.a:plugin"]
+    assert named == "PermissionError" or not [v for v in named if v.startswith("ep_good")]
+    assert (f"cannot read the metadata directory {metadata} (permission denied): its entry "
+            "points are left out until it can be read") in hidden["logs"]
+    metadata.chmod(0o755)  # its files stayed readable: the administrator's fix
+    found, named = as_nobody()
+    assert found["plugins"] == ["ephost.plugins.a:plugin", "ep_good.good:plugin",
+                                "ep_good.other:plugin"]
+    assert {"ep_good.good:plugin", "ep_good.other:plugin"} <= set(named)
+    warm, _ = as_nobody()
+    assert warm["plugins"] == found["plugins"]
+    assert not [m for m in warm["logs"] if m.startswith("reading installed metadata in ")]
+
+
+def test_entry_points_that_did_not_parse_are_read_again_once_mended_in_place(
+    sites: Sites, debug: pytest.LogCaptureFixture
+) -> None:
+    """Mending an ``entry_points.txt`` in place changes no stamp an index records for a
+    distribution it could not read; a stored index that left one out is read again."""
+    site = sites.make("site", "ephost", "ep-good")
+    (declared,) = site.glob("ep_good-*.dist-info/entry_points.txt")
+    text = declared.read_bytes()
+    declared.write_bytes(b"\xff" + text)  # not UTF-8: importlib-metadata cannot read it
+    everything = ["ephost.plugins.a:plugin", "ep_good.good:plugin", "ep_good.other:plugin"]
+    assert [r.qualified_name for r in discover(package()).plugins] == everything[:1]
+    assert [m for m in problems(debug) if m.startswith(
+        f"ignoring the entry points of the distribution at {declared.parent} until it is "
+        "mended: UnicodeDecodeError")]
+    assert json.loads(beside(site).read_bytes())["unread"] == [str(declared.parent)]
+    (state,) = [c for c in cache_states(package()) if c.place == str(beside(site))]
+    assert (state.current, state.why) == (
+        False, f"could not read the entry points of {declared.parent}")
+    declared.write_bytes(text)
+    sites.fresh()
+    assert [r.qualified_name for r in discover(package()).plugins] == everything
+    assert json.loads(beside(site).read_bytes())["unread"] == []
+    sites.fresh()
+    debug.clear()
+    assert [r.qualified_name for r in discover(package()).plugins] == everything
+    assert reads(debug) == []
 
 
 # -- The index as a cache: damaged, forged ----------------------------------------------------

@@ -11,8 +11,8 @@ metadata before copies without.  Neither importlib-metadata nor packaging is imp
 
 Index format (``SCHEMA``), one JSON document::
 
-    {"schema": 3, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
-     "stamp": [mtime_ns, size], "links": st_nlink,
+    {"schema": 4, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
+     "stamp": [mtime_ns, size], "links": st_nlink, "unread": [metadata directory, ...],
      "names": "\\nkey\\n...", "nameless": "\\nkey\\n...",
      "distributions": [[key, name, version, metadata, [mtime_ns, size] | null, has metadata,
                         [[entry point, value, module | null, attribute | null], ...],
@@ -25,20 +25,23 @@ Index format (``SCHEMA``), one JSON document::
 ``stamp`` and ``links`` are the entry's when it was indexed (or just after its index was written
 into it, where that write changed nothing but the entry's size and link count: overlayfs copies
 a directory up on the first write below it, as in container image builds); a time since cut to
-whole seconds still matches (``Stamp.matches``).  ``links`` counts a directory's subdirectories
-on most file systems, so a distribution added by extracting an archive over the entry, which
+whole seconds still matches (``Stamp.matches``).  ``unread`` names the metadata directories whose
+entry points could not be read (permissions, an ``entry_points.txt`` that does not parse):
+making one readable, or mending it in place, changes no stamp, so a stored index with any is
+read again by the next process, its scans kept.  ``links`` counts a directory's subdirectories on
+most file systems, so a distribution added by extracting an archive over the entry, which
 restores the directory's times (``tar``, reproducible archives), still changes it (0 for a zip
-file).  ``names`` holds the normalized name of every distribution in the entry that
-has metadata (``nameless`` those without), each between newlines: enough to decide shadowing
-without a list of a thousand names to decode.  ``distributions`` are the entry's first copies
-that declare entry points in the group; ``metadata`` is their metadata directory and the stamp
-that of its ``entry_points.txt`` when indexed -- checked again before anything of the
-distribution is used, so an index never names a module to import by itself.  ``gates`` keeps the
-verdict of the host-compatibility check with what it depended on: where each required
-distribution was found, and that entry's stamp.  ``scans`` keeps what each entry point's module
-contributed, under the same rules as a directory cache's entries (its file's stamp, its missing
-imports), and while the module would still be imported from that file (``_resolver``); they
-survive a rebuild of the index.
+file).  ``names`` holds the normalized name of every distribution in the entry that has metadata
+(``nameless`` those without), each between newlines: enough to decide shadowing without a list
+of a thousand names to decode.  ``distributions`` are the entry's first copies that declare entry
+points in the group; ``metadata`` is their metadata directory and the stamp that of its
+``entry_points.txt`` when indexed -- checked again before anything of the distribution is used,
+so an index never names a module to import by itself.  ``gates`` keeps the verdict of the
+host-compatibility check with what it depended on: where each required distribution was found,
+and that entry's stamp.  ``scans`` keeps what each entry point's module contributed, under the
+same rules as a directory cache's entries (its file's stamp, its missing imports), and while the
+module would still be imported from that file (``_resolver``); they survive a rebuild of the
+index.
 
 Where it lives: ``<entry>/__pycache__/compat_plugin.entry-points.<group>.<interpreter>.json``
 when the entry is a directory that holds distributions or already has a ``__pycache__`` (and is
@@ -77,7 +80,7 @@ from ._store import (
     user_cache_root,
 )
 
-SCHEMA = 3
+SCHEMA = 4
 
 
 class Declared(Value):
@@ -134,6 +137,7 @@ _INDEX = record(
     schema=equal_to(SCHEMA),
     stamp=STAMP,
     links=INT,
+    unread=list_of(STR),
     names=STR,
     nameless=STR,
     distributions=list_of(_DISTRIBUTION),
@@ -163,6 +167,7 @@ class EntryIndex:
         distributions: tuple[Distribution, ...] = (),
         shadowed: tuple[Shadowed, ...] = (),
         links: int = 0,
+        unread: tuple[str, ...] = (),
     ) -> None:
         self.entry = entry
         self.group = group
@@ -172,6 +177,7 @@ class EntryIndex:
         self.nameless = nameless
         self.distributions = distributions
         self.shadowed = shadowed
+        self.unread = unread
         self.gates: dict[str, Gate] = {}
         self.scans: dict[str, Entry] = {}
         self.scanned: set[str] = set()  # the keys of the scans this process made
@@ -181,9 +187,12 @@ class EntryIndex:
         self.written_ns: int | None = None
 
     def describes(self, state: EntryState) -> bool:
-        """Whether this index was built for its entry as ``state`` says it is now."""
+        """Whether this index was built for its entry as ``state`` says it is now -- and, if
+        it was read from a file, read all the entry's metadata (none ``unread``)."""
         stamp, links, _ = state
         recorded = self.stamp
+        if self.unread and self.written_ns is not None:
+            return False
         return links == self.links and (stamp is None if recorded is None
                                         else recorded.matches(stamp, self.written_ns))
 
@@ -240,6 +249,7 @@ class EntryIndex:
             "group": self.group,
             "stamp": list(self.stamp) if self.stamp is not None else None,
             "links": self.links,
+            "unread": list(self.unread),
             "names": self.names,
             "nameless": self.nameless,
             "distributions": [_distribution_row(d) for d in self.distributions],
@@ -340,7 +350,7 @@ def _index_from(document: Any, entry: str, group: str) -> EntryIndex | None:
     index = EntryIndex(entry, group, Stamp(*document["stamp"]), document["names"],
                        document["nameless"], distributions,
                        tuple(Shadowed(*item) for item in document["shadowed"]),
-                       document["links"])
+                       document["links"], tuple(document["unread"]))
     index.gates = {key: Gate(reason, tuple((k, e, Stamp(*s) if s else None) for k, e, s in deps))
                    for key, (reason, deps) in document["gates"].items()}
     index.scans = {

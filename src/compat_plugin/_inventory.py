@@ -14,7 +14,7 @@ from typing import NamedTuple
 from ._directories import Listing, plugin_directories
 from ._directory_cache import DirectoryCache, ModuleFile, describes
 from ._directory_file import cache_places as directory_places
-from ._entrypoints import index_places, read_index_at
+from ._entrypoints import EntryIndex, index_places, read_index_at
 from ._path_entries import entry_state, holds_no_metadata, path_entries
 from ._store import user_cache_root
 
@@ -101,7 +101,7 @@ def _index_states(group: str, entry: str) -> Iterator[CacheState]:
         index = read_index_at(place, entry, group)
         current = index is not None and index.describes(state)
         why = "" if current else ("unreadable" if index is None
-                                  else "written for an earlier state of the entry")
+                                  else _stale_index(index))
         states.append(CacheState(group, "entry points", entry or ".", place, True, size,
                                  current, why, _writable(place), _per_user(place)))
     # Unwritten, it would go beside only where a __pycache__ is already kept (or once the
@@ -139,3 +139,10 @@ def _size(path: str) -> int | None:
         return os.path.getsize(path)
     except OSError:
         return None
+
+
+def _stale_index(index: EntryIndex) -> str:
+    """Why a stored entry-point index is not current."""
+    if index.unread:
+        return f"could not read the entry points of {', '.join(index.unread)}"
+    return "written for an earlier state of the entry"

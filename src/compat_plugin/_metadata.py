@@ -84,17 +84,25 @@ def _index_of(entry: str, group: str, stamp: Stamp | None, found: Iterable[Any])
     winners: dict[str, str] = {}
     distributions: list[Distribution] = []
     shadowed: list[Shadowed] = []
+    unread: list[str] = []
     for dist, has_metadata in ordered:
         key = _key(dist)
         if not key:
             continue
         (names if has_metadata else nameless).append(key)
         where, declared_stamp = _location(dist)
-        if not has_metadata:
-            logger().debug("%s has no METADATA or PKG-INFO: a copy of %s without metadata (its "
-                           "entry points count only if no copy has metadata, unchecked)",
-                           where, key)
-        declared = _declared(dist, group, where)
+        # A metadata directory that cannot be read also looks as if it had no metadata.
+        if not has_metadata and _unreadable(where):
+            declared = None
+        else:
+            if not has_metadata:
+                logger().debug("%s has no METADATA or PKG-INFO: a copy of %s without metadata "
+                               "(its entry points count only if no copy has metadata, "
+                               "unchecked)", where, key)
+            declared = _declared(dist, group, where)
+        if declared is None:
+            unread.append(where)
+            declared = ()
         if key in winners:
             if declared:
                 shadowed.append(Shadowed(key, _version(dist), where, winners[key]))
@@ -106,7 +114,7 @@ def _index_of(entry: str, group: str, stamp: Stamp | None, found: Iterable[Any])
             distributions.append(Distribution(key, name, version, where, declared_stamp,
                                               has_metadata, declared, requires))
     return EntryIndex(entry, group, stamp, "\n".join([*names, ""]), "\n".join([*nameless, ""]),
-                      tuple(distributions), tuple(shadowed))
+                      tuple(distributions), tuple(shadowed), unread=tuple(unread))
 
 
 def _key(dist: Any) -> str:
@@ -150,17 +158,28 @@ def _location(dist: Any) -> tuple[str, Stamp | None]:
     return str(path if path is not None else dist), None
 
 
-def _declared(dist: Any, group: str, where: str) -> tuple[Declared, ...]:
-    """The entry points ``dist`` declares in ``group``, parsed by importlib-metadata."""
+def _unreadable(where: str) -> bool:
+    """Whether the metadata directory ``where`` cannot be read (a distribution installed under
+    a strict umask: importlib-metadata finds no file in it, or raises); said with a WARNING."""
+    if not (os.path.isdir(where) and not os.access(where, os.R_OK | os.X_OK)):
+        return False
+    logger().warning("cannot read the metadata directory %s (permission denied): its entry "
+                     "points are left out until it can be read", where)
+    return True
+
+
+def _declared(dist: Any, group: str, where: str) -> tuple[Declared, ...] | None:
+    """The entry points ``dist`` declares in ``group``, parsed by importlib-metadata; None
+    (and a WARNING) if its ``entry_points.txt`` cannot be read or parsed."""
     try:
         try:
             selected = [(e.name, e.value, e) for e in dist.entry_points.select(group=group)]
         except ValueError:
             selected = _one_by_one(dist, group)
     except Exception as exc:
-        logger().warning("ignoring the entry points of the distribution at %s: %s: %s",
-                         where, type(exc).__name__, exc)
-        return ()
+        logger().warning("ignoring the entry points of the distribution at %s until it is "
+                         "mended: %s: %s", where, type(exc).__name__, exc)
+        return None
     declared = []
     for name, value, entry_point in selected:
         module = attribute = None  # a malformed value
