@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import py_compile
@@ -370,6 +371,58 @@ def test_warm_call_imports_only_matching_modules(tree: PluginTree) -> None:
     # The scanning machinery is not even imported.
     assert out[:3] == ["4", "0", "False"]
     assert out[3].strip() == str([f"{pkg}.mod{i:02d}" for i in (0, 5, 10, 15)])
+
+
+def test_an_interface_given_a_new_base_answers_for_it_as_in_twisted(tree: PluginTree) -> None:
+    """A host release makes IThing extend IBase: plugins scanned as providing IThing answer
+    getPlugins(IBase) from the cache, as Twisted's answer, without a module scanned again."""
+    tree.write("hier.py", """
+        from zope.interface import Interface
+        class IBase(Interface): pass
+        class IThing(Interface): pass
+    """)
+    tree.plugin("thing", """
+        from twisted.plugin import IPlugin
+        from zope.interface import implementer
+        from {pkg}.hier import IThing
+        @implementer(IPlugin, IThing)
+        class Thing: pass
+        thing = Thing()
+    """)
+    tree.plugin("other", """
+        from twisted.plugin import IPlugin
+        from zope.interface import implementer
+        from {pkg}.ifaces import ITestPlugin2
+        @implementer(IPlugin, ITestPlugin2)
+        class Other: pass
+        other = Other()
+    """)
+    code = f"""
+        import json, sys
+        import {tree.plugins_name} as package
+        from {tree.name}.hier import IBase
+        from compat_plugin import getPlugins, discover
+        from twisted.plugin import getPlugins as twisted_plugins
+        before = set(sys.modules)
+        ours = [type(p).__name__ for p in getPlugins(IBase, package)]
+        new = sorted(m for m in set(sys.modules) - before if m.startswith(package.__name__))
+        found = [r.attribute for r in discover(package, IBase).plugins]
+        theirs = [type(p).__name__ for p in twisted_plugins(IBase, package)]
+        print(json.dumps([ours, found, theirs, new]))
+    """
+    first = json.loads(run_python(code, path=[str(tree.root)]).stdout)
+    assert first[:3] == [[], [], []]
+    (cache,) = tree.cache_files()
+    written = cache.stat().st_mtime_ns, cache.read_bytes()
+    tree.write("hier.py", """
+        from zope.interface import Interface
+        class IBase(Interface): pass
+        class IThing(IBase): pass
+    """)
+    ours, found, theirs, new = json.loads(run_python(code, path=[str(tree.root)]).stdout)
+    assert ours == theirs == ["Thing"] and found == ["thing"]
+    assert new == [f"{tree.plugins_name}.thing"]  # loaded, not a module scanned
+    assert (cache.stat().st_mtime_ns, cache.read_bytes()) == written
 
 
 # -- Arguments of the wrong kind ---------------------------------------------------------------

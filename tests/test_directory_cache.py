@@ -1037,12 +1037,12 @@ def _check_read(raw: bytes, path: Path, wanted: str) -> None:
         line = entry.details
         # Every missing name here starts with ABSENT: none is importable.
         assert found.sift(listing_of(module), None) == ([(0, line)], 1)
-        assert found.sift(listing_of(module), wanted) == ([(0, line)] if wanted in line else [],
-                                                         1)
+        assert found.sift(listing_of(module), (wanted,)) == (
+            [(0, line)] if wanted in line else [], 1)
         for changed in ((name, entry.filename, entry.stamp.mtime_ns + 1, entry.stamp.size),
                         (name, entry.filename, entry.stamp.mtime_ns, entry.stamp.size + 1),
                         (name, entry.filename + "c", *entry.stamp)):
-            assert found.sift(listing_of(changed), wanted) == ([(0, None)], 0)
+            assert found.sift(listing_of(changed), (wanted,)) == ([(0, None)], 0)
     assert found.get(ABSENT) is None
 
 
@@ -1181,13 +1181,13 @@ def test_details_passed_over_never_record_the_asked_interface(
     listing = listing_of(*((name, e.filename, *e.stamp) for name, e in entries.items()))
     for n, item in enumerate(details):
         recorded = {interface for plugin in item[1] for interface in [*plugin[2], *plugin[3]]}
-        handed, current = found.sift(listing, compact(asked))
+        handed, current = found.sift(listing, (compact(asked),))
         assert current == len(entries)
         assert all(line == entries[f"m{at}"].details for at, line in handed)
         if asked in recorded:
             assert (n, entries[f"m{n}"].details) in handed
         for interface in recorded:
-            assert (n, entries[f"m{n}"].details) in found.sift(listing, compact(interface))[0]
+            assert (n, entries[f"m{n}"].details) in found.sift(listing, (compact(interface),))[0]
 
 
 def test_sift_of_a_listing_in_the_files_own_order_agrees_with_the_loop(tmp_path: Path) -> None:
@@ -1213,18 +1213,21 @@ def test_sift_of_a_listing_in_the_files_own_order_agrees_with_the_loop(tmp_path:
     found = _read(path)
     listed = [(name, entries[name].filename, *entries[name].stamp) for name in order]
 
-    def by_name(listing: Listing, wanted: str | None) -> tuple[set[tuple[str, str | None]], int]:
+    def by_name(listing: Listing, wanted: tuple[str, ...] | None
+                ) -> tuple[set[tuple[str, str | None]], int]:
         sifted, current = found.sift(listing, wanted)
         return {(listing.names[at], line) for at, line in sifted}, current
 
-    for wanted in ('"x.I"', None, '"y.J"'):
+    for wanted in (('"x.I"',), None, ('"y.J"',), ('"y.J"', '"x.I"')):
         as_written = by_name(listing_of(*listed), wanted)
         other_order = by_name(listing_of(*reversed(listed)), wanted)
         assert as_written == other_order
     # c's missing import (json) is there now: c is scanned again, whatever was asked.
-    assert by_name(listing_of(*listed), '"x.I"') == (
+    assert by_name(listing_of(*listed), ('"x.I"',)) == (
         {("b", entries["b"].details), ("c", None), ("d", entries["d"].details)}, 3)
-    assert by_name(listing_of(*listed), '"y.J"') == ({("c", None)}, 3)
+    assert by_name(listing_of(*listed), ('"y.J"',)) == ({("c", None)}, 3)
+    assert by_name(listing_of(*listed), ('"y.J"', '"x.I"')) == by_name(listing_of(*listed),
+                                                                     ('"x.I"',))
 
 
 def test_sift_compares_each_listed_module_with_its_entry(tmp_path: Path) -> None:
@@ -1244,12 +1247,14 @@ def test_sift_compares_each_listed_module_with_its_entry(tmp_path: Path) -> None
         ("b", "b/__init__.py", 2, 20), ("a", "a.py", 1, 10),
     )
     # Positions are the listing's; c missed an import that is there now (json).
-    assert found.sift(listing, '"x.I"') == ([(0, None), (2, None), (3, None),
+    assert found.sift(listing, ('"x.I"',)) == ([(0, None), (2, None), (3, None),
                                              (4, entries["a"].details)], 2)
     assert found.sift(listing, None) == ([(0, None), (1, "[null,[],[]]"), (2, None), (3, None),
                                           (4, entries["a"].details)], 2)
     # Asked for what no entry mentions: current modules are passed over without a look.
-    assert found.sift(listing, '"y.J"') == ([(0, None), (2, None), (3, None)], 2)
+    assert found.sift(listing, ('"y.J"',)) == ([(0, None), (2, None), (3, None)], 2)
+    # Asked for several (an interface and those extending it): a mention of any one counts.
+    assert found.sift(listing, ('"y.J"', '"x.I"')) == found.sift(listing, ('"x.I"',))
 
 
 def test_sift_takes_modules_whose_times_were_cut_to_whole_seconds_as_current(
@@ -1270,7 +1275,7 @@ def test_sift_takes_modules_whose_times_were_cut_to_whole_seconds_as_current(
     listing = listing_of(("a", "a.py", 1 * second, 10), ("b", "b.py", 2 * second, 20),
                          ("c", "c.py", 3 * second, 31), ("d", "d.py", 4 * second, 40))
     # c changed size; d's second was not over when the file was written: both scanned again.
-    assert found.sift(listing, '"x.I"') == ([(0, entries["a"].details), (2, None), (3, None)],
+    assert found.sift(listing, ('"x.I"',)) == ([(0, entries["a"].details), (2, None), (3, None)],
                                             2)
 
 
@@ -2439,7 +2444,7 @@ def test_a_file_whose_lines_are_not_its_modules_holds_nothing_once_split(tmp_pat
     found = _read(path)
     listing = listing_of(("a", "a.py", 0, 0), ("b", "b.py", 1, 1))
     # Nothing mentions what is asked: nothing needs a line, and the text is what was written.
-    assert found.sift(listing, '"y.J"') == ([], 2)
-    assert found.sift(listing, '"x.I"') == ([(0, None), (1, None)], 0)
+    assert found.sift(listing, ('"y.J"',)) == ([], 2)
+    assert found.sift(listing, ('"x.I"',)) == ([(0, None), (1, None)], 0)
     assert found.get("a") is None and found.as_dict() == {} and len(found) == 0
 

@@ -38,6 +38,7 @@ from compat_plugin._store import (
     equal_to,
     list_of,
     mapping,
+    mentions,
     optional,
     record,
     row,
@@ -551,3 +552,15 @@ def test_an_entry_is_plain_data() -> None:
     same = Entry("a.py", Stamp(1, 2), "[null,[],[]]", ())
     assert entry == same and hash(entry) == hash(same)
     assert entry != Entry("a.py", Stamp(1, 2), "[null,[],[]]", ("optdep",))
+
+
+@pytest.mark.parametrize(("wanted", "found"), [
+    (('"a.I"',), True),
+    (('"b.J"',), False),
+    (('"b.J"', '"a.I"'), True),
+    (('"a.I2"', '"b"'), False),
+    ((), False),
+])
+def test_details_mention_any_of_the_wanted_names(wanted: tuple[str, ...], found: bool) -> None:
+    details = '[null,[["p",null,["a.I"],["a.I","a.Base"]]],[]]'
+    assert mentions(details, wanted) is found

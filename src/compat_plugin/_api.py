@@ -62,13 +62,13 @@ def _default_package() -> ModuleType:
     return twisted.plugins
 
 
-def _wanted(interface: InterfaceClass, adapters: bool) -> str | None:
-    """What a cached module's details must mention to matter for a query: the JSON-quoted
-    name of ``interface`` -- or None (everything matters) when adapters may apply."""
-    from ._interfaces import identifier
+def _wanted(accepted: tuple[str, ...], adapters: bool) -> tuple[str, ...] | None:
+    """What a cached module's details must mention one of to matter for a query of the
+    ``accepted`` interfaces (``_interfaces.extending``): their JSON-quoted names -- or None
+    (everything matters) when adapters may apply."""
     from ._store import dump_json
 
-    return None if adapters else dump_json(identifier(interface))
+    return None if adapters else tuple(dump_json(name) for name in accepted)
 
 
 def getPlugins(
@@ -104,18 +104,20 @@ getPlugIns = getPlugins
 
 def _plugins(interface: InterfaceClass, package: ModuleType, disable: Iterable[str],
              enable: Iterable[str]) -> Iterator[Any]:
+    from ._interfaces import extending
     from ._matching import adapters_to, adapts, provides
     from ._records import PLUGIN_FAULTS, LoadError, StaleRecord
     from ._resolver import resolver
     from ._rules import Rules
 
     adapters = adapters_to(interface)
+    accepted = extending(interface)
     process = resolver()
-    found = process.resolve(package, Rules(disable, enable), _wanted(interface, adapters))
+    found = process.resolve(package, Rules(disable, enable), _wanted(accepted, adapters))
     process.report(found.errors)
     seen: set[int] = set()
     for record in found.plugins:
-        direct = provides(record.interfaces, interface)
+        direct = provides(record.interfaces, accepted)
         if not direct and not (adapters and adapts(record.interfaces, interface)):
             continue
         try:
@@ -174,13 +176,15 @@ def discover(
     """
     check_package("discover", package)
     _check_interface("discover", interface, optional=True)
-    from ._interfaces import identifier
+    from ._interfaces import extending
+    from ._matching import provides
     from ._resolver import resolver
     from ._rules import Rules
 
-    wanted = _wanted(interface, False) if interface is not None else None
+    accepted = extending(interface) if interface is not None else None
+    wanted = _wanted(accepted, False) if accepted is not None else None
     found = resolver().resolve(package, Rules(disable, enable), wanted)
-    if interface is None:
+    if accepted is None:
         return found
-    name = identifier(interface)
-    return found._replace(plugins=tuple(r for r in found.plugins if name in r.interfaces))
+    return found._replace(plugins=tuple(r for r in found.plugins
+                                        if provides(r.interfaces, accepted)))

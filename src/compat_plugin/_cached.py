@@ -58,10 +58,11 @@ class CachedPlugin:
         self, interface: InterfaceClass, registry: object = None, default: Any = None
     ) -> Any:
         """The loaded plugin if it provides ``interface``, adapted if Twisted's registry can."""
+        from ._interfaces import extending
         from ._matching import adapters_to, adapts, provides
 
         names = self.record.interfaces
-        if provides(names, interface):
+        if provides(names, extending(interface)):
             return load(self.record, interface)
         if adapters_to(interface) and adapts(names, interface):
             return interface(load(self.record), default)

@@ -18,7 +18,7 @@ from ._directory_file import (
     read_entries,
 )
 from ._records import Stamp, Value
-from ._store import CacheFile, Entry, paused_gc
+from ._store import CacheFile, Entry, mentions, paused_gc
 
 
 class ModuleFile(Value):
@@ -117,13 +117,13 @@ class DirectoryCache:
         self._changes[name] = None
 
     def select(
-        self, listing: Listing, admitted: Listing, wanted: str | None
+        self, listing: Listing, admitted: Listing, wanted: tuple[str, ...] | None
     ) -> list[tuple[ModuleFile, str | None]]:
         """(module, stored details or None) for every admitted module that matters, in name
         order; entries of modules no longer in ``listing`` are dropped.
 
         A module matters if nothing current is stored for it (it must be scanned), or its
-        details mention ``wanted`` (a JSON-quoted interface name; None: every module).
+        details mention one of ``wanted`` (JSON-quoted interface names; None: every module).
         """
         # Modules this process scanned, forgot or adopted are looked up one by one; the rest,
         # normally all of them, go through the file's own loop.
@@ -150,12 +150,12 @@ class DirectoryCache:
             self._retain(set(listing.names))
         return relevant
 
-    def _add_if_relevant(self, module: ModuleFile, wanted: str | None,
+    def _add_if_relevant(self, module: ModuleFile, wanted: tuple[str, ...] | None,
                          relevant: list[tuple[ModuleFile, str | None]]) -> None:
         entry = self.current_entry(module)
         if entry is None:
             relevant.append((module, None))
-        elif wanted is None or wanted in entry.details:
+        elif wanted is None or mentions(entry.details, wanted):
             relevant.append((module, entry.details))
 
     def _retain(self, present: set[str]) -> None:

@@ -62,6 +62,7 @@ from ._store import (
     interpreter_tag,
     list_of,
     mapping,
+    mentions,
     parse_json,
     read_cache,
     record,
@@ -128,7 +129,7 @@ class StoredEntries:
         self._missing = missing
         self._text = details
         self._lines: list[str] | None = None
-        self._mentioned: dict[str, bool] = {}
+        self._mentioned: dict[tuple[str, ...], bool] = {}
 
     def _split(self) -> list[str] | None:
         """The detail lines, split once; None if there are not as many as modules (the file
@@ -142,20 +143,22 @@ class StoredEntries:
                 self._position, self._names = {}, []
         return self._lines or None
 
-    def _mentions(self, wanted: str) -> bool:
-        """Whether any stored details mention ``wanted``: one search of the whole file."""
+    def _mentions(self, wanted: tuple[str, ...]) -> bool:
+        """Whether any stored details mention one of ``wanted``: a search of the whole file
+        for each."""
         known = self._mentioned.get(wanted)
         if known is None:
-            known = self._mentioned[wanted] = wanted.encode("ascii") in self._text
+            known = self._mentioned[wanted] = any(name.encode("ascii") in self._text
+                                                  for name in wanted)
         return known
 
-    def sift(self, listing: Listing, wanted: str | None) -> tuple[list[tuple[int, str | None]],
-                                                                   int]:
+    def sift(self, listing: Listing, wanted: tuple[str, ...] | None
+             ) -> tuple[list[tuple[int, str | None]], int]:
         """The modules of ``listing`` that matter, as (position in the listing, stored details
         or None when nothing current is stored), and how many were current.
 
-        A current module whose details do not mention ``wanted`` (a JSON-quoted interface
-        name; None: everything matters) is left out.  This is the loop a warm call runs once
+        A current module whose details mention none of ``wanted`` (JSON-quoted interface
+        names; None: everything matters) is left out.  This is the loop a warm call runs once
         per module: everything is bound to locals and compared column against column.
         """
         position, files, mtimes, sizes = self._position, self._files, self._mtimes, self._sizes
@@ -185,13 +188,13 @@ class StoredEntries:
                 current += 1
                 if lines is not None:  # some details mention ``wanted``
                     details = lines[at]
-                    if wanted is None or wanted in details:
+                    if wanted is None or mentions(details, wanted):
                         found.append((at_listing, details))
                 continue
             found.append((at_listing, None))
         return found, current
 
-    def _sift_unchanged(self, wanted: str | None, lines: list[str] | None
+    def _sift_unchanged(self, wanted: tuple[str, ...] | None, lines: list[str] | None
                         ) -> tuple[list[tuple[int, str | None]], int]:
         """``sift`` of a listing that is this file's own columns, position for position;
         ``lines`` are the details when any mention ``wanted``."""
@@ -202,7 +205,7 @@ class StoredEntries:
         found: list[tuple[int, str | None]] = [(at, None) for at in stale]
         if lines is not None:
             found += [(at, line) for at, line in enumerate(lines[:len(self._names)])
-                      if (wanted is None or wanted in line) and at not in stale]
+                      if (wanted is None or mentions(line, wanted)) and at not in stale]
         return found, len(self._names) - len(stale)
 
     def names(self) -> Iterator[str]:

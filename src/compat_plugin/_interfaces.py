@@ -82,6 +82,26 @@ def identifier(interface: InterfaceClass) -> str:
     return name
 
 
+def extending(interface: InterfaceClass) -> tuple[str, ...]:
+    """The names of ``interface`` (first) and of every interface that extends it now, among
+    those already created (imported): a plugin providing any of them provides ``interface``.
+
+    Asked of the interfaces themselves, not of what a cache recorded of their bases when it
+    scanned a plugin: a host release that gives an interface a new base makes the plugins
+    providing it answer a query for that base without being scanned again.
+    """
+    names = [identifier(interface)]
+    pending = [interface]
+    while pending:
+        # zope.interface keeps, on each specification, those that name it as a base (the
+        # interfaces extending it, and the declarations of classes implementing it).
+        for dependent in list(getattr(pending.pop(), "dependents", {}).keys()):
+            if isinstance(dependent, InterfaceClass) and identifier(dependent) not in names:
+                names.append(identifier(dependent))
+                pending.append(dependent)
+    return tuple(names)
+
+
 def imported_interface(name: str) -> InterfaceClass | None:
     """The interface called ``name`` if its module is already imported, else None.
 

@@ -7,7 +7,7 @@ import sys
 
 from zope.interface.interface import InterfaceClass
 
-from ._interfaces import identifier, imported_interface
+from ._interfaces import imported_interface
 
 
 def adapters_to(interface: InterfaceClass) -> bool:
@@ -24,10 +24,11 @@ def adapters_to(interface: InterfaceClass) -> bool:
     return any(target.isOrExtends(interface) for target in provided)
 
 
-def provides(names: tuple[str, ...], interface: InterfaceClass) -> bool:
-    """Whether a plugin whose interfaces (bases included) are ``names`` provides
-    ``interface``, or an interface extending it: it is returned as it is."""
-    return identifier(interface) in names
+def provides(names: tuple[str, ...], accepted: tuple[str, ...]) -> bool:
+    """Whether a plugin whose interfaces (bases included, as scanned) are ``names`` provides
+    one of the ``accepted`` interfaces (``_interfaces.extending`` of the asked one): it is
+    returned as it is."""
+    return any(name in names for name in accepted)
 
 
 def adapts(names: tuple[str, ...], interface: InterfaceClass) -> bool:

@@ -37,7 +37,7 @@ from ._rules import Rules
 
 if TYPE_CHECKING:
     from ._scan import Scan, Scanner
-from ._store import Entry, decode, details_of, paused_gc
+from ._store import Entry, decode, details_of, mentions, paused_gc
 
 
 class _Kept(Value):
@@ -52,10 +52,11 @@ class _Kept(Value):
 
 
 class _Pass:
-    """What one resolution gathers.  ``wanted`` (the JSON-quoted name of the asked interface,
-    or None for everything) lets cached modules that do not mention it be passed over."""
+    """What one resolution gathers.  ``wanted`` (the JSON-quoted names of the interfaces that
+    answer the query, or None for everything) lets cached modules that mention none of them be
+    passed over."""
 
-    def __init__(self, package: str, wanted: str | None) -> None:
+    def __init__(self, package: str, wanted: tuple[str, ...] | None) -> None:
         self.package = package
         self.wanted = wanted
         self.modules: list[ModuleRecords] = []
@@ -118,9 +119,9 @@ class Resolver:
     # -- one pass --------------------------------------------------------------------------
 
     def resolve(self, package: ModuleType, rules: Rules | None = None,
-                wanted: str | None = None) -> Discovery:
+                wanted: tuple[str, ...] | None = None) -> Discovery:
         """Every plugin record of ``package`` from both sources, in the documented order;
-        with ``wanted``, modules whose cached records do not mention it are passed over."""
+        with ``wanted``, modules whose cached records mention none of it are passed over."""
         out = _Pass(package.__name__, wanted)
         rules = rules if rules is not None else Rules()
         # The cyclic collector is held for the pass: each module a scan imports adds to what a
@@ -195,7 +196,7 @@ class Resolver:
         entry = contribution.source.scans.get(key)
         if (entry is not None and _current(entry, contribution.source.written_ns)
                 and out.read_from(entry, declared.module)):
-            if out.wanted is not None and out.wanted not in entry.details:
+            if out.wanted is not None and not mentions(entry.details, out.wanted):
                 return
             if out.take(entry.details, declared.module, origin):
                 return
