@@ -146,7 +146,7 @@ def test_list_shows_every_plugin_with_its_source_and_exits_1_on_errors(world: Wo
         'raise RuntimeError("no clay today"))'
     )
     assert "IncompatiblePlugin: requires hostapp<2 but hostapp 2.0 is installed" in errors[-1]
-    assert "named by" not in errors[-1]
+    assert "named by" not in errors[-1] and "None" not in errors[-1]
 
 
 def test_load_errors_show_the_plugin_s_own_line(world: World) -> None:
@@ -436,11 +436,14 @@ def test_explain_disabled_says_which_pattern(world: World) -> None:
 
 
 def test_explain_incompatible_with_the_host(world: World) -> None:
-    assert explain(world, "acme-oldhost", status=1) == [
+    verdict = [
         "acme-oldhost: not returned: incompatible with the host "
         "(acme-oldhost 1.0 at acme_oldhost-1.0.dist-info): "
         "IncompatiblePlugin: requires hostapp<2 but hostapp 2.0 is installed",
     ]
+    assert explain(world, "acme-oldhost", status=1) == verdict
+    # Asked by the name of its entry point, the same answer.
+    assert explain(world, "oldhost", status=1) == verdict
 
 
 def test_explain_a_plugin_that_fails_to_load_exits_1_with_its_line(world: World) -> None:

@@ -277,6 +277,7 @@ def test_distribution_requiring_another_host_version_is_skipped_unimported(
         (warning,) = [m for m in report.messages("WARNING") if "acme-oldhost" in m]
         assert "hostapp<2" in warning
         assert "hostapp 2.0" in warning
+        assert "(entry point" not in warning  # the distribution as a whole
         (error,) = report.errors
         assert (error["target"], error["error"]) == ("acme-oldhost", "IncompatiblePlugin")
 

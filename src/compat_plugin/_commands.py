@@ -143,8 +143,21 @@ def _names_of(target: str, origin: Origin) -> set[str]:
     return names - {""}
 
 
-def _verdicts(found: Discovery, name: str) -> list[dict[str, Any]]:
-    """Everything ``found`` says about candidates called ``name``, as explain reports it."""
+def _declared_names(origin: Origin, group: str) -> set[str]:
+    """The names of the entry points in ``group`` of the distribution whose metadata is at
+    ``origin.path`` (an error about a whole distribution names none of them)."""
+    import importlib_metadata
+
+    try:
+        declared = importlib_metadata.Distribution.at(origin.path or "").entry_points
+        return set(declared.select(group=group).names)
+    except Exception:  # whatever keeps it from being read was reported when it was indexed
+        return set()
+
+
+def _verdicts(found: Discovery, name: str, group: str) -> list[dict[str, Any]]:
+    """Everything ``found`` (for the plugin package ``group``) says about candidates called
+    ``name``, as explain reports it."""
     verdicts: list[dict[str, Any]] = []
 
     def add(target: str, status: str, origin: Origin, reason: str, **more: Any) -> None:
@@ -166,7 +179,10 @@ def _verdicts(found: Discovery, name: str) -> list[dict[str, Any]]:
         if name in _names_of(skip.target, skip.origin):
             add(skip.target, skip.reason.split(" ")[0], skip.origin, skip.reason)
     for error in found.errors:
-        if name in _names_of(error.target, error.origin):
+        names = _names_of(error.target, error.origin)
+        if error.origin.kind == "entry-point" and error.origin.entry_point is None:
+            names |= _declared_names(error.origin, group)  # a distribution found incompatible
+        if name in names:
             add(error.target, error.kind, error.origin, describe_error(error),
                 exception=type(error.error).__name__, raised_at=error.raised_at() or None)
     return verdicts
@@ -191,7 +207,7 @@ def _other_groups(name: str, group: str) -> str:
 def cmd_explain(args: argparse.Namespace) -> int:
     package = package_named(args.package, "explain")
     found = resolve(package)
-    verdicts = _verdicts(found, args.name)
+    verdicts = _verdicts(found, args.name, package.__name__)
     returned = any(v["status"] == "returned" for v in verdicts)
     if args.json:
         print_json({"package": package.__name__, "name": args.name, "returned": returned,

@@ -32,6 +32,8 @@ def short_path(path: str | None, wide: bool = False) -> str:
 def source(origin: Origin, wide: bool) -> str:
     if origin.kind == "directory":
         return short_path(origin.path, wide)
+    if origin.entry_point is None:  # the distribution as a whole
+        return f"{origin.distribution} {origin.version}"
     return f"{origin.distribution} {origin.version} ({origin.entry_point})"
 
 

@@ -218,6 +218,8 @@ class Origin(_Origin):
     def __str__(self) -> str:
         if self.kind == "directory":
             return f"directory {self.path}"
+        if self.entry_point is None:  # the distribution as a whole
+            return f"{self.distribution} {self.version}"
         return f"{self.distribution} {self.version} (entry point {self.entry_point!r})"
 
 

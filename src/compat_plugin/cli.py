@@ -85,7 +85,7 @@ def _looking(commands: Any) -> None:
     listing.set_defaults(run=cmd_list)
 
     explain = _command(commands, "explain", "why a plugin is or is not returned",
-                       "compat-plugin explain matsim.plugins steel")
+                       "compat-plugin explain matsim.plugins steelPlate")
     explain.add_argument("package")
     explain.add_argument("name", help="module, attribute, module:attr, distribution or entry point")
     _reporting(explain)
