@@ -219,6 +219,28 @@ def test_enable_status_disable(legacy: LegacyEnvironment) -> None:
     assert (again.returncode, again.stdout) == (0, f"not enabled: no {pth}\n")
 
 
+def test_status_names_a_missing_hook_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A damaged install (the hook module gone, the package there): status says what is
+    wrong, and the commands need the module for nothing else."""
+    from compat_plugin import _twisted_site
+
+    inactive = _twisted_site.Status("/site/x.pth", True, True, False, None, "")
+    lines, good = _twisted_site._describe(inactive)
+    assert not good and lines[-1].endswith("is compat_plugin installed in this environment?")
+    monkeypatch.setattr(_twisted_site, "HOOK_MODULE", "_compat_plugin_no_such_hook")
+    lines, good = _twisted_site._describe(inactive)
+    assert not good and lines[-1].endswith(
+        "its module _compat_plugin_no_such_hook is missing: reinstall compat-plugin")
+
+
+def test_the_names_the_commands_use_are_the_hook_modules() -> None:
+    import _compat_plugin_twisted_hook as hook
+    from compat_plugin import _twisted_site
+
+    spelled = (_twisted_site.HOOK_MODULE, _twisted_site.ENVIRONMENT_VARIABLE)
+    assert spelled == (hook.__name__, hook.ENVIRONMENT_VARIABLE)
+
+
 def test_enabled_environment_gives_the_program_and_its_child_entry_point_plugins(
     enabled: LegacyEnvironment,
 ) -> None:

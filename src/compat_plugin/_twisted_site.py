@@ -17,13 +17,13 @@ import sys
 import sysconfig
 from typing import NamedTuple
 
-import _compat_plugin_twisted_hook as _hook
-
 from ._store import write_atomic
 
 PTH_NAME = "compat_plugin_twisted.pth"
-HOOK_MODULE = _hook.__name__
-ENVIRONMENT_VARIABLE = _hook.ENVIRONMENT_VARIABLE
+# The hook module's name and its switch, spelled out rather than imported from it: with the
+# module missing (a damaged install) ``status`` must still say so, and ``disable`` still work.
+HOOK_MODULE = "_compat_plugin_twisted_hook"
+ENVIRONMENT_VARIABLE = "COMPAT_PLUGIN_TWISTED"
 
 # One import line (the only kind of .pth line that runs code), guarded so that it is silent
 # when the hook module is missing or damaged.  A virtual environment's site-packages is read
@@ -142,8 +142,12 @@ def _describe(found: Status) -> tuple[list[str], bool]:
     if found.active is None:
         lines.append(f"hook: could not check it in a new interpreter: {found.problem}")
     elif not found.active:
-        lines.append(f"hook: not active in a new interpreter ({sys.executable}); is "
-                     "compat_plugin installed in this environment?")
+        import importlib.util
+
+        missing = importlib.util.find_spec(HOOK_MODULE) is None
+        lines.append(f"hook: not active in a new interpreter ({sys.executable}); " + (
+            f"its module {HOOK_MODULE} is missing: reinstall compat-plugin" if missing
+            else "is compat_plugin installed in this environment?"))
     elif found.twisted_patched is None:
         lines.append("hook: active; Twisted is not installed here, so there is nothing to do yet")
     elif found.twisted_patched:
