@@ -770,6 +770,51 @@ def test_faulty_plugin_module(tree: PluginTree, fault: str) -> None:
     assert strays(tree.plugins_dir / "__pycache__", user_cache()) == []
 
 
+UNBOUND_PROXY = '''
+"""A plugin module that imports a proxy bound only inside a request, as web frameworks'
+``request`` is: asking it anything raises."""
+from zope.interface import implementer
+from compat_plugin import IPlugin
+from {pkg}.ifaces import ITestPlugin
+
+
+class _Unbound:
+    def __getattribute__(self, name):
+        raise RuntimeError("working outside of a request")
+
+
+@implementer(IPlugin, ITestPlugin)
+class Plugin:
+    tag = "proxied"
+
+
+request = _Unbound()
+plugin = Plugin()
+'''
+
+
+def test_an_object_that_cannot_say_what_it_provides_leaves_its_module_cached(
+    tree: PluginTree
+) -> None:
+    """Such an object declares nothing: no plugin, no fault, no WARNING -- the module's plugins
+    are cached, and a warm process asking for another interface does not import it."""
+    tree.plugin("a", plugin_source("a"))
+    tree.plugin("b", plugin_source("b", "ITestPlugin2"))
+    tree.plugin("proxied", UNBOUND_PROXY)
+    cold = run(tree, "ITestPlugin", "ITestPlugin2")
+    assert cold.calls == [["a", "proxied"], ["b"]]
+    assert cold.problems() == []
+    on_disk = disk_modules(tree.plugins_dir)
+    document = read_cache(cache_beside(tree.plugins_dir), tree.plugins_dir, tree.plugins_name)
+    assert document.stamps == {name: on_disk[name] for name in ("a", "b", "proxied")}
+    warm = run(tree, "ITestPlugin2", "ITestPlugin")
+    assert warm.calls == [["b"], ["a", "proxied"]]
+    assert warm.problems() == []
+    assert warm.modules_of(tree.plugins_name) == {"a", "b", "proxied"}
+    only_b = run(tree, "ITestPlugin2")
+    assert only_b.modules_of(tree.plugins_name) == {"b"}
+
+
 MUTUAL_FIRST = '''
 from zope.interface import implementer
 from compat_plugin import IPlugin

@@ -38,11 +38,21 @@ def adapt_to_marker(value: object) -> object:
     """Return ``value`` seen as a plugin, or None if it is not one.
 
     Exceptions from ``__conform__`` or adapter hooks propagate: the caller decides how to
-    report them.
+    report them.  An object asking which raises is no plugin.
     """
     twisted_marker = _twisted_marker()
+    try:
+        spec = providedBy(value)
+    except Exception as exc:
+        # An object that cannot even say what it declares -- a proxy that works only inside a
+        # request (web frameworks' ``request``), a lazy object not configured yet -- declares
+        # no marker: no plugin, and no fault of the module importing it.
+        from ._log import logger
+
+        logger().debug("an object of type %s cannot say what it provides (%s: %s): taken as "
+                       "no plugin", type(value).__name__, type(exc).__name__, exc)
+        return None
     # Most plugins declare a marker outright: answer that without going through adaptation.
-    spec = providedBy(value)
     if spec.isOrExtends(IPlugin) or (twisted_marker is not None
                                      and spec.isOrExtends(twisted_marker)):
         return value
