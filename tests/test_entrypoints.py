@@ -833,6 +833,20 @@ def test_entry_points_that_did_not_parse_are_read_again_once_mended_in_place(
     assert reads(debug) == []
 
 
+def test_a_hidden_copy_that_does_not_parse_leaves_the_index_complete(
+    sites: Sites, debug: pytest.LogCaptureFixture
+) -> None:
+    """A later copy without metadata is hidden by the copy with it: whatever its
+    ``entry_points.txt`` holds would not count, so the index need not be read again for it."""
+    site = sites.make("site", "ephost", "ep-good")
+    hidden = site / "ep_good-0.9.dist-info"
+    hidden.mkdir()
+    (hidden / "entry_points.txt").write_bytes(b"\xff[ephost.plugins]\n")
+    found = [r.qualified_name for r in discover(package()).plugins]
+    assert found == ["ephost.plugins.a:plugin", "ep_good.good:plugin", "ep_good.other:plugin"]
+    assert json.loads(beside(site).read_bytes())["unread"] == []
+
+
 # -- The index as a cache: damaged, forged ----------------------------------------------------
 
 IndexDamage = Callable[[dict[str, Any], bytes, Path], bytes]

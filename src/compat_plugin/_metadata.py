@@ -101,7 +101,8 @@ def _index_of(entry: str, group: str, stamp: Stamp | None, found: Iterable[Any])
                                "unchecked)", where, key)
             declared = _declared(dist, group, where)
         if declared is None:
-            unread.append(where)
+            if key not in winners:  # a hidden copy's entry points would not count anyway
+                unread.append(where)
             declared = ()
         if key in winners:
             if declared:
