@@ -104,7 +104,7 @@ def cache_places(directory: str, in_archive: bool) -> list[str]:
 
 def becomes_importable(names: tuple[str, ...] | list[str]) -> bool:
     """Whether any of ``names``, unimportable when a module was scanned, can be imported now."""
-    from ._scan import importable
+    from ._imports import importable
 
     return any(importable(name) for name in names)
 

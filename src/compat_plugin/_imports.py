@@ -1,14 +1,17 @@
-"""Modules and objects by dotted name, and where a module would be imported from.
+"""Modules and objects by dotted name; where a module would be imported from, and whether it
+can be imported now -- both asked of the finders without importing anything.
 
 A warm call imports only what it yields; ``importlib.import_module`` would add the
 ``importlib`` package itself to every process that has not imported it yet, so these helpers
-use the import statement's own machinery.
+use the import statement's own machinery.  A warm call also asks whether a cached module's
+missed imports have become importable, so this module stays small and imports nothing big.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
@@ -32,49 +35,19 @@ def resolve_attribute(module: ModuleType, path: str) -> object:
 
 def imported_file(name: str) -> str | None:
     """The file importing the module ``name`` now would read, as far as the finders tell
-    without importing anything -- None if they cannot tell.
+    without importing anything -- None if they cannot tell (or nothing finds it).
 
-    An imported module answers for itself; else its deepest imported package's ``__path__``
-    (the whole ``sys.path`` for a top-level name) is searched for the next part of the name,
-    and so on down, by asking each finder on ``sys.meta_path`` in turn, as ``import`` asks
-    them.  A package whose ``__init__`` extends its own ``__path__`` (pkgutil's namespace
-    packages) is searched only where it lies, as no finder sees what running it would add: a
-    file not found there is "cannot tell", never "elsewhere".
+    Found as :func:`importable` finds a module.  A package whose ``__init__`` extends its own
+    ``__path__`` (pkgutil's namespace packages) is searched only where it lies, as no finder
+    sees what running it would add: a file not found there is "cannot tell", never
+    "elsewhere".
     """
-    module = sys.modules.get(name)
-    if module is not None:
-        found = getattr(module, "__file__", None)
-        return found if isinstance(found, str) else None
-    parts = name.split(".")
-    depth = len(parts) - 1
-    while depth and ".".join(parts[:depth]) not in sys.modules:
-        depth -= 1
-    path = getattr(sys.modules[".".join(parts[:depth])], "__path__", None) if depth else None
-    if depth and path is None:
-        return None
     try:
-        for end in range(depth + 1, len(parts) + 1):
-            spec = _find_spec(".".join(parts[:end]), path)
-            if spec is None:
-                return None
-            if end == len(parts):
-                return spec.origin if isinstance(spec.origin, str) else None
-            path = spec.submodule_search_locations
-            if path is None:
-                return None
-    except Exception:  # a finder, or a package's __path__, that fails cannot tell
+        found = _located(name)
+    except Exception:  # a package's __path__ that cannot be read cannot tell
         return None
-    return None
-
-
-def _find_spec(name: str, path: Any) -> Any:
-    for finder in sys.meta_path:
-        find_spec = getattr(finder, "find_spec", None)
-        if find_spec is not None:
-            spec = find_spec(name, path, None)
-            if spec is not None:
-                return spec
-    return None
+    where = getattr(found, "__file__" if isinstance(found, ModuleType) else "origin", None)
+    return where if isinstance(where, str) else None
 
 
 def same_file(recorded: str, now: str | None) -> bool:
@@ -83,3 +56,100 @@ def same_file(recorded: str, now: str | None) -> bool:
     stamp alone decides).  Two spellings of one file (through a symbolic link) are one."""
     return (now is None or recorded == now
             or os.path.realpath(recorded) == os.path.realpath(now))
+
+
+# -- whether a module can be imported now ---------------------------------------------------
+
+
+def importable(name: str) -> bool:
+    """Whether ``import name`` would find a module now.
+
+    Decided without importing anything: each finder on ``sys.meta_path`` is asked, with each
+    parent package's search locations taken from the parent's spec (or from the parent module,
+    if already imported).  A finder that raises counts as finding nothing.
+    """
+    return _located(name) is not None
+
+
+def _located(name: str) -> Any:
+    """The module ``name`` if imported, else the spec the finders give for it; None if a part
+    of the name is not found (or is blocked in ``sys.modules``)."""
+    parts = name.split(".")
+    search: list[str] | None = None
+    found: Any = None
+    for depth in range(1, len(parts) + 1):
+        partial = ".".join(parts[:depth])
+        if partial in sys.modules:
+            found = sys.modules[partial]
+            if found is None:
+                return None
+            locations = getattr(found, "__path__", None)
+        else:
+            found = _find_spec(partial, search)
+            if found is None:
+                return None
+            locations = found.submodule_search_locations
+        if depth < len(parts):
+            if locations is None:
+                return None
+            search = list(locations)
+    return found
+
+
+def _find_spec(name: str, search: Sequence[str] | None) -> Any:
+    from importlib.machinery import PathFinder
+
+    for finder in list(sys.meta_path):
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None:
+            continue
+        try:
+            if finder is PathFinder and search is not None:
+                spec = _path_spec(name, search)
+            else:
+                spec = find_spec(name, search, None)
+        except Exception:
+            continue
+        if spec is not None:
+            return spec
+    return None
+
+
+def _entry_finder(entry: str) -> Any:
+    """The finder the import system uses for the path entry ``entry``: the one it keeps in
+    ``sys.path_importer_cache``, else the first of ``sys.path_hooks`` that takes the entry
+    (kept there as the import system would keep it)."""
+    if entry in sys.path_importer_cache:
+        return sys.path_importer_cache[entry]
+    for hook in sys.path_hooks:
+        try:
+            finder = hook(entry)
+        except ImportError:
+            continue
+        sys.path_importer_cache[entry] = finder
+        return finder
+    return None
+
+
+def _path_spec(name: str, search: Sequence[str]) -> Any:
+    """What ``PathFinder`` finds for ``name`` in ``search``, asked of each entry's finder.
+
+    ``PathFinder`` itself cannot answer for a namespace package below a package that is not
+    imported: the search path it builds for it reads the parent module from ``sys.modules``.
+    """
+    from importlib.machinery import ModuleSpec
+
+    portions: list[str] = []
+    for entry in search:
+        finder = _entry_finder(entry)
+        spec = finder.find_spec(name) if finder is not None else None
+        if spec is None:
+            continue
+        if spec.loader is not None:
+            return spec
+        portions.extend(spec.submodule_search_locations or ())
+    if not portions:
+        return None
+    namespace = ModuleSpec(name, None, is_package=True)
+    namespace.submodule_search_locations = portions
+    return namespace

@@ -12,11 +12,10 @@ entry; :func:`importable` later tells, without importing anything, whether one h
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from ._imports import module_named, resolve_attribute
+from ._imports import importable, module_named, resolve_attribute
 from ._interfaces import implements_marker, interface_names
 from ._records import PLUGIN_FAULTS, LoadError, ModuleRecords, NotAPlugin, Origin, PluginRecord
 
@@ -195,93 +194,3 @@ def not_a_plugin(target: str, value: object) -> NotAPlugin:
         except PLUGIN_FAULTS:
             pass
     return NotAPlugin(f"{target} provides neither compat_plugin's nor Twisted's IPlugin")
-
-
-# -- Whether a module can be imported now, without importing it -------------------------------
-
-
-def importable(name: str) -> bool:
-    """Whether ``import name`` would find a module now.
-
-    Decided without importing anything: each finder on ``sys.meta_path`` is asked, with each
-    parent package's search locations taken from the parent's spec (or from the parent module,
-    if already imported).  A finder that raises counts as finding nothing.
-    """
-    parts = name.split(".")
-    search: list[str] | None = None
-    for depth in range(1, len(parts) + 1):
-        partial = ".".join(parts[:depth])
-        if partial in sys.modules:
-            module: Any = sys.modules[partial]
-            if module is None:
-                return False
-            locations = getattr(module, "__path__", None)
-        else:
-            spec = _find_spec(partial, search)
-            if spec is None:
-                return False
-            locations = spec.submodule_search_locations
-        if depth < len(parts):
-            if locations is None:
-                return False
-            search = list(locations)
-    return True
-
-
-def _find_spec(name: str, search: Sequence[str] | None) -> Any:
-    from importlib.machinery import PathFinder
-
-    for finder in list(sys.meta_path):
-        find_spec = getattr(finder, "find_spec", None)
-        if find_spec is None:
-            continue
-        try:
-            if finder is PathFinder and search is not None:
-                spec = _path_spec(name, search)
-            else:
-                spec = find_spec(name, search)
-        except Exception:
-            continue
-        if spec is not None:
-            return spec
-    return None
-
-
-def _entry_finder(entry: str) -> Any:
-    """The finder the import system uses for the path entry ``entry``: the one it keeps in
-    ``sys.path_importer_cache``, else the first of ``sys.path_hooks`` that takes the entry
-    (kept there as the import system would keep it)."""
-    if entry in sys.path_importer_cache:
-        return sys.path_importer_cache[entry]
-    for hook in sys.path_hooks:
-        try:
-            finder = hook(entry)
-        except ImportError:
-            continue
-        sys.path_importer_cache[entry] = finder
-        return finder
-    return None
-
-
-def _path_spec(name: str, search: Sequence[str]) -> Any:
-    """What ``PathFinder`` finds for ``name`` in ``search``, asked of each entry's finder.
-
-    ``PathFinder`` itself cannot answer for a namespace package below a package that is not
-    imported: the search path it builds for it reads the parent module from ``sys.modules``.
-    """
-    from importlib.machinery import ModuleSpec
-
-    portions: list[str] = []
-    for entry in search:
-        finder = _entry_finder(entry)
-        spec = finder.find_spec(name) if finder is not None else None
-        if spec is None:
-            continue
-        if spec.loader is not None:
-            return spec
-        portions.extend(spec.submodule_search_locations or ())
-    if not portions:
-        return None
-    namespace = ModuleSpec(name, None, is_package=True)
-    namespace.submodule_search_locations = portions
-    return namespace

@@ -1,0 +1,200 @@
+"""Modules by dotted name, asked of the finders without importing anything
+(``compat_plugin._imports``): whether a name has become importable, and which file importing a
+module would read.
+
+Every module here is a real file found by the real import system; the finders are the
+interpreter's own, plus the few a test adds to ``sys.meta_path`` on purpose.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from compat_plugin._imports import importable, imported_file
+
+from .conftest import PluginTree, ProvidingFinder, plugin_source
+
+# -- whether a name has become importable, without importing it ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("json", True),
+        ("json.decoder", True),
+        ("email.mime.text", True),
+        ("compat_plugin_test_nowhere", False),
+        ("json.no_such_submodule", False),
+        ("compat_plugin_test_nowhere.sub", False),
+        # json.decoder is a module, not a package: nothing can be below it.
+        ("json.decoder.anything", False),
+    ],
+)
+def test_importable_top_level_and_dotted_names(name: str, expected: bool) -> None:
+    assert importable(name) is expected
+
+
+def test_importable_imports_nothing(tree: PluginTree) -> None:
+    tree.plugin("a", plugin_source("a"))
+    assert importable(f"{tree.plugins_name}.a")
+    assert not importable(f"{tree.plugins_name}.b")
+    assert not [name for name in sys.modules if name.split(".")[0] == tree.name]
+
+
+def test_importable_namespace_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = f"compat_plugin_test_ns_{tmp_path.name}".replace("-", "_")
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "mod.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert importable(name)
+    assert importable(f"{name}.mod")
+    assert not importable(f"{name}.absent")
+    assert not importable(f"{name}.mod.below")
+    assert name not in sys.modules
+
+
+def test_importable_below_a_namespace_package_that_is_not_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An optional dependency in a nested namespace package (``google.cloud.storage``, say)
+    is seen once installed, though neither namespace package has been imported."""
+    name = f"compat_plugin_test_nested_{tmp_path.name}".replace("-", "_")
+    first, second = tmp_path / "first", tmp_path / "second"
+    (first / name / "inner").mkdir(parents=True)
+    (second / name / "inner" / "deeper").mkdir(parents=True)
+    (second / name / "inner" / "deeper" / "feature.py").write_text("")
+    (first / name / "inner" / "regular").mkdir()
+    (first / name / "inner" / "regular" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(second))
+    monkeypatch.syspath_prepend(str(first))
+    assert importable(f"{name}.inner")
+    assert importable(f"{name}.inner.deeper.feature")
+    assert importable(f"{name}.inner.regular")
+    assert not importable(f"{name}.inner.deeper.absent")
+    assert not importable(f"{name}.inner.absent.feature")
+    assert not [module for module in sys.modules if module.startswith(name)]
+    importlib.import_module(f"{name}.inner.deeper.feature")
+    assert importable(f"{name}.inner.deeper.feature")
+
+
+def test_a_blocked_name_is_not_importable(
+    tree: PluginTree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sys.modules[name] = None`` makes ``import name`` fail, whatever is on disk."""
+    tree.plugin("a", plugin_source("a"))
+    assert importable("json.decoder")
+    monkeypatch.setitem(sys.modules, "json.decoder", None)
+    assert not importable("json.decoder")
+    assert importable(f"{tree.plugins_name}.a")
+    monkeypatch.setitem(sys.modules, tree.plugins_name, None)
+    assert not importable(f"{tree.plugins_name}.a")
+
+
+def test_an_imported_parent_is_searched_through_its_path(
+    tree: PluginTree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below an imported package, its ``__path__`` (which a plugin package extends) is
+    searched; below one not imported, the locations its spec gives."""
+    second = tmp_path / "second"
+    (second / tree.name / "plugins").mkdir(parents=True)
+    (second / tree.name / "plugins" / "elsewhere.py").write_text("")
+    monkeypatch.syspath_prepend(str(second))
+    assert not importable(f"{tree.plugins_name}.elsewhere")
+    tree.package()
+    assert importable(f"{tree.plugins_name}.elsewhere")
+
+
+def test_a_plain_module_has_nothing_below_it(tree: PluginTree) -> None:
+    tree.write("plainmodule.py", "")
+    assert importable(f"{tree.name}.plainmodule")
+    assert not importable(f"{tree.name}.plainmodule.sub")
+    importlib.import_module(f"{tree.name}.plainmodule")
+    assert not importable(f"{tree.name}.plainmodule.sub")
+
+
+class _Raises(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        raise RuntimeError("a broken finder")
+
+
+class _Legacy:
+    """A finder of the old protocol (find_module only), which the import system skips."""
+
+    def find_module(self, fullname: str, path: object = None) -> None:  # pragma: no cover
+        raise AssertionError("never asked")
+
+
+def test_a_new_finder_can_make_a_name_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    name = "compat_plugin_test_virtual"
+    assert not importable(name)
+    monkeypatch.setattr(sys, "meta_path", [_Raises(), _Legacy(), *sys.meta_path])
+    assert not importable(name)
+    sys.meta_path.append(ProvidingFinder(name))
+    assert importable(name)
+    assert name not in sys.modules
+    assert importable("json")  # a finder that raises hides nothing behind it
+
+
+# -- which file importing a module would read ----------------------------------------------------
+
+
+def test_the_file_of_a_module_not_imported_is_the_one_its_finder_names(tree: PluginTree) -> None:
+    source = tree.plugin("a", plugin_source("a"))
+    assert imported_file(f"{tree.plugins_name}.a") == str(source)
+    assert imported_file(f"{tree.plugins_name}.absent") is None
+    assert not [name for name in sys.modules if name.split(".")[0] == tree.name]
+
+
+def test_an_imported_module_answers_for_itself(tree: PluginTree, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once imported, a module is read from where it was, whatever came ahead of it since."""
+    tree.write("helper.py", "")
+    module = importlib.import_module(f"{tree.name}.helper")
+    ahead = tmp_path / "ahead"
+    (ahead / tree.name).mkdir(parents=True)
+    (ahead / tree.name / "__init__.py").write_text("")
+    (ahead / tree.name / "helper.py").write_text("")
+    monkeypatch.syspath_prepend(str(ahead))
+    assert imported_file(f"{tree.name}.helper") == module.__file__
+
+
+def test_a_working_copy_ahead_on_sys_path_is_the_file_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"compat_plugin_test_copy_{tmp_path.name}".replace("-", "_")
+    installed, working = tmp_path / "installed", tmp_path / "working"
+    for root in (installed, working):
+        (root / name).mkdir(parents=True)
+        (root / name / "__init__.py").write_text("")
+        (root / name / "mod.py").write_text("")
+    monkeypatch.syspath_prepend(str(installed))
+    assert imported_file(f"{name}.mod") == os.path.join(installed, name, "mod.py")
+    monkeypatch.syspath_prepend(str(working))
+    assert imported_file(f"{name}.mod") == os.path.join(working, name, "mod.py")
+    assert name not in sys.modules
+
+
+class _Strict:
+    """A finder that wants all three arguments, as the import system passes them."""
+
+    def find_spec(self, name: str, path: object, target: object) -> None:
+        return None
+
+
+def test_finders_are_asked_as_the_import_system_asks_them(
+    tree: PluginTree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finder that takes three arguments, or one that raises, hides nothing behind it."""
+    source = tree.plugin("a", plugin_source("a"))
+    monkeypatch.setattr(sys, "meta_path", [_Strict(), _Raises(), *sys.meta_path])
+    assert imported_file(f"{tree.plugins_name}.a") == str(source)
+    assert importable(f"{tree.plugins_name}.a")
+    sys.meta_path.insert(0, ProvidingFinder("compat_plugin_test_virtual_file"))
+    assert importable("compat_plugin_test_virtual_file")
+    assert imported_file("compat_plugin_test_virtual_file") is None  # found, but no file
