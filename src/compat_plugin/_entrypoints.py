@@ -54,9 +54,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._path_entries import EntryState, real_entry
+from ._path_entries import real_entry
 from ._records import Stamp, Value
 from ._store import (
     BOOL,
@@ -79,6 +79,9 @@ from ._store import (
     row,
     user_cache_root,
 )
+
+if TYPE_CHECKING:
+    from ._path_entries import EntryState
 
 SCHEMA = 4
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import sys
 from stat import S_ISDIR
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ._records import Stamp
 
-# A ``sys.path`` entry as found now: its stamp (None: it is not there), its link count, and
-# whether it is a directory.
-EntryState = tuple[Optional[Stamp], int, bool]
+if TYPE_CHECKING:  # an alias for the type checker only: making it costs every warm call
+    # A ``sys.path`` entry as found now: its stamp (None: it is not there), its link count,
+    # and whether it is a directory.
+    EntryState = tuple[Optional[Stamp], int, bool]
 
 
 def entry_state(entry: str) -> EntryState:

@@ -24,12 +24,13 @@ import os
 import sys
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._log import logger
 from ._records import ModuleRecords, Origin, PluginRecord, Stamp, Value
 
-Shape = Callable[[Any], bool]
+if TYPE_CHECKING:  # an alias for the type checker only: making it costs every warm call
+    Shape = Callable[[Any], bool]
 
 
 def interpreter_tag() -> str:
