@@ -29,6 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import importlib_metadata
 import pytest
 
 from compat_plugin import _entrypoints, discover, getPlugins
@@ -540,6 +541,9 @@ def test_a_distribution_extracted_into_an_entry_with_its_times_restored_is_seen(
 ) -> None:
     site = sites.make("site", "ephost", "ep-good")
     assert tags() == ["a", "good"]
+    # importlib-metadata has listed the entry, and remembers the listing by the entry's time.
+    assert "ep-dup" not in {d.metadata["Name"] for d in importlib_metadata.distributions(
+        path=[str(site)])}
     before = site.stat()
     # What extracting an archive over the entry does: new members, then the archived times.
     shutil.copytree(templates["ep-dup"], site, symlinks=True, dirs_exist_ok=True)
@@ -549,8 +553,13 @@ def test_a_distribution_extracted_into_an_entry_with_its_times_restored_is_seen(
         pytest.skip("this file system's directory sizes show the change")
     if after.st_nlink == before.st_nlink:
         pytest.skip("this file system's directories do not count their subdirectories")
+    # The import system, too, remembers a listing by the directory's time: only its finder of
+    # the entry is told to look again, as a program changing its entries under it must.
+    finder: Any = sys.path_importer_cache[str(site)]
+    finder.invalidate_caches()
+    assert tags() == ["a", "dup", "good"]  # in the same process, which listed it before
     sites.fresh()
-    assert tags() == ["a", "dup", "good"]
+    assert tags() == ["a", "dup", "good"]  # and from the index that process stored
 
 
 def test_a_working_copy_imported_ahead_of_the_installed_module_leaves_the_index_true(

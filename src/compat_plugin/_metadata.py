@@ -42,6 +42,11 @@ def index_entry(entry: str, group: str, stamp: Stamp | None) -> EntryIndex:
     importlib-metadata's path finder finds there, in the order it gives them."""
     logger().debug("reading installed metadata in %s for entry points of %s",
                    entry or ".", group)
+    # importlib-metadata remembers a directory's listing while the directory's time stays the
+    # same; an entry changed without its time changing (an archive extracted with its times
+    # restored, a file system keeping whole seconds) would be read from that memory, and the
+    # index stored for the entry's new state would lack what changed.  Builds are rare.
+    metadata.MetadataPathFinder.invalidate_caches()
     context = _context(path=[entry])
     found = metadata.MetadataPathFinder.find_distributions(context)
     return _index_of(entry, group, stamp, found)
