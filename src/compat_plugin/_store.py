@@ -181,20 +181,50 @@ def list_of(item: Shape) -> Shape:
         # The types counted in C: the columns of a thousand-module directory are checked on
         # every warm call.
         return lambda value: type(value) is list and set(map(type, value)) <= {kind}
-    return lambda value: type(value) is list and all(item(x) for x in value)
+
+    # Loops rather than all() over a generator, here and below: an index's rows are checked on
+    # every warm call, and a generator costs about as much again as the checks.
+    def check(value: object) -> bool:
+        if type(value) is not list:
+            return False
+        for x in value:  # noqa: SIM110
+            if not item(x):
+                return False
+        return True
+
+    return check
 
 
 def row(*items: Shape) -> Shape:
     """A list of exactly ``len(items)`` values, each of the shape at its place."""
+    if all(isinstance(item, _Exactly) for item in items):
+        kinds = tuple(item.kind for item in items)  # type: ignore[attr-defined]
+        return lambda value: type(value) is list and tuple(map(type, value)) == kinds
     count = len(items)
-    return lambda value: (
-        type(value) is list and len(value) == count and all(s(v) for s, v in zip(items, value))
-    )
+
+    def check(value: object) -> bool:
+        if type(value) is not list or len(value) != count:
+            return False
+        for shape, x in zip(items, value):  # noqa: SIM110
+            if not shape(x):
+                return False
+        return True
+
+    return check
 
 
 def mapping(values: Shape) -> Shape:
     """An object whose every value has the shape ``values``."""
-    return lambda value: type(value) is dict and all(values(v) for v in value.values())
+
+    def check(value: object) -> bool:
+        if type(value) is not dict:
+            return False
+        for x in value.values():  # noqa: SIM110
+            if not values(x):
+                return False
+        return True
+
+    return check
 
 
 def record(**fields: Shape) -> Shape:
