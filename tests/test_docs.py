@@ -1,4 +1,4 @@
-"""The API reference names every public name.
+"""The API reference names every public name; the fault table names tests that exist.
 
 ``docs/api.rst`` lists the public names one by one (autodoc's ``automodule :members:`` finds
 nothing in a package whose names come from a module-level ``__getattr__``), so a name added to
@@ -58,3 +58,19 @@ def test_the_readme_module_map_is_the_package() -> None:
     # Every module the flow of a call names is one of them.
     flow = section.split("The flow of one", 1)[1]
     assert set(re.findall(r"\b(_[a-z_]+)\.[A-Za-z_]", flow)) <= modules
+
+
+FAULTS = API.parent / "FAULTS.md"
+TEST_REFERENCE = re.compile(r"tests/(test_\w+\.py)::(test_\w+)")
+
+
+def test_every_test_the_fault_table_names_exists() -> None:
+    """``docs/FAULTS.md`` says which test proves each row: a test moved or renamed must be
+    named anew there."""
+    tests = API.parent.parent / "tests"
+    references = TEST_REFERENCE.findall(FAULTS.read_text(encoding="utf-8"))
+    assert references
+    missing = sorted({f"{module}::{name}" for module, name in references
+                      if not re.search(rf"^def {name}\(", (tests / module).read_text(
+                          encoding="utf-8"), re.M)})
+    assert not missing, f"docs/FAULTS.md names tests that do not exist: {missing}"

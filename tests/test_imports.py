@@ -12,7 +12,9 @@ import importlib
 import importlib.abc
 import os
 import sys
+import zipfile
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -198,3 +200,32 @@ def test_finders_are_asked_as_the_import_system_asks_them(
     sys.meta_path.insert(0, ProvidingFinder("compat_plugin_test_virtual_file"))
     assert importable("compat_plugin_test_virtual_file")
     assert imported_file("compat_plugin_test_virtual_file") is None  # found, but no file
+
+
+def test_modules_in_a_zip_archive_are_found_below_their_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As zipimport serves them -- on Python 3.9 a finder of the older protocol."""
+    name = f"compat_plugin_test_zipped_{tmp_path.name}".replace("-", "_")
+    archive = tmp_path / "modules.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(f"{name}/__init__.py", "")
+        zf.writestr(f"{name}/mod.py", "")
+    monkeypatch.syspath_prepend(str(archive))
+    inside = os.path.join(archive, name, "mod.py")
+    assert importable(f"{name}.mod")
+    assert not importable(f"{name}.absent")
+    assert imported_file(f"{name}.mod") == inside
+    importlib.import_module(name)
+    assert (importable(f"{name}.mod"), imported_file(f"{name}.mod")) == (True, inside)
+    assert f"{name}.mod" not in sys.modules
+
+
+def test_a_package_whose_path_cannot_be_read_has_nothing_below_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    odd = ModuleType("compat_plugin_test_odd")
+    odd.__path__ = 5  # type: ignore[assignment]
+    monkeypatch.setitem(sys.modules, odd.__name__, odd)
+    assert not importable(f"{odd.__name__}.sub")
+    assert imported_file(f"{odd.__name__}.sub") is None

@@ -41,7 +41,10 @@ from compat_plugin.testing import build_wheels, install_wheels, run_python, writ
 from .conftest import PLUGINS_INIT, Venv
 
 GROUP = "mdhost.plugins"
-METADATA_MODULES = ("importlib.metadata", "importlib_metadata", "packaging")
+# What reading installed metadata imports, and importlib.machinery (which asking the finders
+# where a module would be read from does without): a warm call imports none of them.
+METADATA_MODULES = ("importlib.metadata", "importlib.machinery", "importlib_metadata",
+                    "packaging")
 # importlib-metadata prefers copies with metadata from version 10 on.
 PREFERS_METADATA = int(importlib_metadata.version("importlib-metadata").split(".")[0]) >= 10
 EGG_TAG = f"py{sys.version_info[0]}.{sys.version_info[1]}"

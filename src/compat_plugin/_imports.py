@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
+from ._path_entries import is_import_path_finder
+
 
 def module_named(name: str) -> ModuleType:
     """The module ``name`` (absolute, dotted), imported if need be; whatever the import raises
@@ -42,10 +44,7 @@ def imported_file(name: str) -> str | None:
     sees what running it would add: a file not found there is "cannot tell", never
     "elsewhere".
     """
-    try:
-        found = _located(name)
-    except Exception:  # a package's __path__ that cannot be read cannot tell
-        return None
+    found = _located(name)
     where = getattr(found, "__file__" if isinstance(found, ModuleType) else "origin", None)
     return where if isinstance(where, str) else None
 
@@ -66,7 +65,9 @@ def importable(name: str) -> bool:
 
     Decided without importing anything: each finder on ``sys.meta_path`` is asked, with each
     parent package's search locations taken from the parent's spec (or from the parent module,
-    if already imported).  A finder that raises counts as finding nothing.
+    if already imported).  A finder that raises counts as finding nothing -- where ``import``
+    would stop with its error, the finders after it are asked -- and a package whose
+    ``__path__`` cannot be read has nothing below it.
     """
     return _located(name) is not None
 
@@ -77,34 +78,35 @@ def _located(name: str) -> Any:
     parts = name.split(".")
     search: list[str] | None = None
     found: Any = None
-    for depth in range(1, len(parts) + 1):
-        partial = ".".join(parts[:depth])
-        if partial in sys.modules:
-            found = sys.modules[partial]
-            if found is None:
-                return None
-            locations = getattr(found, "__path__", None)
-        else:
-            found = _find_spec(partial, search)
-            if found is None:
-                return None
-            locations = found.submodule_search_locations
-        if depth < len(parts):
-            if locations is None:
-                return None
-            search = list(locations)
+    try:
+        for depth in range(1, len(parts) + 1):
+            partial = ".".join(parts[:depth])
+            if partial in sys.modules:
+                found = sys.modules[partial]
+                if found is None:
+                    return None
+                locations = getattr(found, "__path__", None)
+            else:
+                found = _find_spec(partial, search)
+                if found is None:
+                    return None
+                locations = found.submodule_search_locations
+            if depth < len(parts):
+                if locations is None:
+                    return None
+                search = list(locations)
+    except Exception:  # a package whose __path__ cannot be read: nothing can be told
+        return None
     return found
 
 
 def _find_spec(name: str, search: Sequence[str] | None) -> Any:
-    from importlib.machinery import PathFinder
-
     for finder in list(sys.meta_path):
         find_spec = getattr(finder, "find_spec", None)
         if find_spec is None:
             continue
         try:
-            if finder is PathFinder and search is not None:
+            if search is not None and is_import_path_finder(finder):
                 spec = _path_spec(name, search)
             else:
                 spec = find_spec(name, search, None)
@@ -137,19 +139,38 @@ def _path_spec(name: str, search: Sequence[str]) -> Any:
     ``PathFinder`` itself cannot answer for a namespace package below a package that is not
     imported: the search path it builds for it reads the parent module from ``sys.modules``.
     """
-    from importlib.machinery import ModuleSpec
-
     portions: list[str] = []
     for entry in search:
         finder = _entry_finder(entry)
-        spec = finder.find_spec(name) if finder is not None else None
+        spec = _entry_spec(finder, name) if finder is not None else None
         if spec is None:
             continue
         if spec.loader is not None:
             return spec
         portions.extend(spec.submodule_search_locations or ())
-    if not portions:
+    return _namespace(name, portions) if portions else None
+
+
+def _entry_spec(finder: Any, name: str) -> Any:
+    """What one path entry's finder finds for ``name``; a finder of the older protocol (Python
+    3.9's zipimporter has only ``find_loader``) is asked as the import system asks it."""
+    if hasattr(finder, "find_spec"):
+        return finder.find_spec(name)
+    find_loader = getattr(finder, "find_loader", None)
+    if find_loader is None:
         return None
+    loader, portions = find_loader(name)
+    if loader is None:
+        return _namespace(name, portions) if portions else None
+    from importlib.util import spec_from_loader
+
+    return spec_from_loader(name, loader)
+
+
+def _namespace(name: str, portions: Sequence[str]) -> Any:
+    """The spec of a namespace package made of ``portions``."""
+    from importlib.machinery import ModuleSpec
+
     namespace = ModuleSpec(name, None, is_package=True)
-    namespace.submodule_search_locations = portions
+    namespace.submodule_search_locations = list(portions)
     return namespace

@@ -71,18 +71,30 @@ def path_entries() -> list[tuple[int, str]]:
     return entries
 
 
-def is_path_finder(finder: object) -> bool:
-    """Whether ``finder`` finds distributions along ``sys.path`` (whose distributions the
-    per-entry indexes hold): importlib's own path finder, or importlib-metadata's."""
+def _kind(finder: object) -> tuple[str, str]:
     kind = finder if isinstance(finder, type) else type(finder)
-    return (kind.__name__, kind.__module__) in _PATH_FINDERS
+    return kind.__name__, kind.__module__
 
 
+# Recognised by name: importing importlib to compare with would cost every warm call.
+_IMPORT_PATH_FINDER = ("PathFinder", "_frozen_importlib_external")
 _PATH_FINDERS = frozenset({
-    ("PathFinder", "_frozen_importlib_external"),
+    _IMPORT_PATH_FINDER,
     ("MetadataPathFinder", "importlib_metadata"),
     ("MetadataPathFinder", "importlib.metadata"),
 })
+
+
+def is_import_path_finder(finder: object) -> bool:
+    """Whether ``finder`` is the import system's own path finder (``sys.path`` and package
+    ``__path__`` searches)."""
+    return _kind(finder) == _IMPORT_PATH_FINDER
+
+
+def is_path_finder(finder: object) -> bool:
+    """Whether ``finder`` finds distributions along ``sys.path`` (whose distributions the
+    per-entry indexes hold): importlib's own path finder, or importlib-metadata's."""
+    return _kind(finder) in _PATH_FINDERS
 
 
 def custom_finders() -> list[object]:

@@ -6,7 +6,8 @@ A plugin module may define its plugins only when an optional dependency imports
 ``sys.meta_path`` -- first, one that notes every name looked up, and last, one that notes every
 name no other finder found -- so the scan knows which imports failed for want of a module
 (``importlib.util.find_spec`` calls included).  The caches keep those names with the module's
-entry; :func:`importable` later tells, without importing anything, whether one has appeared.
+entry; ``_imports.importable`` later tells, without importing anything, whether one has
+appeared.
 """
 
 from __future__ import annotations
