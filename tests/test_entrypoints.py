@@ -773,13 +773,14 @@ print(json.dumps(named))
 """
 
 
-def test_a_metadata_directory_made_readable_is_read_by_the_next_process(
-    templates: dict[str, Path], shared: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("unreadable", ["directory", "entry_points.txt"])
+def test_metadata_made_readable_is_read_by_the_next_process(
+    templates: dict[str, Path], shared: Path, monkeypatch: pytest.MonkeyPatch, unreadable: str
 ) -> None:
     """A distribution installed under a strict umask is unreadable to users: importlib-metadata
     names none of its entry points (or raises), compat_plugin says so and leaves them out.
-    Making it readable changes no stamp; the index that left it out is read again by the next
-    process all the same."""
+    Making it readable changes no stamp, but its inode change time, which the index recorded:
+    the next process reads the entry again; until then, each takes the index as it is."""
     if os.geteuid() != 0:
         pytest.skip("privileges can only be dropped when running as root")
     site, cache = shared / "site", shared / "cache"
@@ -792,7 +793,15 @@ def test_a_metadata_directory_made_readable_is_read_by_the_next_process(
     monkeypatch.setenv("HOME", str(cache))
     monkeypatch.setenv("COMPAT_PLUGIN_CACHE_DIR", str(cache / "compat_plugin"))
     (metadata,) = site.glob("ep_good-*.dist-info")
-    metadata.chmod(0o700)
+    if unreadable == "directory":
+        locked, opened = metadata, 0o755
+        said = (f"cannot read the metadata directory {metadata} (permission denied): its entry "
+                "points are left out until it can be read")
+    else:
+        locked, opened = metadata / "entry_points.txt", 0o644
+        said = (f"cannot read {locked} (permission denied): the entry points of the "
+                f"distribution at {metadata} are left out until it can be read")
+    locked.chmod(0o700 if unreadable == "directory" else 0o600)
     code = f"UID = {NOBODY}\n{textwrap.dedent(UNPRIVILEGED)}{NAMED_BY_IMPORTLIB_METADATA}"
 
     def as_nobody() -> tuple[dict[str, Any], list[str] | str]:
@@ -802,9 +811,14 @@ def test_a_metadata_directory_made_readable_is_read_by_the_next_process(
     hidden, named = as_nobody()
     assert hidden["plugins"] == ["ephost.plugins.a:plugin"]
     assert named == "PermissionError" or not [v for v in named if v.startswith("ep_good")]
-    assert (f"cannot read the metadata directory {metadata} (permission denied): its entry "
-            "points are left out until it can be read") in hidden["logs"]
-    metadata.chmod(0o755)  # its files stayed readable: the administrator's fix
+    assert said in hidden["logs"]
+    again, _ = as_nobody()
+    assert again["plugins"] == hidden["plugins"]
+    assert not [m for m in again["logs"] if m.startswith("reading installed metadata in ")]
+    assert (f"the entry points of the distribution at {metadata} could not be read when {site} "
+            "was indexed: they are left out until it is mended or made readable"
+            ) in again["logs"]
+    locked.chmod(opened)  # the administrator's fix
     found, named = as_nobody()
     assert found["plugins"] == ["ephost.plugins.a:plugin", "ep_good.good:plugin",
                                 "ep_good.other:plugin"]
@@ -818,7 +832,8 @@ def test_entry_points_that_did_not_parse_are_read_again_once_mended_in_place(
     sites: Sites, debug: pytest.LogCaptureFixture
 ) -> None:
     """Mending an ``entry_points.txt`` in place changes no stamp an index records for a
-    distribution it could not read; a stored index that left one out is read again."""
+    distribution it could not read, but its inode change time, which the index records: the
+    entry is read again then, and only then."""
     site = sites.make("site", "ephost", "ep-good")
     (declared,) = site.glob("ep_good-*.dist-info/entry_points.txt")
     text = declared.read_bytes()
@@ -828,10 +843,22 @@ def test_entry_points_that_did_not_parse_are_read_again_once_mended_in_place(
     assert [m for m in problems(debug) if m.startswith(
         f"ignoring the entry points of the distribution at {declared.parent} until it is "
         "mended: UnicodeDecodeError")]
-    assert json.loads(beside(site).read_bytes())["unread"] == [str(declared.parent)]
+    assert [unread[0] for unread in json.loads(beside(site).read_bytes())["unread"]] == [
+        str(declared.parent)]
     (state,) = [c for c in cache_states(package()) if c.place == str(beside(site))]
     assert (state.current, state.why) == (
-        False, f"could not read the entry points of {declared.parent}")
+        True, f"could not read the entry points of {declared.parent}")
+    # Nothing changed: the next process takes the index as it is, and says what it lacks.
+    written = beside(site).stat()
+    sites.fresh()
+    debug.clear()
+    assert [r.qualified_name for r in discover(package()).plugins] == everything[:1]
+    assert reads(debug) == []
+    assert (f"the entry points of the distribution at {declared.parent} could not be read when "
+            f"{site} was indexed: they are left out until it is mended or made readable"
+            ) in problems(debug)
+    assert (beside(site).stat().st_ino, beside(site).stat().st_mtime_ns) == (
+        written.st_ino, written.st_mtime_ns)
     declared.write_bytes(text)
     sites.fresh()
     assert [r.qualified_name for r in discover(package()).plugins] == everything

@@ -105,6 +105,7 @@ class EntryIndexes:
         self._indexes: dict[tuple[str, str], EntryIndex] = {}
         self._files: dict[tuple[str, str], CacheFile] = {}
         self._custom: dict[tuple[object, ...], tuple[list[EntryIndex], list[EntryIndex]]] = {}
+        self._said: set[str] = set()  # the unread metadata directories already reported
 
     def view(self, group: str) -> GroupView:
         """The group as importlib-metadata sees it now.  A distribution whose
@@ -145,6 +146,7 @@ class EntryIndexes:
             current, stored = read_index(entry, group, state)
             if current is not None:
                 index = current
+                self._report_unread(index)
             elif is_directory and holds_no_metadata(entry):
                 # Nothing to read, nor to store.
                 index = EntryIndex(entry, group, stamp, links=links)
@@ -154,6 +156,16 @@ class EntryIndexes:
                 index = _built(entry, group, stamp, links, known or stored)
         self._indexes[entry, group] = index
         return index
+
+    def _report_unread(self, index: EntryIndex) -> None:
+        """Say once per process what a stored index could not read when it was built (the
+        process that built it said why)."""
+        for unread in index.unread:
+            if unread.where not in self._said:
+                self._said.add(unread.where)
+                logger().warning("the entry points of the distribution at %s could not be read "
+                                 "when %s was indexed: they are left out until it is mended "
+                                 "or made readable", unread.where, index.entry or ".")
 
     def _custom_sources(self, group: str, finders: list[object]
                         ) -> tuple[list[EntryIndex], list[EntryIndex]]:

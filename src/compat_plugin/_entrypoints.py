@@ -11,8 +11,9 @@ metadata before copies without.  Neither importlib-metadata nor packaging is imp
 
 Index format (``SCHEMA``), one JSON document::
 
-    {"schema": 4, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
-     "stamp": [mtime_ns, size], "links": st_nlink, "unread": [metadata directory, ...],
+    {"schema": 5, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
+     "stamp": [mtime_ns, size], "links": st_nlink,
+     "unread": [[metadata directory, ctime_ns | null, its entry_points.txt's ctime_ns | null], ...],
      "names": "\\nkey\\n...", "nameless": "\\nkey\\n...",
      "distributions": [[key, name, version, metadata, [mtime_ns, size] | null, has metadata,
                         [[entry point, value, module | null, attribute | null], ...],
@@ -25,23 +26,23 @@ Index format (``SCHEMA``), one JSON document::
 ``stamp`` and ``links`` are the entry's when it was indexed (or just after its index was written
 into it, where that write changed nothing but the entry's size and link count: overlayfs copies
 a directory up on the first write below it, as in container image builds); a time since cut to
-whole seconds still matches (``Stamp.matches``).  ``unread`` names the metadata directories whose
-entry points could not be read (permissions, an ``entry_points.txt`` that does not parse):
-making one readable, or mending it in place, changes no stamp, so a stored index with any is
-read again by the next process, its scans kept.  ``links`` counts a directory's subdirectories on
-most file systems, so a distribution added by extracting an archive over the entry, which
-restores the directory's times (``tar``, reproducible archives), still changes it (0 for a zip
-file).  ``names`` holds the normalized name of every distribution in the entry that has metadata
-(``nameless`` those without), each between newlines: enough to decide shadowing without a list
-of a thousand names to decode.  ``distributions`` are the entry's first copies that declare entry
-points in the group; ``metadata`` is their metadata directory and the stamp that of its
-``entry_points.txt`` when indexed -- checked again before anything of the distribution is used,
-so an index never names a module to import by itself.  ``gates`` keeps the verdict of the
+whole seconds still matches (``Stamp.matches``).  ``links`` counts a directory's subdirectories
+on most file systems, so a distribution added by extracting an archive over the entry, which
+restores the directory's times (``tar``), still changes it (0 for a zip file).  ``unread``
+names the metadata directories whose entry points could not be read (permissions, an
+``entry_points.txt`` that does not parse), with the inode change times (``st_ctime_ns``) of
+each and of its ``entry_points.txt``: a ``chmod`` or a mending in place changes no stamp but one
+of those, and the index is then read again, its scans kept.  ``names`` holds the normalized
+name of every distribution in the entry that has metadata (``nameless`` those without), each
+between newlines: enough to decide shadowing without a list of a thousand names to decode.
+``distributions`` are the entry's first copies that declare entry points in the group;
+``metadata`` is their metadata directory and the stamp that of its ``entry_points.txt`` when
+indexed -- checked again before anything of the distribution is used, so an index never names a
+module to import by itself.  ``gates`` keeps the verdict of the
 host-compatibility check with what it depended on: where each required distribution was found,
 and that entry's stamp.  ``scans`` keeps what each entry point's module contributed, under the
 same rules as a directory cache's entries (its file's stamp, its missing imports), and while the
-module would still be imported from that file (``_resolver``); they survive a rebuild of the
-index.
+module would still be imported from that file (``_resolver``); they survive a rebuild.
 
 Where it lives: ``<entry>/__pycache__/compat_plugin.entry-points.<group>.<interpreter>.json``
 when the entry is a directory that holds distributions or already has a ``__pycache__`` (and is
@@ -56,7 +57,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._path_entries import real_entry
+from ._path_entries import Unread, real_entry
 from ._records import Stamp, Value
 from ._store import (
     BOOL,
@@ -83,7 +84,7 @@ from ._store import (
 if TYPE_CHECKING:
     from ._path_entries import EntryState
 
-SCHEMA = 4
+SCHEMA = 5
 
 
 class Declared(Value):
@@ -140,7 +141,7 @@ _INDEX = record(
     schema=equal_to(SCHEMA),
     stamp=STAMP,
     links=INT,
-    unread=list_of(STR),
+    unread=list_of(row(STR, optional(INT), optional(INT))),
     names=STR,
     nameless=STR,
     distributions=list_of(_DISTRIBUTION),
@@ -170,7 +171,7 @@ class EntryIndex:
         distributions: tuple[Distribution, ...] = (),
         shadowed: tuple[Shadowed, ...] = (),
         links: int = 0,
-        unread: tuple[str, ...] = (),
+        unread: tuple[Unread, ...] = (),
     ) -> None:
         self.entry = entry
         self.group = group
@@ -190,11 +191,11 @@ class EntryIndex:
         self.written_ns: int | None = None
 
     def describes(self, state: EntryState) -> bool:
-        """Whether this index was built for its entry as ``state`` says it is now -- and, if
-        it was read from a file, read all the entry's metadata (none ``unread``)."""
+        """Whether this index was built for its entry as ``state`` says it is now, and none
+        of the metadata directories it could not read has changed since."""
         stamp, links, _ = state
         recorded = self.stamp
-        if self.unread and self.written_ns is not None:
+        if any(unread.changed() for unread in self.unread):
             return False
         return links == self.links and (stamp is None if recorded is None
                                         else recorded.matches(stamp, self.written_ns))
@@ -252,7 +253,7 @@ class EntryIndex:
             "group": self.group,
             "stamp": list(self.stamp) if self.stamp is not None else None,
             "links": self.links,
-            "unread": list(self.unread),
+            "unread": [[unread.where, *unread.marks] for unread in self.unread],
             "names": self.names,
             "nameless": self.nameless,
             "distributions": [_distribution_row(d) for d in self.distributions],
@@ -353,7 +354,9 @@ def _index_from(document: Any, entry: str, group: str) -> EntryIndex | None:
     index = EntryIndex(entry, group, Stamp(*document["stamp"]), document["names"],
                        document["nameless"], distributions,
                        tuple(Shadowed(*item) for item in document["shadowed"]),
-                       document["links"], tuple(document["unread"]))
+                       document["links"], tuple(Unread(where, (directory, declared))
+                                                for where, directory, declared in
+                                                document["unread"]))
     index.gates = {key: Gate(reason, tuple((k, e, Stamp(*s) if s else None) for k, e, s in deps))
                    for key, (reason, deps) in document["gates"].items()}
     index.scans = {

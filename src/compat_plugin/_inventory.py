@@ -100,8 +100,7 @@ def _index_states(group: str, entry: str) -> Iterator[CacheState]:
             continue
         index = read_index_at(place, entry, group)
         current = index is not None and index.describes(state)
-        why = "" if current else ("unreadable" if index is None
-                                  else _stale_index(index))
+        why = "unreadable" if index is None else _index_note(index, current)
         states.append(CacheState(group, "entry points", entry or ".", place, True, size,
                                  current, why, _writable(place), _per_user(place)))
     # Unwritten, it would go beside only where a __pycache__ is already kept (or once the
@@ -141,8 +140,9 @@ def _size(path: str) -> int | None:
         return None
 
 
-def _stale_index(index: EntryIndex) -> str:
-    """Why a stored entry-point index is not current."""
+def _index_note(index: EntryIndex, current: bool) -> str:
+    """What is missing from a stored entry-point index, or why it is not current."""
     if index.unread:
-        return f"could not read the entry points of {', '.join(index.unread)}"
-    return "written for an earlier state of the entry"
+        return ("could not read the entry points of "
+                f"{', '.join(unread.where for unread in index.unread)}")
+    return "" if current else "written for an earlier state of the entry"

@@ -28,7 +28,7 @@ from ._entrypoints import (
     Shadowed,
 )
 from ._log import logger
-from ._path_entries import is_path_finder
+from ._path_entries import Unread, is_path_finder
 from ._records import Stamp
 
 
@@ -89,7 +89,7 @@ def _index_of(entry: str, group: str, stamp: Stamp | None, found: Iterable[Any])
     winners: dict[str, str] = {}
     distributions: list[Distribution] = []
     shadowed: list[Shadowed] = []
-    unread: list[str] = []
+    unread: list[Unread] = []
     for dist, has_metadata in ordered:
         key = _key(dist)
         if not key:
@@ -104,10 +104,10 @@ def _index_of(entry: str, group: str, stamp: Stamp | None, found: Iterable[Any])
                 logger().debug("%s has no METADATA or PKG-INFO: a copy of %s without metadata "
                                "(its entry points count only if no copy has metadata, "
                                "unchecked)", where, key)
-            declared = _declared(dist, group, where)
+            declared = _declared(dist, group, where, declared_stamp is not None)
         if declared is None:
             if key not in winners:  # a hidden copy's entry points would not count anyway
-                unread.append(where)
+                unread.append(Unread(where))
             declared = ()
         if key in winners:
             if declared:
@@ -174,9 +174,11 @@ def _unreadable(where: str) -> bool:
     return True
 
 
-def _declared(dist: Any, group: str, where: str) -> tuple[Declared, ...] | None:
+def _declared(dist: Any, group: str, where: str, has_file: bool
+              ) -> tuple[Declared, ...] | None:
     """The entry points ``dist`` declares in ``group``, parsed by importlib-metadata; None
-    (and a WARNING) if its ``entry_points.txt`` cannot be read or parsed."""
+    (and a WARNING) if its ``entry_points.txt`` (a file there when ``has_file``) cannot be
+    read or parsed."""
     try:
         try:
             selected = [(e.name, e.value, e) for e in dist.entry_points.select(group=group)]
@@ -185,6 +187,13 @@ def _declared(dist: Any, group: str, where: str) -> tuple[Declared, ...] | None:
     except Exception as exc:
         logger().warning("ignoring the entry points of the distribution at %s until it is "
                          "mended: %s: %s", where, type(exc).__name__, exc)
+        return None
+    # importlib-metadata reads a file it may not open as no file: no entry points at all.
+    declared_in = os.path.join(where, "entry_points.txt")
+    if not selected and has_file and not os.access(declared_in, os.R_OK):
+        logger().warning("cannot read %s (permission denied): the entry points of the "
+                         "distribution at %s are left out until it can be read", declared_in,
+                         where)
         return None
     declared = []
     for name, value, entry_point in selected:

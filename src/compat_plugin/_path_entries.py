@@ -1,6 +1,7 @@
 """The ``sys.path`` entries importlib-metadata's path finder reads distributions from, as
 found now: each entry's state (what an entry-point index is validated by), whether a directory
-plainly holds no distribution, and which finders provide distributions elsewhere.
+plainly holds no distribution, whether a metadata directory that could not be read has changed,
+and which finders provide distributions elsewhere.
 
 Nothing here reads metadata: a warm call asks these questions of every entry.
 """
@@ -12,7 +13,7 @@ import sys
 from stat import S_ISDIR
 from typing import TYPE_CHECKING, Optional
 
-from ._records import Stamp
+from ._records import Stamp, Value
 
 if TYPE_CHECKING:  # an alias for the type checker only: making it costs every warm call
     # A ``sys.path`` entry as found now: its stamp (None: it is not there), its link count,
@@ -52,6 +53,33 @@ def holds_no_metadata(entry: str) -> bool:
     if ".dist-info\n" in listed or ".egg-info\n" in listed:
         return False
     return not (os.path.basename(entry).lower().endswith(".egg") and "\negg-info\n" in listed)
+
+
+class Unread(Value):
+    """A metadata directory whose entry points could not be read, and ``marks``: the inode
+    change times (``st_ctime_ns``, None when not found) of it and of its ``entry_points.txt``
+    then."""
+
+    __slots__ = ("where", "marks")
+
+    def __init__(self, where: str, marks: tuple[int | None, int | None] | None = None) -> None:
+        self.where = where
+        self.marks = marks if marks is not None else _change_marks(where)
+
+    def changed(self) -> bool:
+        """Whether the directory or its ``entry_points.txt`` changed since: a ``chmod``, a
+        file mended in place or replaced."""
+        return _change_marks(self.where) != self.marks
+
+
+def _change_marks(where: str) -> tuple[int | None, int | None]:
+    def changed_ns(path: str) -> int | None:
+        try:
+            return os.stat(path).st_ctime_ns
+        except (OSError, ValueError):
+            return None
+
+    return changed_ns(where), changed_ns(os.path.join(where, "entry_points.txt"))
 
 
 def path_entries() -> list[tuple[int, str]]:
