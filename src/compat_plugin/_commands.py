@@ -144,15 +144,14 @@ def _names_of(target: str, origin: Origin) -> set[str]:
 
 
 def _declared_names(origin: Origin, group: str) -> set[str]:
-    """The names of the entry points in ``group`` of the distribution whose metadata is at
-    ``origin.path`` (an error about a whole distribution names none of them)."""
-    import importlib_metadata
+    """The names of the entry points in ``group`` of the distribution ``origin`` names (an
+    error about a whole distribution names none of them), as its entry's index keeps them."""
+    from ._resolver import resolver
 
-    try:
-        declared = importlib_metadata.Distribution.at(origin.path or "").entry_points
-        return set(declared.select(group=group).names)
-    except Exception:  # whatever keeps it from being read was reported when it was indexed
-        return set()
+    return {declared.name for contribution in resolver().entry_points.view(group).contributions
+            if (contribution.distribution.key, contribution.distribution.metadata)
+            == (origin.distribution, origin.path)
+            for declared in contribution.distribution.entry_points}
 
 
 def _verdicts(found: Discovery, name: str, group: str) -> list[dict[str, Any]]:
