@@ -233,6 +233,19 @@ def test_status_names_a_missing_hook_module(monkeypatch: pytest.MonkeyPatch) -> 
         "its module _compat_plugin_no_such_hook is missing: reinstall compat-plugin")
 
 
+def test_status_and_disable_never_import_the_hook_module(enabled: LegacyEnvironment) -> None:
+    """The commands spell the hook module's name instead of importing it: with its import
+    made to fail, status still reports and disable still removes the hook."""
+    blocked = (f"import sys\nsys.modules[{HOOK_MODULE!r}] = None\n"
+               "from compat_plugin.cli import main\nraise SystemExit(main(sys.argv[1:]))")
+    status = enabled.execute(enabled.python, "-c", blocked, "twisted", "status")
+    assert (status.returncode, status.stderr) == (0, "")
+    assert status.stdout.splitlines()[0] == f"enabled: {enabled.pth}"
+    disabled = enabled.execute(enabled.python, "-c", blocked, "twisted", "disable")
+    assert (disabled.returncode, disabled.stdout, disabled.stderr) == (
+        0, f"disabled: removed {enabled.pth}\n", "")
+
+
 def test_the_names_the_commands_use_are_the_hook_modules() -> None:
     import _compat_plugin_twisted_hook as hook
     from compat_plugin import _twisted_site
