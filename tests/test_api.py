@@ -425,6 +425,51 @@ def test_an_interface_given_a_new_base_answers_for_it_as_in_twisted(tree: Plugin
     assert (cache.stat().st_mtime_ns, cache.read_bytes()) == written
 
 
+def test_an_interface_losing_a_base_no_longer_answers_for_it_as_in_twisted(
+    tree: PluginTree,
+) -> None:
+    """A host release makes IThing extend IBase no more: plugins scanned as providing IThing
+    (and so IBase) no longer answer getPlugins(IBase) -- as Twisted, whose cache holds the
+    interfaces themselves -- without their modules imported or a word said."""
+    tree.write("hier.py", """
+        from zope.interface import Interface
+        class IBase(Interface): pass
+        class IThing(IBase): pass
+    """)
+    tree.plugin("thing", """
+        from twisted.plugin import IPlugin
+        from zope.interface import implementer
+        from {pkg}.hier import IThing
+        @implementer(IPlugin, IThing)
+        class Thing: pass
+        thing = Thing()
+    """)
+    code = f"""
+        import json, logging, sys
+        logging.basicConfig(level=logging.WARNING)
+        import {tree.plugins_name} as package
+        from {tree.name}.hier import IBase
+        from compat_plugin import getPlugins, discover
+        from twisted.plugin import getPlugins as twisted_plugins
+        before = set(sys.modules)
+        ours = [type(p).__name__ for p in getPlugins(IBase, package)]
+        new = sorted(m for m in set(sys.modules) - before if m.startswith(package.__name__))
+        found = [r.attribute for r in discover(package, IBase).plugins]
+        theirs = [type(p).__name__ for p in twisted_plugins(IBase, package)]
+        print(json.dumps([ours, found, theirs, new]))
+    """
+    first = json.loads(run_python(code, path=[str(tree.root)]).stdout)
+    assert first[:3] == [["Thing"], ["thing"], ["Thing"]]
+    tree.write("hier.py", """
+        from zope.interface import Interface
+        class IBase(Interface): pass
+        class IThing(Interface): pass
+    """)
+    done = run_python(code, path=[str(tree.root)])
+    assert json.loads(done.stdout) == [[], [], [], []]
+    assert "compat_plugin" not in done.stderr
+
+
 # -- Arguments of the wrong kind ---------------------------------------------------------------
 
 

@@ -61,10 +61,9 @@ class CachedPlugin:
         from ._interfaces import extending
         from ._matching import adapters_to, adapts, provides
 
-        names = self.record.interfaces
-        if provides(names, extending(interface)):
+        if provides(self.record, extending(interface)):
             return load(self.record, interface)
-        if adapters_to(interface) and adapts(names, interface):
+        if adapters_to(interface) and adapts(self.record.interfaces, interface):
             return interface(load(self.record), default)
         return default
 

@@ -4,10 +4,14 @@ through Twisted's adapter registry -- decided without importing the plugin."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from zope.interface.interface import InterfaceClass
 
-from ._interfaces import imported_interface
+from ._interfaces import MARKER_NAMES, imported_interface
+
+if TYPE_CHECKING:
+    from ._records import PluginRecord
 
 
 def adapters_to(interface: InterfaceClass) -> bool:
@@ -24,11 +28,19 @@ def adapters_to(interface: InterfaceClass) -> bool:
     return any(target.isOrExtends(interface) for target in provided)
 
 
-def provides(names: tuple[str, ...], accepted: tuple[str, ...]) -> bool:
-    """Whether a plugin whose interfaces (bases included, as scanned) are ``names`` provides
-    one of the ``accepted`` interfaces (``_interfaces.extending`` of the asked one): it is
-    returned as it is."""
-    return any(name in names for name in accepted)
+def provides(record: PluginRecord, accepted: tuple[str, ...]) -> bool:
+    """Whether the plugin ``record`` describes provides one of the ``accepted`` interfaces
+    (``_interfaces.extending`` of the asked one, the asked one first): it is returned as it is.
+
+    Decided by the interfaces the plugin declares, as they are now, when all of them are
+    imported -- a base a host release took away from one no longer counts, as in Twisted --
+    else by the names its scan recorded, bases included.  A query for either marker interface
+    matches every plugin.
+    """
+    if accepted[0] in MARKER_NAMES or not all(
+            imported_interface(name) is not None for name in record.provided):
+        return any(name in record.interfaces for name in accepted)
+    return any(name in accepted for name in record.provided)
 
 
 def adapts(names: tuple[str, ...], interface: InterfaceClass) -> bool:
