@@ -373,77 +373,20 @@ def test_warm_call_imports_only_matching_modules(tree: PluginTree) -> None:
     assert out[3].strip() == str([f"{pkg}.mod{i:02d}" for i in (0, 5, 10, 15)])
 
 
-def test_an_interface_given_a_new_base_answers_for_it_as_in_twisted(tree: PluginTree) -> None:
-    """A host release makes IThing extend IBase: plugins scanned as providing IThing answer
-    getPlugins(IBase) from the cache, as Twisted's answer, without a module scanned again."""
-    tree.write("hier.py", """
+def _hierarchy(tree: PluginTree, thing_extends: str) -> None:
+    """``hier.IBase``, and ``hier.IThing`` extending ``thing_extends``."""
+    tree.write("hier.py", f"""
         from zope.interface import Interface
         class IBase(Interface): pass
-        class IThing(Interface): pass
+        class IThing({thing_extends}): pass
     """)
-    tree.plugin("thing", """
-        from twisted.plugin import IPlugin
-        from zope.interface import implementer
-        from {pkg}.hier import IThing
-        @implementer(IPlugin, IThing)
-        class Thing: pass
-        thing = Thing()
-    """)
-    tree.plugin("other", """
-        from twisted.plugin import IPlugin
-        from zope.interface import implementer
-        from {pkg}.ifaces import ITestPlugin2
-        @implementer(IPlugin, ITestPlugin2)
-        class Other: pass
-        other = Other()
-    """)
-    code = f"""
-        import json, sys
-        import {tree.plugins_name} as package
-        from {tree.name}.hier import IBase
-        from compat_plugin import getPlugins, discover
-        from twisted.plugin import getPlugins as twisted_plugins
-        before = set(sys.modules)
-        ours = [type(p).__name__ for p in getPlugins(IBase, package)]
-        new = sorted(m for m in set(sys.modules) - before if m.startswith(package.__name__))
-        found = [r.attribute for r in discover(package, IBase).plugins]
-        theirs = [type(p).__name__ for p in twisted_plugins(IBase, package)]
-        print(json.dumps([ours, found, theirs, new]))
-    """
-    first = json.loads(run_python(code, path=[str(tree.root)]).stdout)
-    assert first[:3] == [[], [], []]
-    (cache,) = tree.cache_files()
-    written = cache.stat().st_mtime_ns, cache.read_bytes()
-    tree.write("hier.py", """
-        from zope.interface import Interface
-        class IBase(Interface): pass
-        class IThing(IBase): pass
-    """)
-    ours, found, theirs, new = json.loads(run_python(code, path=[str(tree.root)]).stdout)
-    assert ours == theirs == ["Thing"] and found == ["thing"]
-    assert new == [f"{tree.plugins_name}.thing"]  # loaded, not a module scanned
-    assert (cache.stat().st_mtime_ns, cache.read_bytes()) == written
 
 
-def test_an_interface_losing_a_base_no_longer_answers_for_it_as_in_twisted(
-    tree: PluginTree,
-) -> None:
-    """A host release makes IThing extend IBase no more: plugins scanned as providing IThing
-    (and so IBase) no longer answer getPlugins(IBase) -- as Twisted, whose cache holds the
-    interfaces themselves -- without their modules imported or a word said."""
-    tree.write("hier.py", """
-        from zope.interface import Interface
-        class IBase(Interface): pass
-        class IThing(IBase): pass
-    """)
-    tree.plugin("thing", """
-        from twisted.plugin import IPlugin
-        from zope.interface import implementer
-        from {pkg}.hier import IThing
-        @implementer(IPlugin, IThing)
-        class Thing: pass
-        thing = Thing()
-    """)
+def _ask_for_the_base(tree: PluginTree) -> list[list[str]]:
+    """In a new process: what getPlugins(IBase) yields, what discover(package, IBase) finds,
+    what Twisted yields, and which of the package's modules were imported (the getPlugins
+    call's) -- each plugin module defining a plugin that provides ``hier.IThing``; and
+    compat_plugin said nothing."""
     code = f"""
         import json, logging, sys
         logging.basicConfig(level=logging.WARNING)
@@ -458,16 +401,56 @@ def test_an_interface_losing_a_base_no_longer_answers_for_it_as_in_twisted(
         theirs = [type(p).__name__ for p in twisted_plugins(IBase, package)]
         print(json.dumps([ours, found, theirs, new]))
     """
-    first = json.loads(run_python(code, path=[str(tree.root)]).stdout)
-    assert first[:3] == [["Thing"], ["thing"], ["Thing"]]
-    tree.write("hier.py", """
-        from zope.interface import Interface
-        class IBase(Interface): pass
-        class IThing(Interface): pass
-    """)
     done = run_python(code, path=[str(tree.root)])
-    assert json.loads(done.stdout) == [[], [], [], []]
     assert "compat_plugin" not in done.stderr
+    found: list[list[str]] = json.loads(done.stdout)
+    return found
+
+
+THING = """
+    from twisted.plugin import IPlugin
+    from zope.interface import implementer
+    from {pkg}.hier import IThing
+    @implementer(IPlugin, IThing)
+    class Thing: pass
+    thing = Thing()
+"""
+
+
+def test_an_interface_given_a_new_base_answers_for_it_as_in_twisted(tree: PluginTree) -> None:
+    """A host release makes IThing extend IBase: plugins scanned as providing IThing answer
+    getPlugins(IBase) from the cache, as Twisted's answer, without a module scanned again."""
+    _hierarchy(tree, "Interface")
+    tree.plugin("thing", THING)
+    tree.plugin("other", """
+        from twisted.plugin import IPlugin
+        from zope.interface import implementer
+        from {pkg}.ifaces import ITestPlugin2
+        @implementer(IPlugin, ITestPlugin2)
+        class Other: pass
+        other = Other()
+    """)
+    assert _ask_for_the_base(tree)[:3] == [[], [], []]
+    (cache,) = tree.cache_files()
+    written = cache.stat().st_mtime_ns, cache.read_bytes()
+    _hierarchy(tree, "IBase")
+    ours, found, theirs, new = _ask_for_the_base(tree)
+    assert ours == theirs == ["Thing"] and found == ["thing"]
+    assert new == [f"{tree.plugins_name}.thing"]  # loaded, not a module scanned
+    assert (cache.stat().st_mtime_ns, cache.read_bytes()) == written
+
+
+def test_an_interface_losing_a_base_no_longer_answers_for_it_as_in_twisted(
+    tree: PluginTree,
+) -> None:
+    """A host release makes IThing extend IBase no more: plugins scanned as providing IThing
+    (and so IBase) no longer answer getPlugins(IBase) -- as Twisted, whose cache holds the
+    interfaces themselves -- without their modules imported or a word said."""
+    _hierarchy(tree, "IBase")
+    tree.plugin("thing", THING)
+    assert _ask_for_the_base(tree)[:3] == [["Thing"], ["thing"], ["Thing"]]
+    _hierarchy(tree, "Interface")
+    assert _ask_for_the_base(tree) == [[], [], [], []]
 
 
 # -- Arguments of the wrong kind ---------------------------------------------------------------
