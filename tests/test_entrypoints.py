@@ -51,6 +51,7 @@ from compat_plugin._inventory import cache_states
 from compat_plugin._records import Stamp
 from compat_plugin._resolver import forget_state, resolver
 from compat_plugin._store import CacheFile, Entry, digest, interpreter_tag, user_cache_root
+from compat_plugin.cli import main
 from compat_plugin.testing import PluginPackage, build_wheels, install_wheels, run_python
 from compat_plugin.testing import write_project as project
 
@@ -773,63 +774,87 @@ print(json.dumps(named))
 """
 
 
+class StrictUmask:
+    """A site holding ephost and ep-good, every user's to read but ep-good's metadata (its
+    directory, or its ``entry_points.txt``), as a distribution installed under a strict umask;
+    a cache directory of nobody's."""
+
+    def __init__(self, templates: dict[str, Path], shared: Path,
+                 monkeypatch: pytest.MonkeyPatch, unreadable: str) -> None:
+        if os.geteuid() != 0:
+            pytest.skip("privileges can only be dropped when running as root")
+        self.site, cache = shared / "site", shared / "cache"
+        for name in ("ephost", "ep-good"):
+            shutil.copytree(templates[name], self.site, dirs_exist_ok=True)
+        cache.mkdir()
+        open_to_everyone(shared)
+        os.chown(cache, NOBODY, -1)
+        monkeypatch.chdir(cache)
+        monkeypatch.setenv("HOME", str(cache))
+        monkeypatch.setenv("COMPAT_PLUGIN_CACHE_DIR", str(cache / "compat_plugin"))
+        (self.metadata,) = self.site.glob("ep_good-*.dist-info")
+        if unreadable == "directory":
+            self.locked, self.opened = self.metadata, 0o755
+            self.said = (f"cannot read the metadata directory {self.metadata} (permission "
+                         "denied): its entry points are left out until it can be read")
+        else:
+            self.locked, self.opened = self.metadata / "entry_points.txt", 0o644
+            self.said = (f"cannot read {self.locked} (permission denied): the entry points of "
+                         f"the distribution at {self.metadata} are left out until it can be read")
+        self.locked.chmod(0o700 if unreadable == "directory" else 0o600)
+
+    def run(self, uid: int = NOBODY) -> tuple[dict[str, Any], list[str] | str]:
+        """What discover() finds as ``uid``, and what importlib-metadata names."""
+        code = f"UID = {uid}\n{textwrap.dedent(UNPRIVILEGED)}{NAMED_BY_IMPORTLIB_METADATA}"
+        ours, theirs = run_python(code, path=[self.site]).stdout.splitlines()
+        return json.loads(ours), json.loads(theirs)
+
+
+EVERYTHING = ["ephost.plugins.a:plugin", "ep_good.good:plugin", "ep_good.other:plugin"]
+
+
 @pytest.mark.parametrize("unreadable", ["directory", "entry_points.txt"])
 def test_metadata_made_readable_is_read_by_the_next_process(
     templates: dict[str, Path], shared: Path, monkeypatch: pytest.MonkeyPatch, unreadable: str
 ) -> None:
     """A distribution installed under a strict umask is unreadable to users: importlib-metadata
     names none of its entry points (or raises), compat_plugin says so and leaves them out.
-    Making it readable changes no stamp, but its inode change time, which the index recorded:
-    the next process reads the entry again; until then, each takes the index as it is."""
-    if os.geteuid() != 0:
-        pytest.skip("privileges can only be dropped when running as root")
-    site, cache = shared / "site", shared / "cache"
-    for name in ("ephost", "ep-good"):
-        shutil.copytree(templates[name], site, dirs_exist_ok=True)
-    cache.mkdir()
-    open_to_everyone(shared)
-    os.chown(cache, NOBODY, -1)
-    monkeypatch.chdir(cache)
-    monkeypatch.setenv("HOME", str(cache))
-    monkeypatch.setenv("COMPAT_PLUGIN_CACHE_DIR", str(cache / "compat_plugin"))
-    (metadata,) = site.glob("ep_good-*.dist-info")
-    if unreadable == "directory":
-        locked, opened = metadata, 0o755
-        said = (f"cannot read the metadata directory {metadata} (permission denied): its entry "
-                "points are left out until it can be read")
-    else:
-        locked, opened = metadata / "entry_points.txt", 0o644
-        said = (f"cannot read {locked} (permission denied): the entry points of the "
-                f"distribution at {metadata} are left out until it can be read")
-    locked.chmod(0o700 if unreadable == "directory" else 0o600)
-    code = f"UID = {NOBODY}\n{textwrap.dedent(UNPRIVILEGED)}{NAMED_BY_IMPORTLIB_METADATA}"
-
-    def as_nobody() -> tuple[dict[str, Any], list[str] | str]:
-        ours, theirs = run_python(code, path=[site]).stdout.splitlines()
-        return json.loads(ours), json.loads(theirs)
-
-    hidden, named = as_nobody()
-    assert hidden["plugins"] == ["ephost.plugins.a:plugin"]
+    Making it readable changes no stamp, but its marks, which the index recorded: the next
+    process reads the entry again; until then, each takes the index as it is."""
+    made = StrictUmask(templates, shared, monkeypatch, unreadable)
+    hidden, named = made.run()
+    assert hidden["plugins"] == EVERYTHING[:1]
     assert named == "PermissionError" or not [v for v in named if v.startswith("ep_good")]
-    assert said in hidden["logs"]
-    again, _ = as_nobody()
+    assert made.said in hidden["logs"]
+    again, _ = made.run()
     assert again["plugins"] == hidden["plugins"]
     assert not [m for m in again["logs"] if m.startswith("reading installed metadata in ")]
-    assert (f"the entry points of the distribution at {metadata} could not be read when {site} "
-            "was indexed: they are left out until it is mended or made readable"
+    assert (f"the entry points of the distribution at {made.metadata} could not be read when "
+            f"{made.site} was indexed: they are left out until it is mended or made readable"
             ) in again["logs"]
-    locked.chmod(opened)  # the administrator's fix
-    found, named = as_nobody()
-    assert found["plugins"] == ["ephost.plugins.a:plugin", "ep_good.good:plugin",
-                                "ep_good.other:plugin"]
+    made.locked.chmod(made.opened)  # the administrator's fix
+    found, named = made.run()
+    assert found["plugins"] == EVERYTHING
     assert {"ep_good.good:plugin", "ep_good.other:plugin"} <= set(named)
-    warm, _ = as_nobody()
+    warm, _ = made.run()
     assert warm["plugins"] == found["plugins"]
     assert not [m for m in warm["logs"] if m.startswith("reading installed metadata in ")]
 
 
+@pytest.mark.parametrize("unreadable", ["directory", "entry_points.txt"])
+def test_an_index_another_user_could_not_read_all_of_is_read_again_by_one_who_can(
+    templates: dict[str, Path], shared: Path, monkeypatch: pytest.MonkeyPatch, unreadable: str
+) -> None:
+    """Whether metadata can be read depends on who reads it; the index does not."""
+    made = StrictUmask(templates, shared, monkeypatch, unreadable)
+    assert made.run()[0]["plugins"] == EVERYTHING[:1]
+    root, _ = made.run(0)  # the same index, which root may read all of
+    assert root["plugins"] == EVERYTHING
+    assert f"{made.site} for entry points of ephost.plugins" in " ".join(root["logs"])
+
+
 def test_entry_points_that_did_not_parse_are_read_again_once_mended_in_place(
-    sites: Sites, debug: pytest.LogCaptureFixture
+    sites: Sites, debug: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Mending an ``entry_points.txt`` in place changes no stamp an index records for a
     distribution it could not read, but its inode change time, which the index records: the
@@ -848,19 +873,21 @@ def test_entry_points_that_did_not_parse_are_read_again_once_mended_in_place(
     (state,) = [c for c in cache_states(package()) if c.place == str(beside(site))]
     assert (state.current, state.why) == (
         True, f"could not read the entry points of {declared.parent}")
+    assert main(["cache", "info", "--wide", "ephost.plugins"]) == 0
+    assert f"yes ({state.why})" in capsys.readouterr().out
     # Nothing changed: the next process takes the index as it is, and says what it lacks.
     written = beside(site).stat()
     sites.fresh()
     debug.clear()
     assert [r.qualified_name for r in discover(package()).plugins] == everything[:1]
+    assert [r.qualified_name for r in discover(package()).plugins] == everything[:1]
     assert reads(debug) == []
-    assert (f"the entry points of the distribution at {declared.parent} could not be read when "
-            f"{site} was indexed: they are left out until it is mended or made readable"
-            ) in problems(debug)
+    lacks = (f"the entry points of the distribution at {declared.parent} could not be read when "
+             f"{site} was indexed: they are left out until it is mended or made readable")
+    assert problems(debug).count(lacks) == 1  # once per process
     assert (beside(site).stat().st_ino, beside(site).stat().st_mtime_ns) == (
         written.st_ino, written.st_mtime_ns)
-    declared.write_bytes(text)
-    sites.fresh()
+    declared.write_bytes(text)  # seen by this process's next call already
     assert [r.qualified_name for r in discover(package()).plugins] == everything
     assert json.loads(beside(site).read_bytes())["unread"] == []
     sites.fresh()

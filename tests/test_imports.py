@@ -229,3 +229,18 @@ def test_a_package_whose_path_cannot_be_read_has_nothing_below_it(
     monkeypatch.setitem(sys.modules, odd.__name__, odd)
     assert not importable(f"{odd.__name__}.sub")
     assert imported_file(f"{odd.__name__}.sub") is None
+
+
+def test_namespace_packages_in_a_zip_archive_are_searched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"compat_plugin_test_zipped_ns_{tmp_path.name}".replace("-", "_")
+    archive = tmp_path / "namespaces.zip"
+    with zipfile.ZipFile(archive, "w") as zf:  # with its directories, as zipimport needs
+        for member in (f"{name}/", f"{name}/inner/", f"{name}/inner/mod.py"):
+            zf.writestr(member, "")
+    monkeypatch.syspath_prepend(str(archive))
+    assert importable(f"{name}.inner.mod")
+    assert imported_file(f"{name}.inner.mod") == os.path.join(archive, name, "inner", "mod.py")
+    assert not importable(f"{name}.inner.absent")
+    assert name not in sys.modules

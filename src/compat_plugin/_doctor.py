@@ -16,7 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, NamedTuple
 
+from ._interfaces import extending_named
 from ._inventory import CacheState, cache_states
+from ._matching import provides
 from ._output import cache_columns, count, short_path, source, table, width
 from ._records import Discovery, LoadError, Origin
 
@@ -152,7 +154,8 @@ def _calls(package: ModuleType, found: Discovery) -> Iterable[Call]:
     warm = _measure(package, interfaces, cold=False)
     cold = _measure(package, interfaces, cold=True)
     for interface in interfaces:
-        imports = tuple(dict.fromkeys(r.module for r in found.plugins if interface in r.interfaces))
+        accepted = extending_named(interface)
+        imports = tuple(dict.fromkeys(r.module for r in found.plugins if provides(r, accepted)))
         yield Call(interface, imports, warm.get(interface), cold.get(interface))
 
 
@@ -273,7 +276,8 @@ def report_text(report: Report, wide: bool) -> str:
 def _cache_state(state: CacheState) -> str:
     if not state.written:
         return "not written" + ("" if state.writable else " (not writable)")
-    current = "current" if state.current else f"stale: {state.why}"
+    current = (f"stale: {state.why}" if not state.current
+               else f"current ({state.why})" if state.why else "current")
     return f"{current}, {'writable' if state.writable else 'not writable'}"
 
 

@@ -13,7 +13,7 @@ Index format (``SCHEMA``), one JSON document::
 
     {"schema": 5, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
      "stamp": [mtime_ns, size], "links": st_nlink,
-     "unread": [[metadata directory, ctime_ns | null, its entry_points.txt's ctime_ns | null], ...],
+     "unread": [[metadata directory, denied, its marks, its entry_points.txt's marks], ...],
      "names": "\\nkey\\n...", "nameless": "\\nkey\\n...",
      "distributions": [[key, name, version, metadata, [mtime_ns, size] | null, has metadata,
                         [[entry point, value, module | null, attribute | null], ...],
@@ -30,11 +30,12 @@ whole seconds still matches (``Stamp.matches``).  ``links`` counts a directory's
 on most file systems, so a distribution added by extracting an archive over the entry, which
 restores the directory's times (``tar``), still changes it (0 for a zip file).  ``unread``
 names the metadata directories whose entry points could not be read (permissions, an
-``entry_points.txt`` that does not parse), with the inode change times (``st_ctime_ns``) of
-each and of its ``entry_points.txt``: a ``chmod`` or a mending in place changes no stamp but one
-of those, and the index is then read again, its scans kept.  ``names`` holds the normalized
-name of every distribution in the entry that has metadata (``nameless`` those without), each
-between newlines: enough to decide shadowing without a list of a thousand names to decode.
+``entry_points.txt`` that does not parse), with the marks (``[mtime_ns, ctime_ns, size]``) of
+each and of its ``entry_points.txt``: a ``chmod`` or a mending in place changes no stamp but
+those, and the index is then read again, its scans kept (``Unread.changed``).  ``names``
+holds the normalized name of every distribution in the entry that has metadata (``nameless``
+those without), each between newlines: enough to decide shadowing without a list of a thousand
+names to decode.
 ``distributions`` are the entry's first copies that declare entry points in the group;
 ``metadata`` is their metadata directory and the stamp that of its ``entry_points.txt`` when
 indexed -- checked again before anything of the distribution is used, so an index never names a
@@ -137,11 +138,12 @@ class Gate(Value):
 _DISTRIBUTION = row(STR, STR, STR, STR, optional(STAMP), BOOL,
                     list_of(row(STR, STR, optional(STR), optional(STR))), list_of(STR))
 _SCAN = row(STR, INT, INT, STR, list_of(STR))
+_MARKS = row(INT, INT, INT)
 _INDEX = record(
     schema=equal_to(SCHEMA),
     stamp=STAMP,
     links=INT,
-    unread=list_of(row(STR, optional(INT), optional(INT))),
+    unread=list_of(row(STR, BOOL, optional(_MARKS), optional(_MARKS))),
     names=STR,
     nameless=STR,
     distributions=list_of(_DISTRIBUTION),
@@ -195,7 +197,7 @@ class EntryIndex:
         of the metadata directories it could not read has changed since."""
         stamp, links, _ = state
         recorded = self.stamp
-        if any(unread.changed() for unread in self.unread):
+        if self.unread and any(unread.changed() for unread in self.unread):
             return False
         return links == self.links and (stamp is None if recorded is None
                                         else recorded.matches(stamp, self.written_ns))
@@ -253,7 +255,7 @@ class EntryIndex:
             "group": self.group,
             "stamp": list(self.stamp) if self.stamp is not None else None,
             "links": self.links,
-            "unread": [[unread.where, *unread.marks] for unread in self.unread],
+            "unread": [unread.row() for unread in self.unread],
             "names": self.names,
             "nameless": self.nameless,
             "distributions": [_distribution_row(d) for d in self.distributions],
@@ -354,9 +356,7 @@ def _index_from(document: Any, entry: str, group: str) -> EntryIndex | None:
     index = EntryIndex(entry, group, Stamp(*document["stamp"]), document["names"],
                        document["nameless"], distributions,
                        tuple(Shadowed(*item) for item in document["shadowed"]),
-                       document["links"], tuple(Unread(where, (directory, declared))
-                                                for where, directory, declared in
-                                                document["unread"]))
+                       document["links"], tuple(map(Unread.from_row, document["unread"])))
     index.gates = {key: Gate(reason, tuple((k, e, Stamp(*s) if s else None) for k, e, s in deps))
                    for key, (reason, deps) in document["gates"].items()}
     index.scans = {

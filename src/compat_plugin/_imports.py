@@ -169,8 +169,9 @@ def _entry_spec(finder: Any, name: str) -> Any:
 
 def _namespace(name: str, portions: Sequence[str]) -> Any:
     """The spec of a namespace package made of ``portions``."""
-    from importlib.machinery import ModuleSpec
-
-    namespace = ModuleSpec(name, None, is_package=True)
+    # importlib.machinery.ModuleSpec, taken from a spec the interpreter made at start-up: a
+    # warm call asking about a missed import below a namespace package imports no importlib.
+    spec_type: Any = type(sys.__spec__)
+    namespace = spec_type(name, None, is_package=True)
     namespace.submodule_search_locations = list(portions)
     return namespace

@@ -25,7 +25,8 @@ class CacheState(NamedTuple):
     ``kind`` is ``"directory"`` (``describes`` is the plugin directory) or ``"entry points"``
     (``describes`` is the ``sys.path`` entry whose index of the package's group this is);
     ``written`` whether the file exists; ``current`` whether a call would use it as it is
-    (None when not written); ``why`` what is stale, if anything; ``writable`` whether this
+    (None when not written); ``why`` what is stale, if anything (for a current entry-point
+    index, what it could not read, if anything); ``writable`` whether this
     process could write it; ``per_user`` whether it is in the per-user cache (else beside
     what it describes).
     """
@@ -141,8 +142,11 @@ def _size(path: str) -> int | None:
 
 
 def _index_note(index: EntryIndex, current: bool) -> str:
-    """What is missing from a stored entry-point index, or why it is not current."""
-    if index.unread:
-        return ("could not read the entry points of "
-                f"{', '.join(unread.where for unread in index.unread)}")
-    return "" if current else "written for an earlier state of the entry"
+    """Why a stored entry-point index is not current; or, if it is, what it lacks."""
+    if current:
+        unread = ", ".join(unread.where for unread in index.unread)
+        return f"could not read the entry points of {unread}" if unread else ""
+    changed = [unread.where for unread in index.unread if unread.changed()]
+    if changed:
+        return f"{', '.join(changed)} changed since its entry points could not be read"
+    return "written for an earlier state of the entry"

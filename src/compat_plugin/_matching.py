@@ -32,13 +32,14 @@ def provides(record: PluginRecord, accepted: tuple[str, ...]) -> bool:
     """Whether the plugin ``record`` describes provides one of the ``accepted`` interfaces
     (``_interfaces.extending`` of the asked one, the asked one first): it is returned as it is.
 
-    Decided by the interfaces the plugin declares, as they are now, when all of them are
-    imported -- a base a host release took away from one no longer counts, as in Twisted --
-    else by the names its scan recorded, bases included.  A query for either marker interface
-    matches every plugin.
+    Decided by the interfaces the plugin declares, as they are now, when all of them (the
+    markers aside) are imported -- a base a host release took away from one no longer counts,
+    as in Twisted -- else by the names its scan recorded, bases included.  A query for either
+    marker interface matches every plugin.
     """
     if accepted[0] in MARKER_NAMES or not all(
-            imported_interface(name) is not None for name in record.provided):
+            name in MARKER_NAMES or imported_interface(name) is not None
+            for name in record.provided):
         return any(name in record.interfaces for name in accepted)
     return any(name in accepted for name in record.provided)
 

@@ -28,8 +28,8 @@ from ._entrypoints import (
     Shadowed,
 )
 from ._log import logger
-from ._path_entries import Unread, is_path_finder
-from ._records import Stamp
+from ._path_entries import Unread, change_marks, is_path_finder
+from ._records import Stamp, Value
 
 
 def _context(**fields: Any) -> Any:
@@ -96,19 +96,17 @@ def _index_of(entry: str, group: str, stamp: Stamp | None, found: Iterable[Any])
             continue
         (names if has_metadata else nameless).append(key)
         where, declared_stamp = _location(dist)
-        # A metadata directory that cannot be read also looks as if it had no metadata.
-        if not has_metadata and _unreadable(where):
-            declared = None
+        outcome = _entry_points_of(dist, group, where, has_metadata, declared_stamp is not None)
+        if isinstance(outcome, Unread):
+            if key not in winners:  # a hidden copy's entry points would not count anyway
+                unread.append(outcome)
+            declared: tuple[Declared, ...] = ()
         else:
+            declared = outcome
             if not has_metadata:
                 logger().debug("%s has no METADATA or PKG-INFO: a copy of %s without metadata "
                                "(its entry points count only if no copy has metadata, "
                                "unchecked)", where, key)
-            declared = _declared(dist, group, where, declared_stamp is not None)
-        if declared is None:
-            if key not in winners:  # a hidden copy's entry points would not count anyway
-                unread.append(Unread(where))
-            declared = ()
         if key in winners:
             if declared:
                 shadowed.append(Shadowed(key, _version(dist), where, winners[key]))
@@ -164,37 +162,56 @@ def _location(dist: Any) -> tuple[str, Stamp | None]:
     return str(path if path is not None else dist), None
 
 
-def _unreadable(where: str) -> bool:
-    """Whether the metadata directory ``where`` cannot be read (a distribution installed under
-    a strict umask: importlib-metadata finds no file in it, or raises); said with a WARNING."""
-    if not (os.path.isdir(where) and not os.access(where, os.R_OK | os.X_OK)):
-        return False
-    logger().warning("cannot read the metadata directory %s (permission denied): its entry "
-                     "points are left out until it can be read", where)
-    return True
+class _Failed(Value):
+    """Why a distribution's entry points could not be read: ``denied`` (permissions) or not,
+    and the WARNING saying so."""
+
+    __slots__ = ("denied", "message")
+
+    def __init__(self, denied: bool, message: str) -> None:
+        self.denied, self.message = denied, message
 
 
-def _declared(dist: Any, group: str, where: str, has_file: bool
-              ) -> tuple[Declared, ...] | None:
-    """The entry points ``dist`` declares in ``group``, parsed by importlib-metadata; None
-    (and a WARNING) if its ``entry_points.txt`` (a file there when ``has_file``) cannot be
-    read or parsed."""
+def _entry_points_of(dist: Any, group: str, where: str, has_metadata: bool, has_file: bool
+                     ) -> tuple[Declared, ...] | Unread:
+    """The entry points ``dist`` declares in ``group``, parsed by importlib-metadata; or, if
+    they cannot be read (said with a WARNING), what the index keeps of that.  A failure is
+    confirmed by a second read, the marks taken before it: one mended in between must not be
+    recorded as lasting."""
+    first = _attempt(dist, group, where, has_metadata, has_file)
+    if not isinstance(first, _Failed):
+        return first
+    marks = change_marks(where)
+    again = _attempt(dist, group, where, has_metadata, has_file)
+    if not isinstance(again, _Failed):
+        return again
+    logger().warning("%s", again.message)
+    return Unread(where, again.denied, marks)
+
+
+def _attempt(dist: Any, group: str, where: str, has_metadata: bool, has_file: bool
+             ) -> tuple[Declared, ...] | _Failed:
+    """One read of ``dist``'s entry points in ``group`` (its ``entry_points.txt`` a file there
+    when ``has_file``)."""
+    # A metadata directory that cannot be read (installed under a strict umask) also looks as
+    # if it had no metadata: importlib-metadata finds no file in it, or raises.
+    if not has_metadata and os.path.isdir(where) and not os.access(where, os.R_OK | os.X_OK):
+        return _Failed(True, f"cannot read the metadata directory {where} (permission denied): "
+                             "its entry points are left out until it can be read")
     try:
         try:
             selected = [(e.name, e.value, e) for e in dist.entry_points.select(group=group)]
         except ValueError:
             selected = _one_by_one(dist, group)
     except Exception as exc:
-        logger().warning("ignoring the entry points of the distribution at %s until it is "
-                         "mended: %s: %s", where, type(exc).__name__, exc)
-        return None
+        return _Failed(isinstance(exc, PermissionError),
+                       f"ignoring the entry points of the distribution at {where} until it is "
+                       f"mended: {type(exc).__name__}: {exc}")
     # importlib-metadata reads a file it may not open as no file: no entry points at all.
     declared_in = os.path.join(where, "entry_points.txt")
     if not selected and has_file and not os.access(declared_in, os.R_OK):
-        logger().warning("cannot read %s (permission denied): the entry points of the "
-                         "distribution at %s are left out until it can be read", declared_in,
-                         where)
-        return None
+        return _Failed(True, f"cannot read {declared_in} (permission denied): the entry points "
+                             f"of the distribution at {where} are left out until it can be read")
     declared = []
     for name, value, entry_point in selected:
         module = attribute = None  # a malformed value

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from stat import S_ISDIR
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ._records import Stamp, Value
 
@@ -55,31 +55,57 @@ def holds_no_metadata(entry: str) -> bool:
     return not (os.path.basename(entry).lower().endswith(".egg") and "\negg-info\n" in listed)
 
 
+# What an index records of a file or directory it could not read: its ``st_mtime_ns``,
+# ``st_ctime_ns`` and ``st_size`` (None: not found).
+Marks = Optional[tuple[int, int, int]]
+
+
 class Unread(Value):
-    """A metadata directory whose entry points could not be read, and ``marks``: the inode
-    change times (``st_ctime_ns``, None when not found) of it and of its ``entry_points.txt``
-    then."""
+    """A metadata directory whose entry points could not be read -- ``denied`` to this user,
+    or not parsing -- and the ``marks`` of it and of its ``entry_points.txt`` just before the
+    read that failed."""
 
-    __slots__ = ("where", "marks")
+    __slots__ = ("where", "denied", "marks")
 
-    def __init__(self, where: str, marks: tuple[int | None, int | None] | None = None) -> None:
-        self.where = where
-        self.marks = marks if marks is not None else _change_marks(where)
+    def __init__(self, where: str, denied: bool, marks: tuple[Marks, Marks]) -> None:
+        self.where, self.denied, self.marks = where, denied, marks
 
     def changed(self) -> bool:
-        """Whether the directory or its ``entry_points.txt`` changed since: a ``chmod``, a
-        file mended in place or replaced."""
-        return _change_marks(self.where) != self.marks
+        """Whether it may read now: a ``chmod``, a file mended in place or replaced changes
+        the marks; what was denied is tried again also once this user may read it (another
+        user, or one who joined a group, reading the index) -- and always on Windows, whose
+        file times do not show a change of permissions."""
+        if change_marks(self.where) != self.marks:
+            return True
+        return self.denied and (os.name == "nt" or _may_read(self.where))
+
+    def row(self) -> list[object]:
+        """The stored form: ``[where, denied, marks of the directory, of entry_points.txt]``."""
+        return [self.where, self.denied, *(list(m) if m else None for m in self.marks)]
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> Unread:
+        where, denied, *marks = row
+        directory, declared = (tuple(m) if m else None for m in marks)
+        return cls(where, denied, (directory, declared))
 
 
-def _change_marks(where: str) -> tuple[int | None, int | None]:
-    def changed_ns(path: str) -> int | None:
+def change_marks(where: str) -> tuple[Marks, Marks]:
+    """The marks of the metadata directory ``where`` and of its ``entry_points.txt`` now."""
+    def marks(path: str) -> Marks:
         try:
-            return os.stat(path).st_ctime_ns
+            st = os.stat(path)
         except (OSError, ValueError):
             return None
+        return st.st_mtime_ns, st.st_ctime_ns, st.st_size
 
-    return changed_ns(where), changed_ns(os.path.join(where, "entry_points.txt"))
+    return marks(where), marks(os.path.join(where, "entry_points.txt"))
+
+
+def _may_read(where: str) -> bool:
+    declared = os.path.join(where, "entry_points.txt")
+    return os.access(where, os.R_OK | os.X_OK) and (
+        not os.path.exists(declared) or os.access(declared, os.R_OK))
 
 
 def path_entries() -> list[tuple[int, str]]:
