@@ -193,6 +193,8 @@ def _empty_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 CHILD = """
 import json, logging, sys
+# Reading a zip archive takes zipfile, which on Python 3.9 imports importlib.machinery.
+import zipfile
 
 logs = []
 
