@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from ._records import Stamp, Value
 
-if TYPE_CHECKING:  # an alias for the type checker only: making it costs every warm call
+if TYPE_CHECKING:  # aliases for the type checker only: making them costs every warm call
     # A ``sys.path`` entry as found now: its stamp (None: it is not there), its link count,
     # and whether it is a directory.
     EntryState = tuple[Optional[Stamp], int, bool]
+    # What an index records of a file or directory it could not read: its ``st_mtime_ns``,
+    # ``st_ctime_ns`` and ``st_size`` (None: not found).
+    Marks = Optional[tuple[int, int, int]]
 
 
 def entry_state(entry: str) -> EntryState:
@@ -53,11 +56,6 @@ def holds_no_metadata(entry: str) -> bool:
     if ".dist-info\n" in listed or ".egg-info\n" in listed:
         return False
     return not (os.path.basename(entry).lower().endswith(".egg") and "\negg-info\n" in listed)
-
-
-# What an index records of a file or directory it could not read: its ``st_mtime_ns``,
-# ``st_ctime_ns`` and ``st_size`` (None: not found).
-Marks = Optional[tuple[int, int, int]]
 
 
 class Unread(Value):
