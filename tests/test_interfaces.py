@@ -3,11 +3,9 @@ zope.interface interfaces."""
 
 from __future__ import annotations
 
-import sys
-
 from zope.interface import Interface, implementer
 
-from compat_plugin._interfaces import extending, extending_named
+from compat_plugin._interfaces import extending
 
 
 class IRoot(Interface):
@@ -59,10 +57,3 @@ def test_an_interface_given_a_base_after_its_plugins_were_scanned_is_found_from_
     finally:
         IOther.__bases__ = (Interface,)
     assert f"{__name__}.IOther" not in extending(ILate)
-
-
-def test_extending_named_asks_an_imported_interface_and_imports_nothing() -> None:
-    assert extending_named(f"{__name__}.IChild") == extending(IChild)
-    absent = "compat_plugin_test_not_imported.IThing"
-    assert extending_named(absent) == (absent,)
-    assert "compat_plugin_test_not_imported" not in sys.modules

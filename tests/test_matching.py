@@ -9,7 +9,7 @@ import pytest
 from zope.interface import Interface
 
 from compat_plugin._interfaces import TWISTED_IPLUGIN, IPlugin, extending
-from compat_plugin._matching import provides
+from compat_plugin._matching import answering, provides
 from compat_plugin._records import Origin, PluginRecord
 
 
@@ -51,3 +51,11 @@ def test_a_marker_declared_is_no_interface_to_import(monkeypatch: pytest.MonkeyP
 def test_a_query_for_either_marker_matches_every_plugin() -> None:
     assert provides(record(TWISTED_IPLUGIN, THING), extending(IPlugin))
     assert provides(record(IPlugin.__identifier__), (TWISTED_IPLUGIN,))
+
+
+def test_answering_asks_an_imported_interface_as_it_is_and_imports_nothing() -> None:
+    thing, other = record(THING), record(NOT_IMPORTED)
+    assert answering([thing, other], THING) == [thing]
+    assert answering([thing, other], BASE) == [other]  # IThing no longer extends IBase
+    assert answering([thing, other], NOT_IMPORTED) == [other]
+    assert "compat_plugin_test_not_imported" not in sys.modules

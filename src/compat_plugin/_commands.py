@@ -111,13 +111,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     found = resolve(package)
     _not_a_plugin_package(package, found, "list")
     wanted = _interface_filter(found, args.interface)
-    records = list(found.plugins)
-    if wanted is not None:  # what getPlugins would yield for it
-        from ._interfaces import extending_named
-        from ._matching import provides
+    from ._matching import answering
 
-        accepted = extending_named(wanted)
-        records = [r for r in records if provides(r, accepted)]
+    records = list(found.plugins) if wanted is None else answering(found.plugins, wanted)
     if args.json:
         print_json({
             "package": package.__name__,
@@ -362,8 +358,12 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     rows: list[Sequence[str]] = []
     for state in states:
-        current = ("not written" if not state.written else f"no: {state.why}"
-                   if not state.current else f"yes ({state.why})" if state.why else "yes")
+        if not state.written:
+            current = "not written"
+        elif not state.current:
+            current = f"no: {state.why}"
+        else:  # a current index may say what it could not read
+            current = f"yes ({state.why})" if state.why else "yes"
         described, where, place = cache_columns(state, args.wide)
         size = str(state.size) if state.size is not None else "-"
         rows.append((state.package, described, where, size, current, place))

@@ -16,9 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from ._interfaces import extending_named
 from ._inventory import CacheState, cache_states
-from ._matching import provides
+from ._matching import answering
 from ._output import cache_columns, count, short_path, source, table, width
 from ._records import Discovery, LoadError, Origin
 
@@ -154,8 +153,7 @@ def _calls(package: ModuleType, found: Discovery) -> Iterable[Call]:
     warm = _measure(package, interfaces, cold=False)
     cold = _measure(package, interfaces, cold=True)
     for interface in interfaces:
-        accepted = extending_named(interface)
-        imports = tuple(dict.fromkeys(r.module for r in found.plugins if provides(r, accepted)))
+        imports = tuple(dict.fromkeys(r.module for r in answering(found.plugins, interface)))
         yield Call(interface, imports, warm.get(interface), cold.get(interface))
 
 
@@ -276,8 +274,10 @@ def report_text(report: Report, wide: bool) -> str:
 def _cache_state(state: CacheState) -> str:
     if not state.written:
         return "not written" + ("" if state.writable else " (not writable)")
-    current = (f"stale: {state.why}" if not state.current
-               else f"current ({state.why})" if state.why else "current")
+    if not state.current:
+        current = f"stale: {state.why}"
+    else:  # a current index may say what it could not read
+        current = f"current ({state.why})" if state.why else "current"
     return f"{current}, {'writable' if state.writable else 'not writable'}"
 
 

@@ -112,13 +112,6 @@ def extending(interface: InterfaceClass) -> tuple[str, ...]:
     return tuple(names)
 
 
-def extending_named(name: str) -> tuple[str, ...]:
-    """``extending`` of the interface called ``name`` if it is imported, else ``name`` alone:
-    for the command line, which names interfaces and lists plugins without importing them."""
-    interface = imported_interface(name)
-    return extending(interface) if interface is not None else (name,)
-
-
 def imported_interface(name: str) -> InterfaceClass | None:
     """The interface called ``name`` if its module is already imported, else None.
 

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 
 from zope.interface.interface import InterfaceClass
 
-from ._interfaces import MARKER_NAMES, imported_interface
+from ._interfaces import MARKER_NAMES, extending, imported_interface
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from ._records import PluginRecord
 
 
@@ -42,6 +44,15 @@ def provides(record: PluginRecord, accepted: tuple[str, ...]) -> bool:
             for name in record.provided):
         return any(name in record.interfaces for name in accepted)
     return any(name in accepted for name in record.provided)
+
+
+def answering(records: Iterable[PluginRecord], name: str) -> list[PluginRecord]:
+    """The ``records`` that answer a query for the interface called ``name`` as ``getPlugins``
+    decides it -- ``name`` alone when that interface is not imported: the command line lists
+    plugins without importing them."""
+    interface = imported_interface(name)
+    accepted = extending(interface) if interface is not None else (name,)
+    return [record for record in records if provides(record, accepted)]
 
 
 def adapts(names: tuple[str, ...], interface: InterfaceClass) -> bool:
