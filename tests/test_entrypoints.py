@@ -32,7 +32,7 @@ from typing import Any
 import importlib_metadata
 import pytest
 
-from compat_plugin import _entrypoints, discover, getPlugins
+from compat_plugin import _entrypoints, _metadata, discover, getPlugins
 from compat_plugin._entry_indexes import GroupView, merge
 from compat_plugin._entrypoints import (
     Declared,
@@ -853,6 +853,48 @@ def test_an_index_another_user_could_not_read_all_of_is_read_again_by_one_who_ca
     assert f"{made.site} for entry points of ephost.plugins" in " ".join(root["logs"])
 
 
+def test_a_copy_hidden_for_being_unreadable_is_read_once_it_can_be(
+    templates: dict[str, Path], shared: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy nobody may not read looks as if it had no metadata, so a readable copy hides
+    it; made readable, it has metadata and may come first: the index is read again."""
+    made = StrictUmask(templates, shared, monkeypatch, "directory")
+    made.metadata.chmod(0o755)
+    second = made.site / "ep_good-2.0.dist-info"
+    shutil.copytree(made.metadata, second)
+    metadata_file = second / "METADATA"
+    metadata_file.write_text(metadata_file.read_text().replace("Version: 1.0", "Version: 2.0"))
+    second.chmod(0o700)
+    hidden, _ = made.run()
+    assert hidden["plugins"] == EVERYTHING  # from the readable copy
+    again, _ = made.run()
+    assert not [m for m in again["logs"] if m.startswith("reading installed metadata in ")]
+    assert (f"the entry points of the distribution at {second} could not be read when "
+            f"{made.site} was indexed: they are left out until it is mended or made readable"
+            ) in again["logs"]
+    second.chmod(0o755)
+    found, _ = made.run()
+    assert [m for m in found["logs"] if m.startswith(f"reading installed metadata in {made.site}")]
+
+
+def test_a_user_who_may_not_look_into_a_distribution_of_an_administrator_s_index_keeps_one(
+    templates: dict[str, Path], shared: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index beside the entry, written by root, names a distribution nobody may not look
+    into: nobody reads the entry once, keeps that in their own cache, and uses it after."""
+    made = StrictUmask(templates, shared, monkeypatch, "directory")
+    made.site.chmod(0o755)  # root may write beside it; nobody may not
+    root, _ = made.run(0)
+    assert root["plugins"] == EVERYTHING
+    assert beside(made.site).exists()
+    first, _ = made.run()
+    assert first["plugins"] == EVERYTHING[:1]
+    assert [m for m in first["logs"] if m.startswith("reading installed metadata in ")]
+    again, _ = made.run()
+    assert again["plugins"] == EVERYTHING[:1]
+    assert not [m for m in again["logs"] if m.startswith("reading installed metadata in ")]
+
+
 def test_entry_points_that_did_not_parse_are_read_again_once_mended_in_place(
     sites: Sites, debug: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -888,12 +930,39 @@ def test_entry_points_that_did_not_parse_are_read_again_once_mended_in_place(
     assert (beside(site).stat().st_ino, beside(site).stat().st_mtime_ns) == (
         written.st_ino, written.st_mtime_ns)
     declared.write_bytes(text)  # seen by this process's next call already
+    (state,) = [c for c in cache_states(package()) if c.place == str(beside(site))]
+    assert (state.current, state.why) == (
+        False, f"{declared.parent} changed since its entry points could not be read")
     assert [r.qualified_name for r in discover(package()).plugins] == everything
     assert json.loads(beside(site).read_bytes())["unread"] == []
     sites.fresh()
     debug.clear()
     assert [r.qualified_name for r in discover(package()).plugins] == everything
     assert reads(debug) == []
+
+
+def test_entry_points_mended_just_after_a_failed_read_are_not_recorded_as_unread(
+    sites: Sites, debug: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure is confirmed by a second read, the marks taken before it: a file mended in
+    between is read, and nothing is recorded against it."""
+    site = sites.make("site", "ephost", "ep-good")
+    (declared,) = site.glob("ep_good-*.dist-info/entry_points.txt")
+    text = declared.read_bytes()
+    declared.write_bytes(b"\xff" + text)
+    attempt = _metadata._attempt
+
+    def mended_after_a_failure(*args: Any) -> Any:
+        outcome = attempt(*args)
+        if isinstance(outcome, _metadata._Failed):
+            declared.write_bytes(text)  # the administrator's fix lands between the two reads
+        return outcome
+
+    monkeypatch.setattr(_metadata, "_attempt", mended_after_a_failure)
+    found = [r.qualified_name for r in discover(package()).plugins]
+    assert found == ["ephost.plugins.a:plugin", "ep_good.good:plugin", "ep_good.other:plugin"]
+    assert json.loads(beside(site).read_bytes())["unread"] == []
+    assert problems(debug) == []
 
 
 def test_a_hidden_copy_that_does_not_parse_leaves_the_index_complete(
@@ -976,6 +1045,10 @@ INDEX_DAMAGES = [
     pytest.param(_each("scans", lambda scan: scan[:3]), id="scan-short"),
     pytest.param(_each("scans", lambda scan: [scan[0], True, *scan[2:]]), id="scan-mtime-true"),
     pytest.param(_changed(checksum="0"), id="checksum-string"),
+    pytest.param(_changed(unread=[["/x", "yes", None, None]]), id="unread-denied-string"),
+    pytest.param(_changed(unread=[["/x", True, [1, 2], None]]), id="unread-marks-short"),
+    # Of the documented shape, naming a path no file system takes.
+    pytest.param(_changed(unread=[["/x\u0000y", True, None, None]]), id="unread-null-byte"),
 ]
 
 

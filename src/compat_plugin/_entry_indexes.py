@@ -16,6 +16,7 @@ from ._entrypoints import (
     index_places,
     may_live_beside,
     read_index,
+    read_index_at,
     save_index,
 )
 from ._log import logger
@@ -110,17 +111,31 @@ class EntryIndexes:
     def view(self, group: str) -> GroupView:
         """The group as importlib-metadata sees it now.  A distribution whose
         ``entry_points.txt`` changed since its entry was indexed has the entry read again
-        first, so no index names a module to import by itself."""
+        first, so no index names a module to import by itself; so has one this user may not
+        look into (the index was built by one who could) -- unless this user's own index of
+        the entry, in the per-user cache, is current."""
         view = self._merged(group)
-        stale = {id(c.source): c.source for c in view.contributions if _redeclared(c)}
-        if stale:
-            for index in stale.values():
-                logger().info("entry points of %s changed in place; reading its metadata again",
-                              index.entry or ".")
-                self._indexes[index.entry, group] = _built(index.entry, group, index.stamp,
-                                                           index.links, index)
-            view = self._merged(group)
-        return view
+        stale = {id(c.source): (c.source, why) for c in view.contributions
+                 if (why := _redeclared(c))}
+        for index, why in stale.values():
+            own = self._own_index(index.entry, group) if why == "denied" else None
+            if own is None:
+                logger().info("entry points of %s %s; reading its metadata again",
+                              index.entry or ".", _REASONS[why])
+                own = _built(index.entry, group, index.stamp, index.links, index)
+            self._indexes[index.entry, group] = own
+        return self._merged(group) if stale else view
+
+    def _own_index(self, entry: str, group: str) -> EntryIndex | None:
+        """This user's current index of ``entry`` in the per-user cache, if any, in which no
+        distribution is one this user may not look into."""
+        (place,) = index_places(entry, group, False)
+        own = read_index_at(place, entry, group)
+        if (own is None or not own.describes(entry_state(entry))
+                or any(_redeclared(Contribution(d, own, 0)) for d in own.distributions)):
+            return None
+        self._report_unread(own)
+        return own
 
     def _merged(self, group: str) -> GroupView:
         sources = [(position, self.entry_index(entry, group))
@@ -277,13 +292,24 @@ def _made_pycache(entry: str) -> bool:
     return True
 
 
-def _redeclared(contribution: Contribution) -> bool:
-    """Whether a distribution's ``entry_points.txt`` changed since its index was built."""
+_REASONS = {"changed": "changed in place", "denied": "cannot be looked into by this user"}
+
+
+def _redeclared(contribution: Contribution) -> str:
+    """Whether a distribution's ``entry_points.txt`` changed since its index was built
+    (``"changed"``), or cannot be looked at by this user (``"denied"``); "" if neither."""
     distribution = contribution.distribution
     if distribution.declared_stamp is None:
-        return False
-    now = Stamp.of(os.path.join(distribution.metadata, "entry_points.txt"))
-    return not distribution.declared_stamp.matches(now, contribution.source.written_ns)
+        return ""
+    try:
+        st = os.stat(os.path.join(distribution.metadata, "entry_points.txt"))
+    except PermissionError:
+        return "denied"
+    except (OSError, ValueError):
+        return "changed"
+    now = Stamp(st.st_mtime_ns, st.st_size)
+    return "" if distribution.declared_stamp.matches(now, contribution.source.written_ns) \
+        else "changed"
 
 
 def _gate_holds(depends: tuple[tuple[str, str, Stamp | None], ...], view: GroupView) -> bool:

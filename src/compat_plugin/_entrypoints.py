@@ -197,10 +197,10 @@ class EntryIndex:
         of the metadata directories it could not read has changed since."""
         stamp, links, _ = state
         recorded = self.stamp
-        if self.unread and any(unread.changed() for unread in self.unread):
+        if links != self.links or not (stamp is None if recorded is None
+                                       else recorded.matches(stamp, self.written_ns)):
             return False
-        return links == self.links and (stamp is None if recorded is None
-                                        else recorded.matches(stamp, self.written_ns))
+        return not (self.unread and any(unread.changed() for unread in self.unread))
 
     def holds(self, key: str, with_metadata: bool = True) -> bool:
         """Whether a distribution named ``key`` (normalized) is in this entry."""

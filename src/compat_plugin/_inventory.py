@@ -146,7 +146,5 @@ def _index_note(index: EntryIndex, current: bool) -> str:
     if current:
         unread = ", ".join(unread.where for unread in index.unread)
         return f"could not read the entry points of {unread}" if unread else ""
-    changed = [unread.where for unread in index.unread if unread.changed()]
-    if changed:
-        return f"{', '.join(changed)} changed since its entry points could not be read"
-    return "written for an earlier state of the entry"
+    news = [f"{unread.where} {said}" for unread in index.unread if (said := unread.news())]
+    return "; ".join(news) or "written for an earlier state of the entry"

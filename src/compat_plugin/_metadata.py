@@ -98,7 +98,9 @@ def _index_of(entry: str, group: str, stamp: Stamp | None, found: Iterable[Any])
         where, declared_stamp = _location(dist)
         outcome = _entry_points_of(dist, group, where, has_metadata, declared_stamp is not None)
         if isinstance(outcome, Unread):
-            if key not in winners:  # a hidden copy's entry points would not count anyway
+            # A hidden copy's entry points would not count -- unless it was hidden for being
+            # unreadable, which made it look as if it had no metadata.
+            if key not in winners or outcome.denied:
                 unread.append(outcome)
             declared: tuple[Declared, ...] = ()
         else:

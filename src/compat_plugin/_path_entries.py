@@ -69,13 +69,20 @@ class Unread(Value):
         self.where, self.denied, self.marks = where, denied, marks
 
     def changed(self) -> bool:
-        """Whether it may read now: a ``chmod``, a file mended in place or replaced changes
-        the marks; what was denied is tried again also once this user may read it (another
-        user, or one who joined a group, reading the index) -- and always on Windows, whose
-        file times do not show a change of permissions."""
+        """Whether it is worth reading again (``news``)."""
+        return bool(self.news())
+
+    def news(self) -> str:
+        """What makes it worth reading again, in a few words ("" if nothing does): a
+        ``chmod``, a file mended in place or replaced changes the marks; what was denied is
+        tried again also once this user may read it (another user, or one who joined a group,
+        reading the index) -- and always on Windows, whose file times do not show a change of
+        permissions."""
         if change_marks(self.where) != self.marks:
-            return True
-        return self.denied and (os.name == "nt" or _may_read(self.where))
+            return "changed since its entry points could not be read"
+        if self.denied and (os.name == "nt" or _may_read(self.where)):
+            return "may be read now"
+        return ""
 
     def row(self) -> list[object]:
         """The stored form: ``[where, denied, marks of the directory, of entry_points.txt]``."""
@@ -101,9 +108,15 @@ def change_marks(where: str) -> tuple[Marks, Marks]:
 
 
 def _may_read(where: str) -> bool:
+    """Whether this user may open the ``entry_points.txt`` in ``where`` (by name, as
+    importlib-metadata does: searching the directory is enough) -- True for a path no file
+    system takes (a forged index's), so that the index is read again and replaced."""
     declared = os.path.join(where, "entry_points.txt")
-    return os.access(where, os.R_OK | os.X_OK) and (
-        not os.path.exists(declared) or os.access(declared, os.R_OK))
+    try:
+        return os.access(where, os.X_OK) and (
+            not os.path.exists(declared) or os.access(declared, os.R_OK))
+    except ValueError:
+        return True
 
 
 def path_entries() -> list[tuple[int, str]]:
