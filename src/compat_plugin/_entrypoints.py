@@ -35,11 +35,10 @@ each and of its ``entry_points.txt``: a ``chmod`` or a mending in place changes 
 those, and the index is then read again, its scans kept (``Unread.changed``).  ``names``
 holds the normalized name of every distribution in the entry that has metadata (``nameless``
 those without), each between newlines: enough to decide shadowing without a list of a thousand
-names to decode.
-``distributions`` are the entry's first copies that declare entry points in the group;
-``metadata`` is their metadata directory and the stamp that of its ``entry_points.txt`` when
-indexed -- checked again before anything of the distribution is used, so an index never names a
-module to import by itself.  ``gates`` keeps the verdict of the
+names to decode.  ``distributions`` are the entry's first copies that declare entry points in
+the group; ``metadata`` is their metadata directory and the stamp that of its
+``entry_points.txt`` when indexed -- checked again before anything of the distribution is used,
+so an index never names a module to import by itself.  ``gates`` keeps the verdict of the
 host-compatibility check with what it depended on: where each required distribution was found,
 and that entry's stamp.  ``scans`` keeps what each entry point's module contributed, under the
 same rules as a directory cache's entries (its file's stamp, its missing imports), and while the
