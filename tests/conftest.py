@@ -160,7 +160,7 @@ def plugin_source(tag: str, interface: str = "ITestPlugin", *, counted: bool = F
 # -- Directory caches as the documentation describes them, read without the library --------
 
 CACHE_NAME = f"compat_plugin.{sys.implementation.cache_tag}.json"
-DIRECTORY_SCHEMA = 4
+DIRECTORY_SCHEMA = 5
 COLUMNS = ("names", "files", "mtimes", "sizes")
 HEADER_KEYS = {"schema", "interpreter", "directory", "package", "modules", "missing", "checksum"}
 
@@ -257,7 +257,7 @@ class StoredCache:
     header: dict[str, Any]
     stamps: dict[str, list[Any]]
     details: dict[str, list[Any]]
-    missing: dict[str, list[str]]
+    missing: dict[str, list[list[Any]]]
 
     def provided(self, module: str) -> dict[str, list[str]]:
         """The short names of the interfaces each recorded plugin of ``module`` declares."""
@@ -300,8 +300,11 @@ def read_cache(path: Path, directory: Path | str, package: str) -> StoredCache:
         details[name] = value
     missing = header["missing"]
     assert type(missing) is dict and set(missing) <= set(names), missing
-    for imports in missing.values():
-        assert type(imports) is list and imports and all(type(n) is str for n in imports)
+    for misses in missing.values():
+        assert type(misses) is list and misses, missing
+        for miss in misses:
+            assert type(miss) is list and len(miss) == 2, missing
+            assert type(miss[0]) is str and (miss[1] is None or type(miss[1]) is str), missing
     return StoredCache(header, stamps, details, missing)
 
 
@@ -551,6 +554,17 @@ class ProvidingFinder(importlib.abc.MetaPathFinder):
         if fullname != self.name:
             return None
         return importlib.util.spec_from_loader(fullname, _EmptyLoader())
+
+
+class AskedFinder(importlib.abc.MetaPathFinder):
+    """A real ``sys.meta_path`` finder that finds nothing and notes every name it is asked
+    for: placed first, it sees every question put to the finders."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        self.names.append(fullname)
 
 
 class _EmptyLoader(importlib.abc.Loader):

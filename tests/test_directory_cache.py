@@ -53,6 +53,7 @@ from .conftest import (
     DIRECTORY_SCHEMA,
     INTERFACES,
     PLUGINS_INIT,
+    AskedFinder,
     Install,
     PluginTree,
     ProvidingFinder,
@@ -351,7 +352,7 @@ def test_cache_is_json_lines_beside_the_plugins(ptree: PluginTree) -> None:
     assert ptree.cache_files() == [beside(ptree)]
     document = fresh(ptree)
     header = document.header
-    assert header["schema"] == _directory_file.SCHEMA == DIRECTORY_SCHEMA == 4
+    assert header["schema"] == _directory_file.SCHEMA == DIRECTORY_SCHEMA == 5
     assert header["interpreter"] == TAG
     # Modules in name order, each with its file and stamp; line n describes module n.
     assert header["modules"]["names"] == ["a", "b"]
@@ -686,10 +687,18 @@ DAMAGES = [
     pytest.param(_missing({"a": "json"}, hide=True), id="missing-value-string"),
     pytest.param(_missing({"a": [1]}, hide=True), id="missing-value-ints"),
     pytest.param(_missing({"a": [None]}, hide=True), id="missing-value-null"),
-    # A consistent file whose ``a`` claims nothing but missed an import that is there now.
-    pytest.param(_missing({"a": ["json"]}, hide=True), id="missing-now-importable"),
-    pytest.param(_missing({"a": ["compat_plugin_test_absent", "email.mime"]}, hide=True),
-                 id="missing-one-now-importable"),
+    pytest.param(_missing({"a": ["json"]}, hide=True), id="missing-name-without-importer"),
+    pytest.param(_missing({"a": [["json"]]}, hide=True), id="missing-pair-short"),
+    pytest.param(_missing({"a": [["json", None, None]]}, hide=True), id="missing-pair-long"),
+    pytest.param(_missing({"a": [["json", 1]]}, hide=True), id="missing-importer-int"),
+    pytest.param(_missing({"a": [[None, "sys"]]}, hide=True), id="missing-name-null"),
+    # A consistent file whose ``a`` claims nothing but missed an import that is there now --
+    # with no importer, or with one imported here (sys) but the name imported too.
+    pytest.param(_missing({"a": [["json", None]]}, hide=True), id="missing-now-importable"),
+    pytest.param(_missing({"a": [["compat_plugin_test_absent", None], ["email.mime", None]]},
+                          hide=True), id="missing-one-now-importable"),
+    pytest.param(_missing({"a": [["json", "sys"]]}, hide=True),
+                 id="missing-now-imported-beside-its-importer"),
     # One column of the header's ``modules``.
     *(
         pytest.param(_column(key, change), id=f"{key}-{how}")
@@ -942,7 +951,10 @@ _valid_stamps = st.tuples(
     st.integers(min_value=-(2**63), max_value=2**64),
     st.integers(min_value=0, max_value=2**63),
 ).map(list)
-_absent_names = st.lists(st.text(max_size=6).map(lambda t: ABSENT + t), min_size=1, max_size=2)
+# Misses as stored: ``[name, importer or null]``, no name ever importable.
+_absent_names = st.lists(st.tuples(st.text(max_size=6).map(lambda t: ABSENT + t),
+                                   st.none() | st.text(max_size=6)).map(list),
+                         min_size=1, max_size=2)
 _wrong: st.SearchStrategy[object] = (
     st.sampled_from([True, False, None, 0, 1, 1.0, "", "x", [], {}, [1], ["x", 2]]) | _json
 )
@@ -994,7 +1006,9 @@ def _expected_entries(raw: bytes) -> dict[str, Entry] | None:
     if type(table) is not dict or not all(type(table.get(key)) is list for key in COLUMNS):
         return None
     if type(missing) is not dict or not all(
-        type(value) is list and all(type(name) is str for name in value)
+        type(value) is list and all(
+            type(miss) is list and len(miss) == 2 and type(miss[0]) is str
+            and (miss[1] is None or type(miss[1]) is str) for miss in value)
         for value in missing.values()
     ):
         return None
@@ -1011,7 +1025,8 @@ def _expected_entries(raw: bytes) -> dict[str, Entry] | None:
         return None
     lines = rest.decode("ascii").split("\n")
     return {
-        name: Entry(filename, Stamp(mtime_ns, size), line, tuple(missing.get(name, ())))
+        name: Entry(filename, Stamp(mtime_ns, size), line,
+                    tuple(tuple(miss) for miss in missing.get(name, ())))
         for name, filename, mtime_ns, size, line in zip(names, files, mtimes, sizes, lines)
     }
 
@@ -1103,7 +1118,7 @@ _entries = st.builds(
     st.builds(Stamp, st.integers(min_value=-(2**63), max_value=2**64),
               st.integers(min_value=0, max_value=2**63)),
     _valid_details.map(compact) | _json.map(compact) | _ascii_line,
-    st.just(()) | _absent_names.map(tuple),
+    st.just(()) | _absent_names.map(lambda misses: tuple(map(tuple, misses))),
 )
 
 
@@ -1155,8 +1170,8 @@ def test_encode_then_read_entries_round_trips(tmp_path: Path, entries: dict[str,
     names = sorted(entries)
     assert header["modules"] == columns(
         {name: [entries[name].filename, *entries[name].stamp] for name in names})
-    assert header["missing"] == {name: list(entries[name].missing) for name in names
-                                 if entries[name].missing}
+    assert header["missing"] == {name: [list(miss) for miss in entries[name].missing]
+                                 for name in names if entries[name].missing}
     assert rest.decode("ascii").split("\n") == [*(entries[name].details for name in names), ""]
 
     path = tmp_path / "cache.json"
@@ -1197,9 +1212,9 @@ def test_sift_of_a_listing_in_the_files_own_order_agrees_with_the_loop(tmp_path:
         "b": Entry("b.py", Stamp(2, 20), '[null,[["p",null,["x.I"],["x.I"]]],[]]'),
         "a": Entry("a.py", Stamp(1, 10), "[null,[],[]]"),
         "c": Entry("c.py", Stamp(3, 30), '[null,[["p",null,["x.I"],["x.I"]]],[]]',
-                   ("json",)),
+                   (("json", None),)),
         "d": Entry("d.py", Stamp(4, 40), '[null,[["p",null,["x.I"],["x.I"]]],[]]',
-                   (f"{ABSENT}d",)),
+                   ((f"{ABSENT}d", None),)),
     }
     order = ["b", "a", "c", "d"]
     raw = encode(DIRECTORY, PACKAGE, entries, order)
@@ -1207,7 +1222,7 @@ def test_sift_of_a_listing_in_the_files_own_order_agrees_with_the_loop(tmp_path:
     header = json.loads(header_text)
     assert header["modules"]["names"] == order
     # A hostile file may name, as missing imports, modules it does not hold.
-    header["missing"]["nowhere"] = ["json"]
+    header["missing"]["nowhere"] = [["json", None]]
     path = tmp_path / "cache.json"
     path.write_bytes(json.dumps(header).encode() + b"\n" + details)
     found = _read(path)
@@ -1235,8 +1250,9 @@ def test_sift_compares_each_listed_module_with_its_entry(tmp_path: Path) -> None
         "a": Entry("a.py", Stamp(1, 10), '[null,[["p",null,["x.I"],["x.I"]]],[]]'),
         "b": Entry("b.py", Stamp(2, 20), "[null,[],[]]"),
         "c": Entry("c.py", Stamp(3, 30), '[null,[["p",null,["x.I"],["x.I"]]],[]]',
-                   ("json",)),
-        "d": Entry("d.py", Stamp(4, 40), "[null,[],[]]", (f"{ABSENT}d", f"{ABSENT}e")),
+                   (("json", None),)),
+        "d": Entry("d.py", Stamp(4, 40), "[null,[],[]]",
+                   ((f"{ABSENT}d", None), (f"{ABSENT}e", "sys"))),
         "gone": Entry("gone.py", Stamp(5, 50), "[null,[],[]]"),
     }
     path = tmp_path / "cache.json"
@@ -1522,7 +1538,7 @@ def test_an_entry_with_a_missing_import_holds_while_it_stays_missing(ptree: Plug
     dependency = optional_dependency()
     ptree.plugin("cond", conditional(dependency))
     assert tags(ptree, "ITestPlugin") == ["a"]
-    assert fresh(ptree).missing == {"cond": [dependency]}
+    assert fresh(ptree).missing == {"cond": [[dependency, f"{ptree.plugins_name}.cond"]]}
     before = identity(beside(ptree))
     for _ in range(2):
         ptree.purge()
@@ -1530,6 +1546,101 @@ def test_an_entry_with_a_missing_import_holds_while_it_stays_missing(ptree: Plug
         assert tags(ptree, "ITestPlugin2") == ["b"]
         assert sorted(imports(ptree)) == ["a", "b"]
         assert identity(beside(ptree)) == before
+
+
+def _through_a_helper(ptree: PluginTree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                      ) -> tuple[str, str, Path]:
+    """A plugin module ``cond`` whose plugin exists where a helper module outside the plugin
+    package found ``dependency`` when it was first imported; scanned once, the dependency
+    missing.  Returns the helper's name, the dependency's, and where it can be provided."""
+    dependency = optional_dependency()
+    helper = f"{dependency}_helper"
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / f"{helper}.py").write_text(
+        f"try:\n    import {dependency}\nexcept ImportError:\n    FOUND = False\n"
+        "else:\n    FOUND = True\n")
+    monkeypatch.syspath_prepend(str(library))
+    ptree.plugin("cond", counted("cond")
+                 + f"import {helper}\nif not {helper}.FOUND:\n    del plugin\n")
+    assert tags(ptree, "ITestPlugin") == ["a"]
+    assert fresh(ptree).missing == {"cond": [[dependency, helper]]}
+    return helper, dependency, tmp_path / "later"
+
+
+def test_a_miss_whose_importer_is_imported_already_is_settled(
+    ptree: PluginTree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the helper that missed an import is imported in the process, and the name is not,
+    the dependency's appearing cannot change the module's plugins there: importing the module
+    does not run the helper again.  The entry is used, and no finder is asked for the name."""
+    helper, dependency, later = _through_a_helper(ptree, tmp_path, monkeypatch)
+    before = identity(beside(ptree))
+    sys.path.append(str(provide(later, dependency)))
+    importlib.invalidate_caches()
+    assert helper in sys.modules and dependency not in sys.modules
+    asked = AskedFinder()
+    sys.meta_path.insert(0, asked)
+    try:
+        for _ in range(2):
+            ptree.purge()
+            assert tags(ptree, "ITestPlugin") == ["a"]
+            assert imports(ptree) == ["a"]
+    finally:
+        sys.meta_path.remove(asked)
+    assert dependency not in asked.names
+    assert identity(beside(ptree)) == before
+    # Where the helper is not imported yet, the dependency is there for it: scanned again.
+    del sys.modules[helper]
+    ptree.purge()
+    assert tags(ptree, "ITestPlugin") == ["a", "cond"]
+    assert fresh(ptree).missing == {}
+
+
+def test_a_miss_whose_name_is_imported_beside_its_importer_counts(
+    ptree: PluginTree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The helper is imported, but so is the name it missed (imported since, by someone else):
+    the process no longer tells what the helper found, and the module is scanned again."""
+    helper, dependency, later = _through_a_helper(ptree, tmp_path, monkeypatch)
+    sys.path.append(str(provide(later, dependency)))
+    importlib.invalidate_caches()
+    importlib.import_module(dependency)
+    assert helper in sys.modules
+    ptree.purge()
+    assert tags(ptree, "ITestPlugin") == ["a"]  # the helper, imported before, found nothing
+    assert sorted(imports(ptree)) == ["a", "cond"]
+
+
+def test_twisted_probes_seen_by_a_first_scan_are_settled_where_twisted_is_imported(
+    ptree: PluginTree,
+) -> None:
+    """A process that imports Twisted while scanning (``cache regenerate``, as an
+    administrator does) sees Twisted probe for other platforms' modules; those misses are
+    Twisted's.  A process that has imported Twisted before its call asks no finder about
+    them, and still answers from the cache."""
+    ptree.plugin("legacy", plugin_source("legacy", counted=True).replace(
+        "from compat_plugin import IPlugin", "from twisted.plugin import IPlugin"))
+    cold = run_tree(ptree, 'assert "twisted" not in sys.modules\n'
+                           'out["calls"] = tags("ITestPlugin")')
+    assert sorted(cold["calls"]) == ["a", "legacy"]
+    misses = fresh(ptree).missing.get("legacy", [])
+    twisteds = [name for name, importer in misses if (importer or "").startswith("twisted.")]
+    assert twisteds, misses
+    asking = (
+        "import twisted.plugin\n"
+        "class Asked:\n"
+        "    names = []\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        self.names.append(name)\n"
+        "sys.meta_path.insert(0, Asked())\n"
+        'out["calls"] = tags("ITestPlugin2")\n'
+        'out["asked"] = Asked.names\n'
+    )
+    warm = run_tree(ptree, asking)
+    assert warm["calls"] == ["b"]
+    assert warm["imports"] == ["b"]
+    assert not set(twisteds) & set(warm["asked"]), warm["asked"]
 
 
 def test_a_sys_path_entry_appended_at_run_time_makes_the_entry_rescan(
@@ -1587,7 +1698,7 @@ def test_a_module_imported_before_its_scan_is_not_recorded_as_needing_nothing(
     ptree.plugin("cond", conditional(dependency))
     importlib.import_module(f"{ptree.plugins_name}.cond")
     assert tags(ptree, "ITestPlugin") == ["a"]
-    assert stored(ptree).missing.get("cond", [dependency]) == [dependency]
+    assert stored(ptree).missing.get("cond") in (None, [[dependency, f"{ptree.plugins_name}.cond"]])
 
     ptree.purge()
     sys.path.append(str(provide(tmp_path / "installed", dependency)))
@@ -2190,7 +2301,7 @@ def test_a_conditional_plugin_follows_its_optional_dependency(
 
     cold = child()
     assert cold["calls"] == [["a"], ["a"]]
-    assert fresh(ptree).missing == {"porcelain": ["optdep"]}
+    assert fresh(ptree).missing == {"porcelain": [["optdep", f"{ptree.plugins_name}.porcelain"]]}
     before = identity(beside(ptree))
     warm = child()
     assert warm["calls"] == [["a"], ["a"]]
@@ -2219,7 +2330,7 @@ def test_a_conditional_plugin_follows_its_optional_dependency(
     quiet = child()
     assert quiet["calls"] == [["a"], ["a"]]
     assert problems(quiet) == []
-    assert fresh(ptree).missing == {"porcelain": ["optdep"]}
+    assert fresh(ptree).missing == {"porcelain": [["optdep", f"{ptree.plugins_name}.porcelain"]]}
 
     venv.pip("install", *OFFLINE, str(wheels["optdep-1.0"]))
     back = child()

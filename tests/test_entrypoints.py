@@ -148,7 +148,8 @@ def test_index_document_round_trips(tmp_path: Path) -> None:
     written = EntryIndex(entry, GROUP, Stamp(1, 2), "\nfoo\nbar\n", "\nbaz\n", (declared,),
                          (Shadowed("foo", "0.9", "/b/foo-0.9.dist-info", declared.metadata),))
     written.judged("foo", Gate("requires host>=2", (("host", "/b", Stamp(3, 4)),)))
-    written.store("foo\0a\0foo:a", Entry("/x/foo.py", Stamp(7, 8), "[null,[],[]]", ("opt",)))
+    written.store("foo\0a\0foo:a", Entry("/x/foo.py", Stamp(7, 8), "[null,[],[]]",
+                                         (("opt", "foo"), ("probed", None))))
     place = str(tmp_path / "index.json")
     save_index(written, CacheFile([place]))
     assert not written.dirty
@@ -1044,6 +1045,9 @@ INDEX_DAMAGES = [
     pytest.param(_changed(scans=[]), id="scans-list"),
     pytest.param(_each("scans", lambda scan: scan[:3]), id="scan-short"),
     pytest.param(_each("scans", lambda scan: [scan[0], True, *scan[2:]]), id="scan-mtime-true"),
+    pytest.param(_each("scans", lambda scan: [*scan[:4], ["optdep"]]), id="scan-miss-name-only"),
+    pytest.param(_each("scans", lambda scan: [*scan[:4], [["optdep", 1]]]),
+                 id="scan-miss-importer-integer"),
     pytest.param(_changed(checksum="0"), id="checksum-string"),
     pytest.param(_changed(unread=[["/x", "yes", None, None]]), id="unread-denied-string"),
     pytest.param(_changed(unread=[["/x", True, [1, 2], None]]), id="unread-marks-short"),

@@ -37,13 +37,18 @@ def scan(tree: PluginTree, module: str, scanner: Scanner | None = None) -> Any:
     return (scanner or Scanner()).scan(f"{tree.plugins_name}.{module}", None, origin(tree))
 
 
+def by(tree: PluginTree, module: str, *names: str) -> tuple[tuple[str, str], ...]:
+    """The misses of ``names``, each looked for by an ``import`` in ``module``'s body."""
+    return tuple((name, f"{tree.plugins_name}.{module}") for name in names)
+
+
 # -- what a scan's import looked for in vain ---------------------------------------------------
 
 
 def test_a_failed_import_is_recorded_and_the_module_still_scanned(tree: PluginTree) -> None:
     path = tree.plugin("cond", optional("import compat_plugin_test_nodep"))
     found = scan(tree, "cond")
-    assert found.missing == ("compat_plugin_test_nodep",)
+    assert found.missing == by(tree, "cond", "compat_plugin_test_nodep")
     assert found.preloaded is False
     assert found.errors == ()
     assert found.file == str(path)
@@ -62,7 +67,8 @@ def test_find_spec_calls_count_as_looking(tree: PluginTree) -> None:
         "HAS_JSON = importlib.util.find_spec('json') is not None\n"
     ))
     found = scan(tree, "probe")
-    assert found.missing == ("compat_plugin_test_probed",)
+    # A probe leaves what it finds out of sys.modules: no importer is named for it.
+    assert found.missing == (("compat_plugin_test_probed", None),)
     module = sys.modules[f"{tree.plugins_name}.probe"]
     assert (module.HAS_NODEP, module.HAS_JSON) == (False, True)
 
@@ -75,7 +81,7 @@ def test_dotted_names_are_recorded_as_looked_for(tree: PluginTree) -> None:
     ))
     found = scan(tree, "dotted")
     # A package that is not there is looked for once, not its submodules.
-    assert found.missing == tuple(sorted([
+    assert found.missing == by(tree, "dotted", *sorted([
         f"{tree.plugins_name}.absent_sibling", "json.no_such_submodule",
         "compat_plugin_test_top",
     ]))
@@ -86,7 +92,8 @@ def test_names_are_sorted_and_recorded_once(tree: PluginTree) -> None:
         "import compat_plugin_test_b", "import compat_plugin_test_a",
         "import compat_plugin_test_b",
     ))
-    assert scan(tree, "twice").missing == ("compat_plugin_test_a", "compat_plugin_test_b")
+    assert scan(tree, "twice").missing == by(tree, "twice", "compat_plugin_test_a",
+                                             "compat_plugin_test_b")
 
 
 def test_a_module_that_fails_to_import_still_says_what_it_missed(tree: PluginTree) -> None:
@@ -97,7 +104,7 @@ def test_a_module_that_fails_to_import_still_says_what_it_missed(tree: PluginTre
     assert isinstance(error, LoadError)
     assert isinstance(error.error, ModuleNotFoundError)
     assert error.target == f"{tree.plugins_name}.broken"
-    assert found.missing == ("compat_plugin_test_required",)
+    assert found.missing == by(tree, "broken", "compat_plugin_test_required")
 
 
 def test_a_name_the_scan_itself_made_importable_is_no_miss(
@@ -120,7 +127,7 @@ def test_a_name_the_scan_itself_made_importable_is_no_miss(
     ))
     found = scan(tree, "vendoring")
     assert found.errors == ()
-    assert found.missing == ("compat_plugin_test_still_absent",)
+    assert found.missing == by(tree, "vendoring", "compat_plugin_test_still_absent")
 
 
 def test_a_module_imported_during_another_scan_keeps_what_that_scan_missed(
@@ -130,13 +137,66 @@ def test_a_module_imported_during_another_scan_keeps_what_that_scan_missed(
     tree.plugin("second", optional("import compat_plugin_test_second_needs"))
     scanner = Scanner()
     first = scan(tree, "first", scanner)
-    assert first.missing == ("compat_plugin_test_second_needs",)
+    assert first.missing == by(tree, "second", "compat_plugin_test_second_needs")
     second = scan(tree, "second", scanner)
     assert second.preloaded is True
-    assert second.missing == ("compat_plugin_test_second_needs",)
+    assert second.missing == first.missing
     assert second.file == str(tree.plugins_dir / "second.py")
     # Another scanner (another process, as far as it knows) was not watching.
     assert scan(tree, "second").missing == ()
+
+
+def test_each_miss_names_the_module_whose_import_made_it(tree: PluginTree, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The module running the failed ``import``: one imported along the way for its own misses,
+    the scanned module for a function of an imported library it calls (that call runs again
+    whenever the module is imported), and for ``import_module`` and ``from ... import``."""
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "compat_plugin_test_helper.py").write_text(
+        "try:\n    import compat_plugin_test_helper_needs\nexcept ImportError:\n    pass\n")
+    (library / "compat_plugin_test_lazy.py").write_text(
+        "def load():\n    try:\n        import compat_plugin_test_lazy_needs\n"
+        "    except ImportError:\n        pass\n")
+    monkeypatch.syspath_prepend(str(library))
+    importlib.import_module("compat_plugin_test_lazy")
+    tree.plugin("many", optional(
+        "import compat_plugin_test_helper",
+        "import compat_plugin_test_lazy; compat_plugin_test_lazy.load()",
+        "import importlib; importlib.import_module('compat_plugin_test_by_name')",
+        "from json import compat_plugin_test_not_there",
+    ))
+    assert scan(tree, "many").missing == (
+        ("compat_plugin_test_by_name", f"{tree.plugins_name}.many"),
+        ("compat_plugin_test_helper_needs", "compat_plugin_test_helper"),
+        ("compat_plugin_test_lazy_needs", f"{tree.plugins_name}.many"),
+        ("json.compat_plugin_test_not_there", f"{tree.plugins_name}.many"),
+    )
+
+
+def test_a_miss_outside_an_import_by_the_scanned_module_names_no_importer(
+    tree: PluginTree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A probe in a module imported along the way, and an import in another thread, which the
+    scan cannot tie to a module it ran."""
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "compat_plugin_test_prober.py").write_text(
+        "import importlib.util\n"
+        "FOUND = importlib.util.find_spec('compat_plugin_test_prober_looks') is not None\n")
+    monkeypatch.syspath_prepend(str(library))
+    tree.plugin("threads", plugin_source("threads") + (
+        "import threading\n"
+        "import compat_plugin_test_prober\n"
+        "def _elsewhere():\n"
+        "    try:\n        import compat_plugin_test_in_a_thread\n"
+        "    except ImportError:\n        pass\n"
+        "worker = threading.Thread(target=_elsewhere)\n"
+        "worker.start()\n"
+        "worker.join()\n"
+    ))
+    assert scan(tree, "threads").missing == (
+        ("compat_plugin_test_in_a_thread", None), ("compat_plugin_test_prober_looks", None))
 
 
 def test_a_module_imported_before_any_scan_is_preloaded(tree: PluginTree) -> None:
@@ -168,7 +228,7 @@ def test_an_entry_point_scan_takes_the_named_object(tree: PluginTree) -> None:
     tree.plugin("objects", optional("import compat_plugin_test_obj_needs")
                 + "other = Plugin()\n")
     found = Scanner().scan(f"{tree.plugins_name}.objects", "other", origin(tree))
-    assert found.missing == ("compat_plugin_test_obj_needs",)
+    assert found.missing == by(tree, "objects", "compat_plugin_test_obj_needs")
     assert found.records is not None
     assert [record.attribute for record in found.records.plugins] == ["other"]
 

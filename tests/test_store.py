@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -32,6 +33,7 @@ from compat_plugin._store import (
     STR,
     CacheFile,
     Entry,
+    becomes_importable,
     decode,
     details_of,
     digest,
@@ -47,7 +49,7 @@ from compat_plugin._store import (
     write_atomic,
 )
 
-from .conftest import crc_adler, well_formed_details
+from .conftest import AskedFinder, crc_adler, well_formed_details
 
 ORIGIN = Origin("directory", path="/some/plugins")
 
@@ -551,7 +553,31 @@ def test_an_entry_is_plain_data() -> None:
     assert tuple(entry) == ("a.py", (1, 2), "[null,[],[]]", ())
     same = Entry("a.py", Stamp(1, 2), "[null,[],[]]", ())
     assert entry == same and hash(entry) == hash(same)
-    assert entry != Entry("a.py", Stamp(1, 2), "[null,[],[]]", ("optdep",))
+    assert entry != Entry("a.py", Stamp(1, 2), "[null,[],[]]", (("optdep", None),))
+
+
+def test_a_miss_counts_unless_settled_by_its_importer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name that can be imported now counts -- unless its importer is imported here and the
+    name is not; then no finder is even asked."""
+    name = f"compat_plugin_test_found_{os.getpid()}"
+    (tmp_path / f"{name}.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    absent = "compat_plugin_test_never_there"
+    asked = AskedFinder()
+    monkeypatch.setattr(sys, "meta_path", [asked, *sys.meta_path])
+    assert becomes_importable([(name, None)]) is True
+    assert becomes_importable([[name, "compat_plugin_test_importer_not_imported"]]) is True
+    assert becomes_importable([(absent, None), (absent, "sys")]) is False
+    asked.names.clear()
+    assert becomes_importable([(name, "sys"), [name, "os"]]) is False
+    assert asked.names == []
+    assert becomes_importable([(name, "sys"), (absent, None)]) is False
+    assert asked.names == [absent]
+    # Imported since, by someone: what the importer found can no longer be told.
+    monkeypatch.setitem(sys.modules, name, ModuleType(name))
+    assert becomes_importable([(name, "sys")]) is True
 
 
 @pytest.mark.parametrize(("wanted", "found"), [

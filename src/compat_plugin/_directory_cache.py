@@ -9,7 +9,6 @@ from ._directories import Listing
 from ._directory_file import (
     NOTHING_STORED,
     StoredEntries,
-    becomes_importable,
     cache_places,
     columns,
     encode,
@@ -18,7 +17,7 @@ from ._directory_file import (
     read_entries,
 )
 from ._records import Stamp, Value
-from ._store import CacheFile, Entry, mentions, paused_gc
+from ._store import CacheFile, Entry, becomes_importable, mentions, paused_gc
 
 
 class ModuleFile(Value):

@@ -2,9 +2,9 @@
 
 Format (``SCHEMA``), JSON Lines: a header line, then one line per module::
 
-    {"schema": 4, "interpreter": "cpython-311", "directory": "/real/dir", "package": "pkg.plugins",
+    {"schema": 5, "interpreter": "cpython-311", "directory": "/real/dir", "package": "pkg.plugins",
      "modules": {"names": [...], "files": [...], "mtimes": [...], "sizes": [...]},
-     "missing": {"<module name>": ["optdep", ...]},
+     "missing": {"<module name>": [["optdep", "<importer>" | null], ...]},
      "checksum": <CRC-32 of the lines that follow>}
     [docstring, [[attribute, docstring, [declared interface names], [all interface names]], ...],
      [classes implementing IPlugin, named only for a module without plugins]]
@@ -15,12 +15,16 @@ Module n is ``names[n]``, loaded from ``files[n]`` (relative to the directory), 
 Modules come in the order the directory was listed when the file was written: while the
 directory is unchanged, a warm call compares its listing with these columns as a whole.
 ``missing`` names, for each module whose scan tried to import something that no finder on
-``sys.meta_path`` could find (an optional dependency), those module names.
+``sys.meta_path`` could find (an optional dependency), those module names, each with the module
+whose first import tried it with an ``import`` -- the scanned module, or one it imported along
+the way -- or null (looked for by a probe such as ``importlib.util.find_spec``, or not known).
 
 An entry is used only while its module's file exists with the recorded stamp (or its size and
 its time cut to whole seconds, as image layers and tar files keep times: ``Stamp.matches``) and
 none of its missing names has become importable -- installed into any ``sys.path`` entry,
-appended to ``sys.path``, or provided by a new finder; then the module is scanned again.
+appended to ``sys.path``, or provided by a new finder; then the module is scanned again.  A
+name whose importer is already imported in the process, while the name is not, is not asked
+about: importing the module does not run that importer again (``_store.becomes_importable``).
 Nothing else invalidates it: not other distributions being installed, not another user's
 ``sys.path``, so a cache an administrator regenerated serves every user.  What is not
 noticed: a module whose plugins depend on something other than whether an import succeeds (a
@@ -53,8 +57,10 @@ from ._log import logger
 from ._records import Stamp, same_second
 from ._store import (
     INT,
+    MISSES,
     STR,
     Entry,
+    becomes_importable,
     checksum,
     digest,
     dump_json,
@@ -66,16 +72,17 @@ from ._store import (
     parse_json,
     read_cache,
     record,
+    stored_misses,
     user_cache_root,
 )
 
-SCHEMA = 4
+SCHEMA = 5
 
 _HEADER = record(
     schema=equal_to(SCHEMA),
     modules=record(names=list_of(STR), files=list_of(STR), mtimes=list_of(INT),
                    sizes=list_of(INT)),
-    missing=mapping(list_of(STR)),
+    missing=mapping(MISSES),
     checksum=INT,
 )
 
@@ -102,13 +109,6 @@ def cache_places(directory: str, in_archive: bool) -> list[str]:
     return list(dict.fromkeys([first_place(directory, in_archive), per_user_path(directory)]))
 
 
-def becomes_importable(names: tuple[str, ...] | list[str]) -> bool:
-    """Whether any of ``names``, unimportable when a module was scanned, can be imported now."""
-    from ._imports import importable
-
-    return any(importable(name) for name in names)
-
-
 class StoredEntries:
     """The entries of one cache file: stamps in columns, details as the raw rest of the file,
     split into lines only when one is needed.  Built only from a checked header."""
@@ -116,7 +116,7 @@ class StoredEntries:
     __slots__ = ("_files", "_lines", "_mentioned", "_missing", "_mtimes", "_names",
                  "_position", "_sizes", "_text", "written_ns")
 
-    def __init__(self, columns: dict[str, list[Any]], missing: dict[str, list[str]],
+    def __init__(self, columns: dict[str, list[Any]], missing: dict[str, list[list[Any]]],
                  details: bytes, written_ns: int | None = None) -> None:
         # When the file was written (its own time); None for entries held in memory only,
         # whose stamps hold only exactly (``Stamp.matches``).
@@ -221,7 +221,7 @@ class StoredEntries:
         if at is None or lines is None:
             return None
         stamp = Stamp(self._mtimes[at], self._sizes[at])
-        return Entry(self._files[at], stamp, lines[at], tuple(self._missing.get(name, ())))
+        return Entry(self._files[at], stamp, lines[at], stored_misses(self._missing.get(name, [])))
 
     def as_dict(self) -> dict[str, Entry]:
         """Every entry, by module name."""
@@ -299,7 +299,7 @@ def in_order(entries: dict[str, Entry], order: Sequence[str]) -> list[str]:
 
 
 def columns(names: list[str], entries: dict[str, Entry]
-             ) -> tuple[dict[str, list[Any]], dict[str, list[str]], bytes]:
+             ) -> tuple[dict[str, list[Any]], dict[str, list[list[Any]]], bytes]:
     """The stored form of ``entries``, in the order of ``names``: the header's columns, its
     missing imports, and the detail lines."""
     stamps = [entries[name].stamp for name in names]
@@ -309,6 +309,8 @@ def columns(names: list[str], entries: dict[str, Entry]
         "mtimes": [stamp.mtime_ns for stamp in stamps],
         "sizes": [stamp.size for stamp in stamps],
     }
-    missing = {name: list(entries[name].missing) for name in names if entries[name].missing}
+    missing: dict[str, list[list[Any]]] = {
+        name: [list(miss) for miss in entries[name].missing]
+        for name in names if entries[name].missing}
     details = "".join(f"{entries[name].details}\n" for name in names).encode("ascii")
     return columns, missing, details

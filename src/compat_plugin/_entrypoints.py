@@ -11,7 +11,7 @@ metadata before copies without.  Neither importlib-metadata nor packaging is imp
 
 Index format (``SCHEMA``), one JSON document::
 
-    {"schema": 5, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
+    {"schema": 6, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
      "stamp": [mtime_ns, size], "links": st_nlink,
      "unread": [[metadata directory, denied, its marks, its entry_points.txt's marks], ...],
      "names": "\\nkey\\n...", "nameless": "\\nkey\\n...",
@@ -20,7 +20,7 @@ Index format (``SCHEMA``), one JSON document::
                         [requirement, ...]], ...],
      "shadowed": [[key, version, metadata, winner's metadata], ...],
      "gates": {key: [reason, [[required key, entry, [mtime_ns, size] | null], ...]]},
-     "scans": {scan key: [file, mtime_ns, size, details, [missing, ...]]},
+     "scans": {scan key: [file, mtime_ns, size, details, [[missing, importer | null], ...]]},
      "checksum": <CRC-32 of the scans' details, each followed by a newline, in order>}
 
 ``stamp`` and ``links`` are the entry's when it was indexed (or just after its index was written
@@ -62,6 +62,7 @@ from ._records import Stamp, Value
 from ._store import (
     BOOL,
     INT,
+    MISSES,
     STAMP,
     STR,
     CacheFile,
@@ -78,13 +79,14 @@ from ._store import (
     read_cache,
     record,
     row,
+    stored_misses,
     user_cache_root,
 )
 
 if TYPE_CHECKING:
     from ._path_entries import EntryState
 
-SCHEMA = 5
+SCHEMA = 6
 
 
 class Declared(Value):
@@ -136,7 +138,7 @@ class Gate(Value):
 
 _DISTRIBUTION = row(STR, STR, STR, STR, optional(STAMP), BOOL,
                     list_of(row(STR, STR, optional(STR), optional(STR))), list_of(STR))
-_SCAN = row(STR, INT, INT, STR, list_of(STR))
+_SCAN = row(STR, INT, INT, STR, MISSES)
 _MARKS = row(INT, INT, INT)
 _INDEX = record(
     schema=equal_to(SCHEMA),
@@ -245,7 +247,7 @@ class EntryIndex:
         self.scans.update(kept)
 
     def document(self) -> dict[str, Any]:
-        scans = {key: [e.filename, *e.stamp, e.details, list(e.missing)]
+        scans = {key: [e.filename, *e.stamp, e.details, [list(miss) for miss in e.missing]]
                  for key, e in self.scans.items()}
         return {
             "schema": SCHEMA,
@@ -267,8 +269,8 @@ class EntryIndex:
 
 
 def _is_entry(recorded: object, entry: str) -> bool:
-    """Whether ``recorded`` (a real path) is the real path of ``entry``.  Its absolute path
-    is compared first: the same string needs no look at every directory above it."""
+    """Whether ``recorded`` (a real path) is the real path of ``entry`` (the absolute path,
+    compared first, needs no look at each directory above it)."""
     return type(recorded) is str and (recorded == os.path.abspath(entry or ".")
                                       or recorded == real_entry(entry))
 
@@ -281,8 +283,8 @@ def _details_checksum(scans: dict[str, list[Any]]) -> int:
 
 
 def _distribution_row(d: Distribution) -> list[Any]:
-    return [d.key, d.name, d.version, d.metadata,
-            list(d.declared_stamp) if d.declared_stamp else None, d.has_metadata,
+    stamp = list(d.declared_stamp) if d.declared_stamp else None
+    return [d.key, d.name, d.version, d.metadata, stamp, d.has_metadata,
             [list(e) for e in d.entry_points], list(d.requires)]
 
 
@@ -358,10 +360,8 @@ def _index_from(document: Any, entry: str, group: str) -> EntryIndex | None:
                        document["links"], tuple(map(Unread.from_row, document["unread"])))
     index.gates = {key: Gate(reason, tuple((k, e, Stamp(*s) if s else None) for k, e, s in deps))
                    for key, (reason, deps) in document["gates"].items()}
-    index.scans = {
-        key: Entry(file, Stamp(mtime, size), details, tuple(missing))
-        for key, (file, mtime, size, details, missing) in document["scans"].items()
-    }
+    index.scans = {key: Entry(file, Stamp(mtime, size), details, stored_misses(missing))
+                   for key, (file, mtime, size, details, missing) in document["scans"].items()}
     return index
 
 

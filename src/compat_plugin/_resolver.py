@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from ._directories import Listing, module_stamp, plugin_directories
 from ._directory_cache import DirectoryCache
-from ._directory_file import becomes_importable
 from ._entry_indexes import Contribution, EntryIndexes
 from ._entrypoints import Declared, EntryIndex, scan_key
 from ._log import logger
@@ -37,7 +36,7 @@ from ._rules import Rules
 
 if TYPE_CHECKING:
     from ._scan import Scan, Scanner
-from ._store import Entry, decode, details_of, mentions, paused_gc
+from ._store import Entry, becomes_importable, decode, details_of, mentions, paused_gc
 
 
 class _Kept(Value):

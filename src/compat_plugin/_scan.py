@@ -5,20 +5,25 @@ A plugin module may define its plugins only when an optional dependency imports
 (``try: import optdep``).  While a module is imported for a scan, two finders are placed on
 ``sys.meta_path`` -- first, one that notes every name looked up, and last, one that notes every
 name no other finder found -- so the scan knows which imports failed for want of a module
-(``importlib.util.find_spec`` calls included).  The caches keep those names with the module's
-entry; ``_imports.importable`` later tells, without importing anything, whether one has
-appeared.
+(``importlib.util.find_spec`` calls included).  With each name goes the module whose first
+import looked for it with an ``import`` (``_importer``): the scanned module itself, or one it
+imported along the way.  The caches keep those misses with the module's entry;
+``_store.becomes_importable`` later tells, without importing anything, whether one has
+appeared where it matters.
 """
 
 from __future__ import annotations
 
 import sys
-from types import ModuleType
-from typing import NamedTuple
+from types import FrameType, ModuleType
+from typing import TYPE_CHECKING, NamedTuple
 
 from ._imports import importable, module_named, resolve_attribute
 from ._interfaces import implements_marker, interface_names
 from ._records import PLUGIN_FAULTS, LoadError, ModuleRecords, NotAPlugin, Origin, PluginRecord
+
+if TYPE_CHECKING:
+    from ._store import Miss
 
 # Set on every module by the import system, never by a plugin's author.
 IMPORT_MACHINERY = frozenset({
@@ -32,7 +37,8 @@ class Scan(NamedTuple):
 
     ``records`` is None if nothing could be taken from it (the import failed, or an entry
     point's object is missing or no plugin); ``errors`` says why, and names objects whose
-    inspection failed; ``missing`` holds the modules its import looked for in vain;
+    inspection failed; ``missing`` holds the modules its import looked for in vain, each with
+    the module whose first import looked (``_store.Miss``), sorted;
     ``preloaded`` is true if the module was imported before this scan (by another plugin
     module, say), so what was seen may predate its file; ``file`` is the module's ``__file__``;
     ``watched`` is false if the module was imported where no scan of this process watched
@@ -41,20 +47,52 @@ class Scan(NamedTuple):
 
     records: ModuleRecords | None
     errors: tuple[LoadError, ...]
-    missing: tuple[str, ...]
+    missing: tuple[Miss, ...]
     preloaded: bool
     file: str | None
     watched: bool = True
 
 
 class _Recorder:
-    """A finder that finds nothing and notes every name it is asked for."""
+    """A finder that finds nothing and notes every name it is asked for -- with, when given the
+    frame of the scan, the module whose import asked (``_importer``), else None."""
 
-    def __init__(self) -> None:
-        self.names: list[str] = []
+    def __init__(self, scan: FrameType | None = None) -> None:
+        self.names: list[Miss] = []
+        self._scan = scan
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        self.names.append(name)
+        asker = sys._getframe(1) if self._scan is not None else None
+        self.names.append((name, _importer(asker, self._scan) if asker is not None else None))
+
+
+def _importer(frame: FrameType | None, scan: FrameType | None) -> str | None:
+    """The module that made the look-up reaching a finder from ``frame``, if the look-up is an
+    ``import`` run by the body of a module being imported under the scan's frame ``scan``: the
+    innermost frame running a module's body (its code is ``<module>``, its globals are the
+    namespace of the module of that name).
+
+    None if the look-up is no ``import`` -- ``importlib.util.find_spec`` and other probes, which
+    leave a module they find out of ``sys.modules``, so that nothing tells later whether that
+    importer found it -- or if no module's body under the scan made it (another thread's
+    import, say).
+    """
+    # An import statement, ``__import__`` and ``import_module`` all pass through the import
+    # system's _find_and_load_unlocked before asking the finders; a probe does not.
+    importing = False
+    while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+        importing = importing or frame.f_code.co_name == "_find_and_load_unlocked"
+        frame = frame.f_back
+    if not importing:
+        return None
+    while frame is not None and frame is not scan:
+        if frame.f_code.co_name == "<module>":
+            name = frame.f_globals.get("__name__")
+            module = sys.modules.get(name) if type(name) is str else None
+            if module is not None and getattr(module, "__dict__", None) is frame.f_globals:
+                return name
+        frame = frame.f_back
+    return None
 
 
 def _remove(finder: object) -> None:
@@ -70,7 +108,7 @@ class Scanner:
     later scan finds already imported."""
 
     def __init__(self) -> None:
-        self._missing_for: dict[str, tuple[str, ...]] = {}
+        self._missing_for: dict[str, tuple[Miss, ...]] = {}
 
     def scan(self, name: str, attribute: str | None, origin: Origin) -> Scan:
         """Import ``name`` and take every plugin in it (``attribute`` None), or the one object
@@ -88,9 +126,11 @@ class Scanner:
         return Scan(records, tuple(errors), missing, preloaded, getattr(loaded, "__file__", None),
                     watched)
 
-    def _import(self, name: str, origin: Origin) -> tuple[ModuleType | LoadError, tuple[str, ...]]:
+    def _import(self, name: str, origin: Origin) -> tuple[ModuleType | LoadError, tuple[Miss, ...]]:
         preloaded = name in sys.modules
-        looked_up, unfound = _Recorder(), _Recorder()
+        # Without sys._getframe (not every Python has it), no miss has a known importer.
+        frame = getattr(sys, "_getframe", None)
+        looked_up, unfound = _Recorder(), _Recorder(frame() if frame is not None else None)
         if not preloaded:
             sys.meta_path.insert(0, looked_up)
             sys.meta_path.append(unfound)
@@ -105,8 +145,10 @@ class Scanner:
         if preloaded:
             return loaded, self._missing_for.get(name, ())
         # A name the module's own import made findable (it extended sys.path) is no miss.
-        missing = tuple(sorted({n for n in unfound.names if not importable(n)}))
-        for imported in looked_up.names:
+        findable = {name for name, _ in unfound.names if importable(name)}
+        missing = tuple(sorted({miss for miss in unfound.names if miss[0] not in findable},
+                               key=lambda miss: (miss[0], miss[1] or "")))
+        for imported, _ in looked_up.names:
             self._missing_for.setdefault(imported, missing)
         return loaded, missing
 

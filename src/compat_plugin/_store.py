@@ -23,14 +23,19 @@ import json
 import os
 import sys
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._log import logger
 from ._records import ModuleRecords, Origin, PluginRecord, Stamp, Value
 
-if TYPE_CHECKING:  # an alias for the type checker only: making it costs every warm call
+if TYPE_CHECKING:  # aliases for the type checker only: making them costs every warm call
+    from typing import Optional
+
     Shape = Callable[[Any], bool]
+    # A name a module's scan looked for in vain, and the module whose import looked for it with
+    # an ``import`` (None: found by a probe such as ``importlib.util.find_spec``, or not known).
+    Miss = tuple[str, Optional[str]]
 
 
 def interpreter_tag() -> str:
@@ -242,6 +247,8 @@ def optional(shape: Shape) -> Shape:
 
 
 STAMP: Shape = row(INT, INT)
+# A scan's misses as stored: ``[[name, importer or null], ...]``.
+MISSES: Shape = list_of(row(STR, optional(STR)))
 
 
 # -- Where a cache lives --------------------------------------------------------------------------
@@ -306,12 +313,12 @@ _DETAILS = row(text, list_of(row(STR, text, list_of(STR), list_of(STR))), list_o
 class Entry(Value):
     """One scanned module as stored: the file it was loaded from and that file's stamp (for a
     module inside a zip archive, the archive's), ``details``, the JSON text of what the scan
-    found, and the names its import looked for in vain."""
+    found, and the names its import looked for in vain (``Miss``)."""
 
     __slots__ = ("filename", "stamp", "details", "missing")
 
     def __init__(self, filename: str, stamp: Stamp, details: str,
-                 missing: tuple[str, ...] = ()) -> None:
+                 missing: tuple[Miss, ...] = ()) -> None:
         self.filename, self.stamp, self.details, self.missing = filename, stamp, details, missing
 
     def restamped(self, now: Stamp | None, written_ns: int | None) -> Entry | None:
@@ -323,6 +330,31 @@ class Entry(Value):
             return None
         return self if self.stamp == now else Entry(self.filename, now, self.details,
                                                     self.missing)
+
+
+def stored_misses(stored: list[list[Any]]) -> tuple[Miss, ...]:
+    """The misses of an entry read from a cache, checked to be ``MISSES``."""
+    return tuple((name, importer) for name, importer in stored)
+
+
+def becomes_importable(misses: Iterable[Sequence[Any]]) -> bool:
+    """Whether any of a module's ``misses`` (``Miss``, as kept or as stored) would now be found
+    if the module were imported: its scan may no longer hold.
+
+    A miss is settled while its importer is imported in this process and its name is not:
+    importing the module now does not run that importer again, and where the importer looked,
+    in this process, it found nothing either (an ``import`` that finds a module leaves it in
+    ``sys.modules``).  Any other miss counts once the finders find its name
+    (``_imports.importable``), which only then is asked.
+    """
+    modules = sys.modules
+    unsettled = [name for name, importer in misses
+                 if importer is None or importer not in modules or name in modules]
+    if not unsettled:
+        return False
+    from ._imports import importable
+
+    return any(importable(name) for name in unsettled)
 
 
 def details_of(scanned: ModuleRecords) -> str:
