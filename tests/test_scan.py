@@ -185,10 +185,13 @@ def test_a_miss_outside_an_import_by_the_scanned_module_names_no_importer(
         "import importlib.util\n"
         "FOUND = importlib.util.find_spec('compat_plugin_test_prober_looks') is not None\n")
     monkeypatch.syspath_prepend(str(library))
+    (library / "compat_plugin_test_threaded.py").write_text(
+        "try:\n    import compat_plugin_test_threaded_needs\nexcept ImportError:\n    pass\n")
     tree.plugin("threads", plugin_source("threads") + (
         "import threading\n"
         "import compat_plugin_test_prober\n"
         "def _elsewhere():\n"
+        "    import compat_plugin_test_threaded\n"
         "    try:\n        import compat_plugin_test_in_a_thread\n"
         "    except ImportError:\n        pass\n"
         "worker = threading.Thread(target=_elsewhere)\n"
@@ -196,7 +199,60 @@ def test_a_miss_outside_an_import_by_the_scanned_module_names_no_importer(
         "worker.join()\n"
     ))
     assert scan(tree, "threads").missing == (
-        ("compat_plugin_test_in_a_thread", None), ("compat_plugin_test_prober_looks", None))
+        ("compat_plugin_test_in_a_thread", None), ("compat_plugin_test_prober_looks", None),
+        ("compat_plugin_test_threaded_needs", None))
+
+
+@pytest.mark.parametrize("rerun", [
+    pytest.param("import importlib\nimportlib.reload({helper})", id="reloaded"),
+    pytest.param("import sys\nsys.modules.pop({helper!r})\nimport {helper}", id="imported-again"),
+    pytest.param("import runpy\nrunpy.run_module({helper!r}, alter_sys=True)", id="run-by-runpy"),
+    pytest.param("exec(compile(open({helper}.__file__).read(), {helper}.__file__, 'exec'), "
+                 "vars({helper}))", id="run-in-its-namespace"),
+])
+@pytest.mark.parametrize("imported_before", [False, True], ids=["first-imported-here", "preloaded"])
+def test_a_helper_run_again_by_the_module_is_no_importer(
+    tree: PluginTree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rerun: str,
+    imported_before: bool,
+) -> None:
+    """A helper that the scanned module runs again (reloads it, imports it afresh, runs its
+    code) is run again wherever the module is imported: what it missed counts, wherever it is
+    imported already."""
+    helper = "compat_plugin_test_rerun"
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / f"{helper}.py").write_text(
+        "try:\n    import compat_plugin_test_rerun_needs\nexcept ImportError:\n    pass\n")
+    monkeypatch.syspath_prepend(str(library))
+    monkeypatch.delitem(sys.modules, helper, raising=False)
+    if imported_before:
+        importlib.import_module(helper)
+    tree.plugin("rerun", plugin_source("rerun")
+                + f"import {helper}\n" + rerun.format(helper=helper) + "\n")
+    found = scan(tree, "rerun")
+    assert found.errors == ()
+    # Noted without an importer, if also with the helper for its own first import.
+    assert ("compat_plugin_test_rerun_needs", None) in found.missing
+    assert {name for name, _ in found.missing} == {"compat_plugin_test_rerun_needs"}
+
+
+def test_an_odd_object_in_sys_modules_during_the_scan_names_no_importer(tree: PluginTree) -> None:
+    """A module that puts, for a while, something in sys.modules that cannot show its
+    namespace: its failed import is noted without an importer, and the module still scanned."""
+    tree.plugin("proxied", plugin_source("proxied") + (
+        "import sys\n"
+        "_real = sys.modules[__name__]\n"
+        "class _Proxy:\n"
+        "    def __getattribute__(self, name):\n"
+        "        raise RuntimeError('nothing through the proxy')\n"
+        "sys.modules[__name__] = _Proxy()\n"
+        "try:\n    import compat_plugin_test_proxied_needs\nexcept ImportError:\n    pass\n"
+        "sys.modules[__name__] = _real\n"
+    ))
+    found = scan(tree, "proxied")
+    assert found.errors == ()
+    assert found.missing == (("compat_plugin_test_proxied_needs", None),)
+    assert [record.attribute for record in found.records.plugins] == ["plugin"]
 
 
 def test_a_module_imported_before_any_scan_is_preloaded(tree: PluginTree) -> None:

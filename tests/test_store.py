@@ -580,6 +580,62 @@ def test_a_miss_counts_unless_settled_by_its_importer(
     assert becomes_importable([(name, "sys")]) is True
 
 
+def _module_in(directory: Path, name: str, source: str) -> str:
+    (directory / f"{name}.py").write_text(source)
+    return name
+
+
+def test_an_importer_that_has_not_run_yet_settles_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An importer that is in sys.modules but has not run its body -- a lazy module not touched
+    yet, a module another thread is still importing, a blocked name -- or that cannot be asked
+    settles nothing."""
+    import importlib.util
+    import threading
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = _module_in(tmp_path, f"compat_plugin_test_there_{os.getpid()}", "")
+    lazy = _module_in(tmp_path, "compat_plugin_test_lazy_importer", "RAN = True\n")
+    spec = importlib.util.find_spec(lazy)
+    assert spec is not None and spec.loader is not None
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, lazy, module)
+    spec.loader.exec_module(module)
+    assert becomes_importable([(found, lazy)]) is True
+    assert "RAN" not in object.__getattribute__(module, "__dict__")  # still not run
+
+    monkeypatch.setitem(sys.modules, "compat_plugin_test_blocked_importer", None)
+    assert becomes_importable([(found, "compat_plugin_test_blocked_importer")]) is True
+
+    class Odd:
+        def __getattribute__(self, name: str) -> object:
+            raise RuntimeError("nothing to be asked")
+
+    monkeypatch.setitem(sys.modules, "compat_plugin_test_odd_importer", Odd())
+    assert becomes_importable([(found, "compat_plugin_test_odd_importer")]) is True
+
+    gate = _module_in(tmp_path, "compat_plugin_test_gate",
+                      "import threading\nstarted, release = threading.Event(), threading.Event()\n")
+    slow = _module_in(tmp_path, "compat_plugin_test_slow_importer",
+                      f"import {gate}\n{gate}.started.set()\n{gate}.release.wait(30)\n")
+    monkeypatch.delitem(sys.modules, slow, raising=False)
+    gates = __import__(gate)
+    worker = threading.Thread(target=__import__, args=(slow,))
+    worker.start()
+    try:
+        assert gates.started.wait(30)
+        assert slow in sys.modules
+        assert becomes_importable([(found, slow)]) is True
+    finally:
+        gates.release.set()
+        worker.join(30)
+    assert becomes_importable([(found, slow)]) is False
+    for name in (gate, slow):
+        sys.modules.pop(name, None)
+
+
 @pytest.mark.parametrize(("wanted", "found"), [
     (('"a.I"',), True),
     (('"b.J"',), False),

@@ -68,30 +68,49 @@ class _Recorder:
 
 def _importer(frame: FrameType | None, scan: FrameType | None) -> str | None:
     """The module that made the look-up reaching a finder from ``frame``, if the look-up is an
-    ``import`` run by the body of a module being imported under the scan's frame ``scan``: the
-    innermost frame running a module's body (its code is ``<module>``, its globals are the
-    namespace of the module of that name).
+    ``import`` made while the import system first loads that module under the scan's frame
+    ``scan``: the module whose body runs in the innermost frame running a module's body.
 
     None if the look-up is no ``import`` -- ``importlib.util.find_spec`` and other probes, which
     leave a module they find out of ``sys.modules``, so that nothing tells later whether that
-    importer found it -- or if no module's body under the scan made it (another thread's
-    import, say).
+    importer found it -- or if that innermost body is not a first load of a module (a reload,
+    ``runpy``, ``exec`` in a module's namespace: code that may run again), or lies outside the
+    scan (another thread's import), or cannot be told.  ``Scanner`` further keeps an importer
+    only if the scan imported it once, and it was not imported before.
     """
-    # An import statement, ``__import__`` and ``import_module`` all pass through the import
-    # system's _find_and_load_unlocked before asking the finders; a probe does not.
-    importing = False
-    while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
-        importing = importing or frame.f_code.co_name == "_find_and_load_unlocked"
-        frame = frame.f_back
-    if not importing:
+    try:
+        # An import statement, ``__import__`` and ``import_module`` all pass through the import
+        # system's _find_and_load_unlocked before asking the finders; a probe does not.
+        importing = False
+        while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+            importing = importing or frame.f_code.co_name == "_find_and_load_unlocked"
+            frame = frame.f_back
+        if not importing:
+            return None
+        found: str | None = None
+        while frame is not None and frame is not scan:
+            if found is None and frame.f_code.co_name == "<module>":
+                found = _first_load(frame) or ""  # "": the innermost body is no first load
+            frame = frame.f_back
+        return (found or None) if frame is scan else None
+    except Exception:  # an odd object in sys.modules or among the globals: none is told
         return None
-    while frame is not None and frame is not scan:
-        if frame.f_code.co_name == "<module>":
-            name = frame.f_globals.get("__name__")
-            module = sys.modules.get(name) if type(name) is str else None
-            if module is not None and getattr(module, "__dict__", None) is frame.f_globals:
-                return name
-        frame = frame.f_back
+
+
+def _first_load(body: FrameType) -> str | None:
+    """The name of the module whose body runs in the frame ``body``, if the import system is
+    loading it for the first time (not reloading it: ``_exec``) and no other code ran it."""
+    name = body.f_globals.get("__name__")
+    # What sys.modules holds may be a proxy for the module (Twisted's deprecation wrappers).
+    module = sys.modules.get(name) if type(name) is str else None
+    if module is None or getattr(module, "__dict__", None) is not body.f_globals:
+        return None
+    caller = body.f_back
+    while caller is not None and caller.f_code.co_name != "<module>":
+        if caller.f_code.co_filename == "<frozen importlib._bootstrap>" and (
+                caller.f_code.co_name in ("_load_unlocked", "_exec")):
+            return name if caller.f_code.co_name == "_load_unlocked" else None
+        caller = caller.f_back
     return None
 
 
@@ -131,6 +150,7 @@ class Scanner:
         # Without sys._getframe (not every Python has it), no miss has a known importer.
         frame = getattr(sys, "_getframe", None)
         looked_up, unfound = _Recorder(), _Recorder(frame() if frame is not None else None)
+        before = sys.modules.copy() if not preloaded and frame is not None else {}
         if not preloaded:
             sys.meta_path.insert(0, looked_up)
             sys.meta_path.append(unfound)
@@ -146,8 +166,13 @@ class Scanner:
             return loaded, self._missing_for.get(name, ())
         # A name the module's own import made findable (it extended sys.path) is no miss.
         findable = {name for name, _ in unfound.names if importable(name)}
-        missing = tuple(sorted({miss for miss in unfound.names if miss[0] not in findable},
-                               key=lambda miss: (miss[0], miss[1] or "")))
+        # An importer counts only if this scan's import of it was its first: imported before
+        # the scan, or twice in it, it was run again by code that may run it again.
+        looked = [name for name, _ in looked_up.names]
+        missing = tuple(sorted(
+            {(name, by if by and by not in before and looked.count(by) == 1 else None)
+             for name, by in unfound.names if name not in findable},
+            key=lambda miss: (miss[0], miss[1] or "")))
         for imported, _ in looked_up.names:
             self._missing_for.setdefault(imported, missing)
         return loaded, missing

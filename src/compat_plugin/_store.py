@@ -341,20 +341,30 @@ def becomes_importable(misses: Iterable[Sequence[Any]]) -> bool:
     """Whether any of a module's ``misses`` (``Miss``, as kept or as stored) would now be found
     if the module were imported: its scan may no longer hold.
 
-    A miss is settled while its importer is imported in this process and its name is not:
-    importing the module now does not run that importer again, and where the importer looked,
-    in this process, it found nothing either (an ``import`` that finds a module leaves it in
-    ``sys.modules``).  Any other miss counts once the finders find its name
-    (``_imports.importable``), which only then is asked.
+    A miss is settled while its importer is imported in this process, its import over (not a
+    lazy module yet to run, nor one another thread is still importing), and its name is not:
+    importing the module does not run that importer again, and where it looked in this process
+    it found nothing either (an ``import`` that finds a module leaves it in ``sys.modules``).
+    Any other miss counts once the finders find its name (``_imports.importable``).
     """
-    modules = sys.modules
-    unsettled = [name for name, importer in misses
-                 if importer is None or importer not in modules or name in modules]
+    unsettled = [name for name, importer in misses if not _settled(name, importer)]
     if not unsettled:
         return False
     from ._imports import importable
 
     return any(importable(name) for name in unsettled)
+
+
+def _settled(name: str, importer: str | None) -> bool:
+    module = sys.modules.get(importer) if importer is not None else None
+    # A lazy module (importlib.util.LazyLoader) runs its body when first touched: only its type
+    # may be asked.  The import system marks a module's spec while its body runs.
+    if module is None or name in sys.modules or type(module).__name__ == "_LazyModule":
+        return False
+    try:
+        return not getattr(getattr(module, "__spec__", None), "_initializing", False)
+    except Exception:  # something odd in sys.modules tells nothing
+        return False
 
 
 def details_of(scanned: ModuleRecords) -> str:
