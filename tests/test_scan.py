@@ -7,12 +7,14 @@ interpreter's own, plus the few a test adds to ``sys.meta_path`` on purpose.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -253,6 +255,21 @@ def test_an_odd_object_in_sys_modules_during_the_scan_names_no_importer(tree: Pl
     assert found.errors == ()
     assert found.missing == (("compat_plugin_test_proxied_needs", None),)
     assert [record.attribute for record in found.records.plugins] == ["plugin"]
+
+
+def test_a_scan_leaves_no_garbage_cycle_holding_its_frame(tree: PluginTree) -> None:
+    """A cold call scans every module with the garbage collector paused: a scan's frame kept
+    alive by what it noted would hold everything it touched until the collector ran."""
+    tree.plugin("cycle", optional("import compat_plugin_test_cycle_needs"))
+    code = Scanner._import.__code__
+    gc.collect()
+    gc.disable()
+    try:
+        assert scan(tree, "cycle").missing != ()
+        frames = [o for o in gc.get_objects() if isinstance(o, FrameType) and o.f_code is code]
+    finally:
+        gc.enable()
+    assert frames == []
 
 
 def test_a_module_imported_before_any_scan_is_preloaded(tree: PluginTree) -> None:

@@ -54,29 +54,30 @@ class Scan(NamedTuple):
 
 
 class _Recorder:
-    """A finder that finds nothing and notes every name it is asked for -- with, when given the
-    frame of the scan, the module whose import asked (``_importer``), else None."""
+    """A finder that finds nothing and notes every name it is asked for -- with, if
+    ``attributing``, the module whose import asked (``_importer``), else None."""
 
-    def __init__(self, scan: FrameType | None = None) -> None:
+    def __init__(self, attributing: bool = False) -> None:
         self.names: list[Miss] = []
-        self._scan = scan
+        # Without sys._getframe (not every Python has it), no importer is told.
+        self._attributing = attributing and hasattr(sys, "_getframe")
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        asker = sys._getframe(1) if self._scan is not None else None
-        self.names.append((name, _importer(asker, self._scan) if asker is not None else None))
+        self.names.append((name, _importer(sys._getframe(1)) if self._attributing else None))
 
 
-def _importer(frame: FrameType | None, scan: FrameType | None) -> str | None:
+def _importer(frame: FrameType | None) -> str | None:
     """The module that made the look-up reaching a finder from ``frame``, if the look-up is an
-    ``import`` made while the import system first loads that module under the scan's frame
-    ``scan``: the module whose body runs in the innermost frame running a module's body.
+    ``import`` made while the import system first loads that module under a scan (a frame of
+    ``Scanner._import``): the module whose body runs in the innermost frame running a module's
+    body.
 
     None if the look-up is no ``import`` -- ``importlib.util.find_spec`` and other probes, which
     leave a module they find out of ``sys.modules``, so that nothing tells later whether that
     importer found it -- or if that innermost body is not a first load of a module (a reload,
     ``runpy``, ``exec`` in a module's namespace: code that may run again), or lies outside the
     scan (another thread's import), or cannot be told.  ``Scanner`` further keeps an importer
-    only if the scan imported it once, and it was not imported before.
+    only if the scan imported it once and removed no module from ``sys.modules``.
     """
     try:
         # An import statement, ``__import__`` and ``import_module`` all pass through the import
@@ -88,11 +89,13 @@ def _importer(frame: FrameType | None, scan: FrameType | None) -> str | None:
         if not importing:
             return None
         found: str | None = None
-        while frame is not None and frame is not scan:
+        # The scan is told by its code, not held by its frame: a frame kept by the finder would
+        # keep itself (through the finder in its locals) until the garbage collector ran.
+        while frame is not None and frame.f_code is not _SCAN_CODE:
             if found is None and frame.f_code.co_name == "<module>":
                 found = _first_load(frame) or ""  # "": the innermost body is no first load
             frame = frame.f_back
-        return (found or None) if frame is scan else None
+        return (found or None) if frame is not None else None
     except Exception:  # an odd object in sys.modules or among the globals: none is told
         return None
 
@@ -147,10 +150,8 @@ class Scanner:
 
     def _import(self, name: str, origin: Origin) -> tuple[ModuleType | LoadError, tuple[Miss, ...]]:
         preloaded = name in sys.modules
-        # Without sys._getframe (not every Python has it), no miss has a known importer.
-        frame = getattr(sys, "_getframe", None)
-        looked_up, unfound = _Recorder(), _Recorder(frame() if frame is not None else None)
-        before = sys.modules.copy() if not preloaded and frame is not None else {}
+        looked_up, unfound = _Recorder(), _Recorder(attributing=True)
+        held = len(sys.modules)
         if not preloaded:
             sys.meta_path.insert(0, looked_up)
             sys.meta_path.append(unfound)
@@ -166,16 +167,24 @@ class Scanner:
             return loaded, self._missing_for.get(name, ())
         # A name the module's own import made findable (it extended sys.path) is no miss.
         findable = {name for name, _ in unfound.names if importable(name)}
-        # An importer counts only if this scan's import of it was its first: imported before
-        # the scan, or twice in it, it was run again by code that may run it again.
+        # An importer counts only if this scan's import of it was its first, and no module was
+        # removed from sys.modules meanwhile: imported twice, or imported before and taken out
+        # to be imported afresh, it was run again by code that may run it again.  (Each name
+        # looked up and now imported was added by the scan; fewer added means some removed.)
         looked = [name for name, _ in looked_up.names]
+        modules = sys.modules
+        kept = len(modules) >= held + len({name for name in looked if name in modules})
         missing = tuple(sorted(
-            {(name, by if by and by not in before and looked.count(by) == 1 else None)
+            {(name, by if kept and by and looked.count(by) == 1 else None)
              for name, by in unfound.names if name not in findable},
             key=lambda miss: (miss[0], miss[1] or "")))
         for imported, _ in looked_up.names:
             self._missing_for.setdefault(imported, missing)
         return loaded, missing
+
+
+# What ``_importer`` knows the frame of a scan by.
+_SCAN_CODE = Scanner._import.__code__
 
 
 def docstring(value: object) -> str | None:
