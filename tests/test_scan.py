@@ -208,6 +208,10 @@ def test_a_miss_outside_an_import_by_the_scanned_module_names_no_importer(
 @pytest.mark.parametrize("rerun", [
     pytest.param("import importlib\nimportlib.reload({helper})", id="reloaded"),
     pytest.param("import sys\nsys.modules.pop({helper!r})\nimport {helper}", id="imported-again"),
+    # Entries added without a look-up must not hide the helper's removal from the count.
+    pytest.param("import sys\nsys.modules['compat_plugin_test_alias'] = sys\n"
+                 "sys.modules['compat_plugin_test_alias_2'] = sys\n"
+                 "sys.modules.pop({helper!r})\nimport {helper}", id="imported-again-with-aliases"),
     pytest.param("import runpy\nrunpy.run_module({helper!r}, alter_sys=True)", id="run-by-runpy"),
     pytest.param("exec(compile(open({helper}.__file__).read(), {helper}.__file__, 'exec'), "
                  "vars({helper}))", id="run-in-its-namespace"),
@@ -232,6 +236,8 @@ def test_a_helper_run_again_by_the_module_is_no_importer(
     tree.plugin("rerun", plugin_source("rerun")
                 + f"import {helper}\n" + rerun.format(helper=helper) + "\n")
     found = scan(tree, "rerun")
+    for alias in ("compat_plugin_test_alias", "compat_plugin_test_alias_2"):
+        sys.modules.pop(alias, None)
     assert found.errors == ()
     # Noted without an importer, if also with the helper for its own first import.
     assert ("compat_plugin_test_rerun_needs", None) in found.missing
@@ -255,6 +261,30 @@ def test_an_odd_object_in_sys_modules_during_the_scan_names_no_importer(tree: Pl
     assert found.errors == ()
     assert found.missing == (("compat_plugin_test_proxied_needs", None),)
     assert [record.attribute for record in found.records.plugins] == ["plugin"]
+
+
+def test_a_lazy_module_named_by_code_the_scan_runs_is_left_unloaded(
+    tree: PluginTree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Code run under a name that sys.modules holds as a lazy module (importlib.util.LazyLoader)
+    not touched yet: telling its importer must not run the lazy module's body."""
+    (tmp_path / "compat_plugin_test_lazy_named.py").write_text("RAN = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = importlib.util.find_spec("compat_plugin_test_lazy_named")
+    assert spec is not None and spec.loader is not None
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "compat_plugin_test_lazy_named", module)
+    spec.loader.exec_module(module)
+    tree.plugin("naming", plugin_source("naming") + (
+        "try:\n"
+        "    exec('import compat_plugin_test_lazy_needs',"
+        " {'__name__': 'compat_plugin_test_lazy_named'})\n"
+        "except ImportError:\n    pass\n"
+    ))
+    assert scan(tree, "naming").missing == (("compat_plugin_test_lazy_needs", None),)
+    assert type(module).__name__ == "_LazyModule"
+    assert "RAN" not in object.__getattribute__(module, "__dict__")
 
 
 def test_a_scan_leaves_no_garbage_cycle_holding_its_frame(tree: PluginTree) -> None:

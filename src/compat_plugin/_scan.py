@@ -77,7 +77,7 @@ def _importer(frame: FrameType | None) -> str | None:
     importer found it -- or if that innermost body is not a first load of a module (a reload,
     ``runpy``, ``exec`` in a module's namespace: code that may run again), or lies outside the
     scan (another thread's import), or cannot be told.  ``Scanner`` further keeps an importer
-    only if the scan imported it once and removed no module from ``sys.modules``.
+    only if the scan imported it once and changed ``sys.modules`` only by what it imported.
     """
     try:
         # An import statement, ``__import__`` and ``import_module`` all pass through the import
@@ -104,9 +104,11 @@ def _first_load(body: FrameType) -> str | None:
     """The name of the module whose body runs in the frame ``body``, if the import system is
     loading it for the first time (not reloading it: ``_exec``) and no other code ran it."""
     name = body.f_globals.get("__name__")
-    # What sys.modules holds may be a proxy for the module (Twisted's deprecation wrappers).
+    # What sys.modules holds may be a proxy for the module (Twisted's deprecation wrappers); a
+    # lazy module (importlib.util.LazyLoader) would run its body if asked for its namespace.
     module = sys.modules.get(name) if type(name) is str else None
-    if module is None or getattr(module, "__dict__", None) is not body.f_globals:
+    if (module is None or type(module).__name__ == "_LazyModule"
+            or getattr(module, "__dict__", None) is not body.f_globals):
         return None
     caller = body.f_back
     while caller is not None and caller.f_code.co_name != "<module>":
@@ -167,13 +169,14 @@ class Scanner:
             return loaded, self._missing_for.get(name, ())
         # A name the module's own import made findable (it extended sys.path) is no miss.
         findable = {name for name, _ in unfound.names if importable(name)}
-        # An importer counts only if this scan's import of it was its first, and no module was
-        # removed from sys.modules meanwhile: imported twice, or imported before and taken out
-        # to be imported afresh, it was run again by code that may run it again.  (Each name
-        # looked up and now imported was added by the scan; fewer added means some removed.)
+        # An importer counts only if this scan's import of it was its first, and sys.modules
+        # changed only by what the scan imported: imported twice, or imported before and taken
+        # out to be imported afresh, it was run again by code that may run it again.  (Each
+        # name looked up and now imported was added by the scan; any other count means entries
+        # removed, or added without a look-up, which could hide a removal.)
         looked = [name for name, _ in looked_up.names]
         modules = sys.modules
-        kept = len(modules) >= held + len({name for name in looked if name in modules})
+        kept = len(modules) == held + len({name for name in looked if name in modules})
         missing = tuple(sorted(
             {(name, by if kept and by and looked.count(by) == 1 else None)
              for name, by in unfound.names if name not in findable},
