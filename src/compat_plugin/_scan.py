@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from ._imports import importable, module_named, resolve_attribute
 from ._interfaces import implements_marker, interface_names
 from ._records import PLUGIN_FAULTS, LoadError, ModuleRecords, NotAPlugin, Origin, PluginRecord
+from ._store import unrun_lazy
 
 if TYPE_CHECKING:
     from ._store import Miss
@@ -104,10 +105,9 @@ def _first_load(body: FrameType) -> str | None:
     """The name of the module whose body runs in the frame ``body``, if the import system is
     loading it for the first time (not reloading it: ``_exec``) and no other code ran it."""
     name = body.f_globals.get("__name__")
-    # What sys.modules holds may be a proxy for the module (Twisted's deprecation wrappers); a
-    # lazy module (importlib.util.LazyLoader) would run its body if asked for its namespace.
+    # What sys.modules holds may be a proxy for the module (Twisted's deprecation wrappers).
     module = sys.modules.get(name) if type(name) is str else None
-    if (module is None or type(module).__name__ == "_LazyModule"
+    if (module is None or unrun_lazy(module)
             or getattr(module, "__dict__", None) is not body.f_globals):
         return None
     caller = body.f_back

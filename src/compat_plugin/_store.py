@@ -33,8 +33,7 @@ if TYPE_CHECKING:  # aliases for the type checker only: making them costs every 
     from typing import Optional
 
     Shape = Callable[[Any], bool]
-    # A name a module's scan looked for in vain, and the module whose import looked for it with
-    # an ``import`` (None: found by a probe such as ``importlib.util.find_spec``, or not known).
+    # A name a scan looked for in vain, and the module whose ``import`` did (None: unknown).
     Miss = tuple[str, Optional[str]]
 
 
@@ -338,14 +337,12 @@ def stored_misses(stored: list[list[Any]]) -> tuple[Miss, ...]:
 
 
 def becomes_importable(misses: Iterable[Sequence[Any]]) -> bool:
-    """Whether any of a module's ``misses`` (``Miss``, as kept or as stored) would now be found
-    if the module were imported: its scan may no longer hold.
+    """Whether any of a module's ``misses`` (``Miss``, kept or stored) would now be found.
 
-    A miss is settled while its importer is imported in this process, its import over (not a
-    lazy module yet to run, nor one another thread is still importing), and its name is not:
-    importing the module does not run that importer again, and where it looked in this process
-    it found nothing either (an ``import`` that finds a module leaves it in ``sys.modules``).
-    Any other miss counts once the finders find its name (``_imports.importable``).
+    A miss is settled while its importer is imported here, its import over (not lazy, nor
+    still running in another thread), and its name is not: importing the module does not run
+    the importer again, which found nothing here either (a found ``import`` stays in
+    ``sys.modules``).  Any other miss counts once the finders find it (``_imports.importable``).
     """
     unsettled = [name for name, importer in misses if not _settled(name, importer)]
     if not unsettled:
@@ -355,13 +352,16 @@ def becomes_importable(misses: Iterable[Sequence[Any]]) -> bool:
     return any(importable(name) for name in unsettled)
 
 
+def unrun_lazy(module: object) -> bool:
+    """Whether importlib.util.LazyLoader made ``module``: touched, it runs its body."""
+    return type(module).__name__ == "_LazyModule"
+
+
 def _settled(name: str, importer: str | None) -> bool:
     module = sys.modules.get(importer) if importer is not None else None
-    # A lazy module (importlib.util.LazyLoader) runs its body when first touched: only its type
-    # may be asked.  The import system marks a module's spec while its body runs.
-    if module is None or name in sys.modules or type(module).__name__ == "_LazyModule":
+    if module is None or name in sys.modules or unrun_lazy(module):
         return False
-    try:
+    try:  # the import system marks a module's spec while its body runs
         return not getattr(getattr(module, "__spec__", None), "_initializing", False)
     except Exception:  # something odd in sys.modules tells nothing
         return False
