@@ -453,6 +453,55 @@ def test_an_interface_losing_a_base_no_longer_answers_for_it_as_in_twisted(
     assert _ask_for_the_base(tree) == [[], [], [], []]
 
 
+def _fancy_plugins(tree: PluginTree, env: dict[str, str] | None = None) -> list[str]:
+    """In a new process: the names of what getPlugins(IBase) yields, in order."""
+    code = f"""
+        import json
+        import {tree.plugins_name} as package
+        from {tree.name}.hier import IBase
+        from compat_plugin import getPlugins
+        print(json.dumps([type(p).__name__ for p in getPlugins(IBase, package)]))
+    """
+    found: list[str] = json.loads(run_python(code, path=[str(tree.root)], env=env).stdout)
+    return found
+
+
+def test_an_interface_the_call_itself_creates_answers_cold_and_warm(tree: PluginTree) -> None:
+    """A plugin provides an interface extending the asked one, defined in a module that only
+    the plugin module imports, or in the plugin module itself beside a plugin providing the
+    asked one: the scan or the load creates it after the call began, and it counts -- in the
+    cold process, the warm one and one that reads no cache, as in Twisted."""
+    _hierarchy(tree, "IBase")
+    tree.write("fancy.py", """
+        from {pkg}.hier import IBase
+        class IFancy(IBase): pass
+    """)
+    tree.plugin("afar", """
+        from twisted.plugin import IPlugin
+        from zope.interface import implementer
+        from {pkg}.fancy import IFancy
+        @implementer(IPlugin, IFancy)
+        class Afar: pass
+        afar = Afar()
+    """)
+    tree.plugin("within", """
+        from twisted.plugin import IPlugin
+        from zope.interface import implementer
+        from {pkg}.hier import IBase
+        @implementer(IPlugin, IBase)
+        class Plain: pass
+        plain = Plain()
+        class IWithin(IBase): pass
+        @implementer(IPlugin, IWithin)
+        class Within: pass
+        within = Within()
+    """)
+    expected = ["Afar", "Plain", "Within"]
+    assert sorted(_fancy_plugins(tree)) == expected  # cold
+    assert sorted(_fancy_plugins(tree)) == expected  # warm
+    assert sorted(_fancy_plugins(tree, {"COMPAT_PLUGIN_NO_CACHE_READ": "1"})) == expected
+
+
 # -- Arguments of the wrong kind ---------------------------------------------------------------
 
 

@@ -117,7 +117,7 @@ def _plugins(interface: InterfaceClass, package: ModuleType, disable: Iterable[s
     process.report(found.errors)
     seen: set[int] = set()
     for record in found.plugins:
-        direct = provides(record, accepted)
+        direct = provides(record, accepted, interface)
         if not direct and not (adapters and adapts(record.interfaces, interface)):
             continue
         try:
@@ -187,4 +187,4 @@ def discover(
     if accepted is None:
         return found
     return found._replace(plugins=tuple(r for r in found.plugins
-                                        if provides(r, accepted)))
+                                        if provides(r, accepted, interface)))

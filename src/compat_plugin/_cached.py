@@ -61,7 +61,7 @@ class CachedPlugin:
         from ._interfaces import extending
         from ._matching import adapters_to, adapts, provides
 
-        if provides(self.record, extending(interface)):
+        if provides(self.record, extending(interface), interface):
             return load(self.record, interface)
         if adapters_to(interface) and adapts(self.record.interfaces, interface):
             return interface(load(self.record), default)

@@ -30,20 +30,29 @@ def adapters_to(interface: InterfaceClass) -> bool:
     return any(target.isOrExtends(interface) for target in provided)
 
 
-def provides(record: PluginRecord, accepted: tuple[str, ...]) -> bool:
-    """Whether the plugin ``record`` describes provides one of the ``accepted`` interfaces
-    (``_interfaces.extending`` of the asked one, the asked one first): it is returned as it is.
+def provides(record: PluginRecord, accepted: tuple[str, ...],
+             interface: InterfaceClass | None) -> bool:
+    """Whether the plugin ``record`` describes provides ``interface``, whose
+    ``_interfaces.extending`` names were ``accepted`` (the asked one first; ``interface`` is
+    None when it is not imported): it is returned as it is.
 
     Decided by the interfaces the plugin declares, as they are now, when all of them (the
     markers aside) are imported -- a base a host release took away from one no longer counts,
-    as in Twisted -- else by the names its scan recorded, bases included.  A query for either
-    marker interface matches every plugin.
+    as in Twisted, and one created since ``accepted`` was computed (by the very call that
+    imported its module) counts -- else by the names its scan recorded, bases included.  A
+    query for either marker interface matches every plugin.
     """
-    if accepted[0] in MARKER_NAMES or not all(
-            name in MARKER_NAMES or imported_interface(name) is not None
-            for name in record.provided):
+    if accepted[0] in MARKER_NAMES:
         return any(name in record.interfaces for name in accepted)
-    return any(name in accepted for name in record.provided)
+    current = []
+    for declared in record.provided:
+        found = imported_interface(declared)
+        if found is not None:
+            current.append(found)
+        elif declared not in MARKER_NAMES:
+            return any(name in record.interfaces for name in accepted)
+    return any(name in accepted for name in record.provided) or (
+        interface is not None and any(found.isOrExtends(interface) for found in current))
 
 
 def answering(records: Iterable[PluginRecord], name: str) -> list[PluginRecord]:
@@ -52,7 +61,7 @@ def answering(records: Iterable[PluginRecord], name: str) -> list[PluginRecord]:
     plugins without importing them."""
     interface = imported_interface(name)
     accepted = extending(interface) if interface is not None else (name,)
-    return [record for record in records if provides(record, accepted)]
+    return [record for record in records if provides(record, accepted, interface)]
 
 
 def adapts(names: tuple[str, ...], interface: InterfaceClass) -> bool:
