@@ -656,9 +656,19 @@ def test_cache_clear_without_package_empties_the_user_cache(tree: PluginTree) ->
     ran(cli("list", f"{tree.name}.more", path=[tree.root]))
     stored = sorted(user_cache().rglob("*.json"))
     assert stored
-    noun = "cache file" if len(stored) == 1 else "cache files"
-    assert ran(cli("cache", "clear")) == f"removed {len(stored)} {noun}\n"
-    assert list(user_cache().rglob("*.json")) == []
+    # What a writer killed halfway left; and files of others, in a directory that
+    # COMPAT_PLUGIN_CACHE_DIR may make a shared one.
+    left = stored[0].with_name(f".{stored[0].name}.4242.0123abcd")
+    left.write_text("{")
+    foreign = [user_cache() / "settings.json", user_cache() / "other" / "state.json",
+               user_cache() / "entry-points" / "notes.json",
+               user_cache() / "0123456789abcdef.json"]
+    for path in foreign:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    assert ran(cli("cache", "clear")) == f"removed {len(stored) + 1} cache files\n"
+    assert not left.exists() and not any(path.exists() for path in stored)
+    assert all(path.read_text() == "{}" for path in foreign)
     # Caches beside the plugin modules are not per-user ones.
     assert len(tree.cache_files()) == 1
 

@@ -336,14 +336,13 @@ class _Progress:
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
-    from ._store import user_cache_root
+    from ._inventory import per_user_files
 
     removed = 0
     for package in [package_named(name, "cache clear") for name in args.packages]:
         removed += sum(_remove(path) for path in _cache_files(package))
     if not args.packages:
-        for folder, _, files in os.walk(user_cache_root()):
-            removed += sum(_remove(os.path.join(folder, f)) for f in files if f.endswith(".json"))
+        removed += sum(_remove(path) for path in per_user_files())
     print(f"removed {count(removed, 'cache file')}")
     return 0
 

@@ -7,6 +7,7 @@ give; they read the caches exactly as a call would, and never import a plugin mo
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from types import ModuleType
 from typing import NamedTuple
@@ -65,6 +66,30 @@ def cache_places(package: ModuleType) -> list[str]:
     for _, entry in path_entries():
         places += index_places(entry, package.__name__, True)
     return places
+
+
+# The names of the files compat_plugin keeps in the per-user cache: a directory's cache at its
+# top (``_directory_file.per_user_path``), an entry's index in ``entry-points/``
+# (``_entrypoints``), each a 16-digit digest, a group for an index, the interpreter tag and
+# ``.json``; and ``write_atomic``'s temporaries of them, left by a writer that was killed.
+_OWN_FILE = re.compile(r"\.?[0-9a-f]{16}\..+\.json(\.[0-9]+\.[0-9a-f]{8})?")
+_OWN_FOLDERS = ("", "entry-points")
+
+
+def per_user_files() -> list[str]:
+    """Every file compat_plugin wrote in the per-user cache -- and no other file that the
+    directory (``COMPAT_PLUGIN_CACHE_DIR`` may name a shared one) holds."""
+    root = user_cache_root()
+    found = []
+    for folder in (os.path.join(root, name) for name in _OWN_FOLDERS):
+        try:
+            with os.scandir(folder) as listing:
+                found += [entry.path for entry in listing
+                          if _OWN_FILE.fullmatch(entry.name) and entry.is_file(
+                              follow_symlinks=False)]
+        except OSError:
+            continue
+    return sorted(found)
 
 
 def _directory_states(package: str, listing: Listing, own: Listing) -> Iterator[CacheState]:
