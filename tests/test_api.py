@@ -536,6 +536,20 @@ def test_arguments_swapped_are_a_type_error_naming_the_order(tree: PluginTree) -
         list(getPlugins("IThing", package))  # type: ignore[arg-type]
 
 
+
+def test_patterns_given_as_one_string_are_a_type_error(tree: PluginTree) -> None:
+    """Taken character by character, ``disable="acme-*"`` would hold the pattern ``*``."""
+    simple(tree, "alpha")
+    interface, package = tree.ifaces().ITestPlugin, tree.package()
+    with pytest.raises(TypeError) as raised:
+        list(getPlugins(interface, package, disable="acme-*"))
+    assert str(raised.value) == "disable takes glob patterns, e.g. ['acme-*'], not one string"
+    with pytest.raises(TypeError, match=re.escape("enable takes glob patterns, e.g. ['a*']")):
+        compat_plugin.discover(package, enable="a*")
+    with pytest.raises(TypeError, match=re.escape("disable takes glob patterns (strings), not 7")):
+        list(getPlugins(interface, package, disable=[7]))  # type: ignore[list-item]
+    assert names(getPlugins(interface, package, disable=("nothing-*",))) == ["alpha"]
+
 # -- Logging -------------------------------------------------------------------------------------
 
 

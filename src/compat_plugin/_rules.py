@@ -17,9 +17,11 @@ class Rules:
     """
 
     def __init__(self, disable: Iterable[str] = (), enable: Iterable[str] = ()) -> None:
+        """Raises TypeError unless ``disable`` and ``enable`` are iterables of strings (one
+        string alone would be taken character by character)."""
         from_environment = os.environ.get("COMPAT_PLUGIN_DISABLE", "").split(",")
-        self.disable = tuple(p.strip() for p in [*from_environment, *disable] if p.strip())
-        self.enable = tuple(p.strip() for p in enable if p.strip())
+        self.disable = _patterns(from_environment) + _patterns(disable, "disable")
+        self.enable = _patterns(enable, "enable")
 
     def blocking(self, names: tuple[str, ...], distribution: str | None = None) -> str | None:
         """The disable pattern that keeps these names out, or None if they may be imported."""
@@ -29,6 +31,16 @@ class Rules:
                     return None
                 return pattern
         return None
+
+
+def _patterns(given: Iterable[str], argument: str = "") -> tuple[str, ...]:
+    if isinstance(given, (str, bytes)):
+        raise TypeError(f"{argument} takes glob patterns, e.g. [{given!r}], not one string")
+    patterns = list(given)
+    for pattern in patterns:
+        if not isinstance(pattern, str):
+            raise TypeError(f"{argument} takes glob patterns (strings), not {pattern!r}")
+    return tuple(p.strip() for p in patterns if p.strip())
 
 
 def _matches(pattern: str, names: tuple[str, ...], distribution: str | None) -> bool:
