@@ -66,6 +66,7 @@ from .conftest import (
     open_to_everyone,
     plugin_source,
     read_cache,
+    run_python,
     snapshot,
     strays,
     user_cache,
@@ -861,6 +862,85 @@ def test_damaged_cache_is_ignored_and_rewritten(
     assert stored(ptree) == good
     assert directory_caches(user_cache()) == []
 
+
+
+# A child that reads no more than it may: without the check, a FIFO read waits forever and
+# ``/dev/zero`` fills the memory -- a time limit and a memory limit make either a failure.
+_BOUNDED = """
+import resource
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_cache_that_is_no_regular_file_is_passed_over_and_replaced(
+    ptree: PluginTree, kind: str
+) -> None:
+    assert tags(ptree, "ITestPlugin") == ["a"]
+    good = fresh(ptree)
+    path = beside(ptree)
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    code = _BOUNDED + f"""
+import logging
+logging.basicConfig(level=logging.WARNING)
+import {ptree.plugins_name} as package
+from {ptree.name}.ifaces import ITestPlugin
+from compat_plugin import getPlugins
+print([plugin.tag for plugin in getPlugins(ITestPlugin, package)])
+"""
+    done = run_python(code, path=[ptree.root], timeout=60)
+    assert (done.stdout, done.stderr) == ("['a']\n", "")
+    assert stat.S_ISREG(path.lstat().st_mode)
+    assert stored(ptree) == good
+
+
+def test_each_optimization_level_keeps_its_own_cache(tree: PluginTree) -> None:
+    """As bytecode: ``-O`` leaves out what ``if __debug__:`` guards, ``-OO`` docstrings too --
+    a cache one level wrote would hide a plugin from another, or its descriptions."""
+    tree.plugin("levels", """
+        "The module's docstring."
+        from zope.interface import implementer
+        from compat_plugin import IPlugin
+        from {pkg}.ifaces import ITestPlugin
+
+        @implementer(IPlugin, ITestPlugin)
+        class Plugin:
+            "A plugin."
+
+        always = Plugin()
+        if __debug__:
+            debugging = Plugin()
+    """)
+    code = f"""
+        import json, logging, sys
+        logging.basicConfig(level=logging.WARNING)
+        import {tree.plugins_name} as package
+        from {tree.name}.ifaces import ITestPlugin
+        from compat_plugin import getCache, getPlugins
+        plugins = list(getPlugins(ITestPlugin, package))
+        module = sys.modules[package.__name__ + ".levels"]
+        dropin = getCache(package)["levels"]
+        print(json.dumps([sorted(name for name, value in vars(module).items()
+                                 if value in plugins),
+                          dropin.description, [p.description for p in dropin.plugins]]))
+    """
+    expected = {
+        "": [["always", "debugging"], "The module's docstring.", ["A plugin.", "A plugin."]],
+        "1": [["always"], "The module's docstring.", ["A plugin."]],
+        "2": [["always"], None, [None]],
+    }
+    for level in ("", "1", "2", "", "2", "1", ""):
+        done = run_python(code, path=[tree.root], env={"PYTHONOPTIMIZE": level} if level else {})
+        assert (level, json.loads(done.stdout)) == (level, expected[level])
+        assert done.stderr == ""
+    assert sorted(p.name for p in (tree.plugins_dir / "__pycache__").glob("compat_plugin.*")) == [
+        f"compat_plugin.{TAG}.json", f"compat_plugin.{TAG}.opt-1.json",
+        f"compat_plugin.{TAG}.opt-2.json"]
 
 def test_boolean_mtime_is_not_an_integer(
     ptree: PluginTree, caplog: pytest.LogCaptureFixture

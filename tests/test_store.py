@@ -49,7 +49,7 @@ from compat_plugin._store import (
     write_atomic,
 )
 
-from .conftest import AskedFinder, crc_adler, well_formed_details
+from .conftest import AskedFinder, crc_adler, run_python, well_formed_details
 
 ORIGIN = Origin("directory", path="/some/plugins")
 
@@ -362,6 +362,41 @@ def test_interpreter_tag(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys.implementation, "cache_tag", None)
     major, minor = sys.version_info[:2]
     assert _store.interpreter_tag() == f"{sys.implementation.name}-{major}{minor}"
+
+
+@pytest.mark.parametrize("level", ["1", "2"])
+def test_interpreter_tag_names_the_optimization_level(level: str) -> None:
+    """As bytecode: ``-O`` drops ``if __debug__:`` code, ``-OO`` docstrings too."""
+    for env in ({"PYTHONOPTIMIZE": level}, {}):
+        child = run_python("from compat_plugin._store import interpreter_tag\n"
+                           "print(interpreter_tag())", env=env)
+        tag = sys.implementation.cache_tag
+        assert child.stdout.strip() == (f"{tag}.opt-{level}" if env else tag)
+
+
+# -- reading a cache file ---------------------------------------------------------------------
+
+
+def test_read_cache_returns_the_bytes_and_the_time_written(tmp_path: Path) -> None:
+    path = tmp_path / "cache.json"
+    path.write_bytes(b"{}")
+    assert _store.read_cache(str(path)) == (b"{}", path.stat().st_mtime_ns)
+    assert _store.read_cache(str(tmp_path / "missing.json")) is None
+    assert _store.read_cache(str(tmp_path)) is None
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_read_cache_of_no_regular_file_is_none_at_once(tmp_path: Path) -> None:
+    """A FIFO would wait for a writer, a device never end: in a child, with limits."""
+    fifo, device = tmp_path / "fifo.json", tmp_path / "zero.json"
+    os.mkfifo(fifo)
+    device.symlink_to("/dev/zero")
+    child = run_python("import resource, sys\n"
+                       "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+                       "from compat_plugin._store import read_cache\n"
+                       "print([read_cache(path) for path in sys.argv[1:]])",
+                       args=[str(fifo), str(device)], timeout=60)
+    assert child.stdout.strip() == "[None, None]"
 
 
 # -- the digest of per-user file names ------------------------------------------------------

@@ -1,18 +1,17 @@
 """Cache files: where they live, how they are written and read, and how a document is checked.
 
-Two caches are kept with these helpers: a plugin directory's (``_directory_file``) and a
-``sys.path`` entry's entry-point index (``_entrypoints``).  Each lives *beside* what it
-describes when that place can be written, else in the *per-user cache*:
-``$COMPAT_PLUGIN_CACHE_DIR``, else the system's cache directory -- ``$XDG_CACHE_HOME`` or
-``~/.cache`` on Linux and other Unix systems, ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%``
-on Windows -- followed by ``compat_plugin``.  ``COMPAT_PLUGIN_NO_CACHE_WRITE`` set to a
-non-empty value other than ``0`` stops all writing; ``COMPAT_PLUGIN_NO_CACHE_READ`` likewise
-stops all reading, so a process works as a cold one would.
+Two caches use these helpers: a plugin directory's (``_directory_file``) and a ``sys.path``
+entry's entry-point index (``_entrypoints``), each *beside* what it describes when that place
+can be written, else in the *per-user cache*: ``$COMPAT_PLUGIN_CACHE_DIR``, else the system's
+cache directory (``$XDG_CACHE_HOME`` or ``~/.cache`` on Linux and other Unix systems,
+``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows) followed by ``compat_plugin``.
+``COMPAT_PLUGIN_NO_CACHE_WRITE`` (non-empty, not ``0``) stops all writing, and
+``COMPAT_PLUGIN_NO_CACHE_READ`` all reading, so that a process works as a cold one would.
 
-Every cache is data: JSON text, parsed with :func:`json.loads` and checked against a declared
-shape (the ``Shape`` helpers below) before anything in it is used; whatever does not fit is
-ignored and rewritten.  Writes are atomic: a temporary file beside the target, then
-:func:`os.replace`, so a reader sees the old file or the new one, never a mix.
+Every cache is data: JSON text, checked against a declared shape (the ``Shape`` helpers below)
+before anything in it is used; whatever does not fit, or is no regular file, is ignored and
+rewritten.  Writes are atomic (a temporary file beside the target, then :func:`os.replace`):
+a reader sees the old file or the new one, never a mix.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ import os
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
 
 from ._log import logger
@@ -38,9 +38,11 @@ if TYPE_CHECKING:  # aliases for the type checker only: making them costs every 
 
 
 def interpreter_tag() -> str:
-    """The interpreter a cache is valid for (``cpython-311``): records can depend on it."""
+    """The interpreter a cache is valid for (``cpython-311``, ``cpython-311.opt-1`` under
+    ``-O``, as bytecode is kept): records depend on it, and on ``__debug__`` and docstrings."""
     tag = sys.implementation.cache_tag
-    return tag or f"{sys.implementation.name}-{sys.version_info[0]}{sys.version_info[1]}"
+    tag = tag or f"{sys.implementation.name}-{sys.version_info[0]}{sys.version_info[1]}"
+    return f"{tag}.opt-{sys.flags.optimize}" if sys.flags.optimize else tag
 
 
 def user_cache_root() -> str:
@@ -98,15 +100,21 @@ def write_atomic(path: str, data: bytes) -> None:
         raise
 
 
+# Not blocking: a FIFO put where a cache belongs would wait for a writer.
+_READING = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
 def read_cache(path: str) -> tuple[bytes, int] | None:
     """The content of the cache file ``path`` and its ``st_mtime_ns`` (when it was written),
-    or None if it cannot be read -- or if ``COMPAT_PLUGIN_NO_CACHE_READ`` asks that no cache
-    be read (to see what a cold process does)."""
+    or None if it cannot be read or is no regular file (a FIFO, a device) -- or if
+    ``COMPAT_PLUGIN_NO_CACHE_READ`` asks that no cache be read (to see what a cold process
+    does)."""
     if os.environ.get("COMPAT_PLUGIN_NO_CACHE_READ", "") not in ("", "0"):
         return None
     try:
-        with open(path, "rb") as stream:
-            return stream.read(), os.fstat(stream.fileno()).st_mtime_ns
+        with open(os.open(path, _READING), "rb") as stream:
+            status = os.fstat(stream.fileno())
+            return (stream.read(), status.st_mtime_ns) if S_ISREG(status.st_mode) else None
     except (OSError, ValueError):
         return None
 
@@ -131,12 +139,9 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 @contextlib.contextmanager
 def paused_gc() -> Iterator[None]:
-    """Hold the cyclic garbage collector while building many small acyclic objects.
-
-    Parsing a cache or listing a directory allocates thousands of lists and tuples that can
-    never form cycles; collections triggered meanwhile would only walk them (and, in a process
-    that has just imported a lot, may be full collections of everything).
-    """
+    """Hold the cyclic garbage collector while building many small acyclic objects: the
+    thousands of lists and tuples of a cache or a listing, which collections would only walk
+    (in a process that has just imported a lot, perhaps with everything else)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -233,11 +238,9 @@ def mapping(values: Shape) -> Shape:
 
 def record(**fields: Shape) -> Shape:
     """An object holding at least ``fields``, each of its shape."""
-    missing = object()
-    items = tuple(fields.items())
+    missing, items = object(), tuple(fields.items())
     return lambda value: type(value) is dict and all(
-        shape(value.get(name, missing)) for name, shape in items
-    )
+        shape(value.get(name, missing)) for name, shape in items)
 
 
 def optional(shape: Shape) -> Shape:
@@ -292,11 +295,8 @@ class CacheFile:
         self._refused.add(place)
         reason = exc.strerror or str(exc)
         later = [p for p in self.places if p not in self._refused]
-        if later:
-            logger().info("plugin cache %s is not writable (%s); using %s instead",
-                          place, reason, later[0])
-        else:
-            logger().info("plugin cache %s is not writable (%s)", place, reason)
+        instead = f"; using {later[0]} instead" if later else ""
+        logger().info("plugin cache %s is not writable (%s)%s", place, reason, instead)
 
 
 # -- The stored form of one scan, shared by both caches ----------------------------------------
