@@ -218,6 +218,13 @@ def test_list_interface_short_name_that_two_interfaces_share(tree: PluginTree) -
                        f"{tree.name}.more.ITestPlugin")
 
 
+def test_list_interface_iplugin_names_both_markers_as_one(world: World) -> None:
+    """Short, ``IPlugin`` names either marker; both are one concept, returning every plugin."""
+    everything = ran(cli("list", PACKAGE, path=world.path), 1)
+    for name in ("IPlugin", "compat_plugin.IPlugin", "twisted.plugin.IPlugin"):
+        assert ran(cli("list", PACKAGE, "--interface", name, path=world.path), 1) == everything
+
+
 def test_list_json_gives_plugins_errors_and_what_was_left_out(world: World) -> None:
     document = json.loads(ran(cli("list", PACKAGE, "--json", path=world.path), 1))
     assert set(document) == {"package", "interface", "plugins", "errors", "skipped"}
@@ -430,6 +437,11 @@ def test_explain_disabled_says_which_pattern(world: World) -> None:
         "(acme-secret 1.0 (entry point 'secret'))",
     ]
     assert explain(world, "slate", env, status=1) == [
+        "hostapp.plugins.slate: not returned: disabled by pattern 'slate' "
+        "(directory hostapp/plugins)",
+    ]
+    # Asked by ``module:attr``: the module is not imported, and it is what was left out.
+    assert explain(world, "hostapp.plugins.slate:chalk", env, status=1) == [
         "hostapp.plugins.slate: not returned: disabled by pattern 'slate' "
         "(directory hostapp/plugins)",
     ]

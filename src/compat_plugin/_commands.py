@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
+from ._interfaces import MARKER_NAMES
 from ._output import (
     cache_columns,
     columns,
@@ -95,6 +96,8 @@ def _interface_filter(found: Discovery, name: str | None) -> str | None:
         candidates = sorted(iface for iface in known if iface.rpartition(".")[2] == name)
         if len(candidates) == 1:
             return candidates[0]
+        if candidates and set(candidates) <= set(MARKER_NAMES):  # one concept to a caller
+            return MARKER_NAMES[0]
         if candidates:
             raise UsageError(f"interface {name!r} is ambiguous: {', '.join(candidates)}", "list")
     from ._interfaces import resolve_interface
@@ -177,7 +180,8 @@ def _verdicts(found: Discovery, name: str, group: str) -> list[dict[str, Any]]:
                           "export an instance")
             add(module.module, "not a plugin", module.origin, reason)
     for skip in found.skipped:
-        if name in _names_of(skip.target, skip.origin):
+        # A candidate left out is not imported: of ``module:attr``, its module is what is known.
+        if {name, name.partition(":")[0]} & _names_of(skip.target, skip.origin):
             add(skip.target, skip.reason.split(" ")[0], skip.origin, skip.reason)
     for error in found.errors:
         names = _names_of(error.target, error.origin)
@@ -257,14 +261,9 @@ def _remove(path: str) -> bool:
     return True
 
 
-def _cache_files(package: ModuleType) -> list[str]:
-    from ._inventory import cache_places
-
-    return cache_places(package)
-
-
 def cmd_regenerate(args: argparse.Namespace) -> int:
     from ._entry_indexes import make_pycaches
+    from ._inventory import cache_places
     from ._resolver import forget_state, resolver
 
     packages = [package_named(name, "cache regenerate") for name in args.packages]
@@ -273,7 +272,7 @@ def cmd_regenerate(args: argparse.Namespace) -> int:
     progress = _Progress(len(packages))
     failed = 0
     for package in packages:
-        for path in _cache_files(package):
+        for path in cache_places(package):
             _remove(path)
         forget_state()
         process = resolver()
@@ -336,11 +335,11 @@ class _Progress:
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
-    from ._inventory import per_user_files
+    from ._inventory import cache_places, per_user_files
 
     removed = 0
     for package in [package_named(name, "cache clear") for name in args.packages]:
-        removed += sum(_remove(path) for path in _cache_files(package))
+        removed += sum(_remove(path) for path in cache_places(package))
     if not args.packages:
         removed += sum(_remove(path) for path in per_user_files())
     print(f"removed {count(removed, 'cache file')}")

@@ -26,7 +26,7 @@ class IPlugin(Interface):
 
 TWISTED_IPLUGIN = "twisted.plugin.IPlugin"
 # Both markers are one concept to a caller: a query for either returns every plugin.
-MARKER_NAMES = (IPlugin.__identifier__, TWISTED_IPLUGIN)
+MARKER_NAMES: tuple[str, str] = (IPlugin.__identifier__, TWISTED_IPLUGIN)
 
 
 def _twisted_marker() -> InterfaceClass | None:
