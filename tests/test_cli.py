@@ -276,6 +276,10 @@ def test_list_json_gives_plugins_errors_and_what_was_left_out(world: World) -> N
     assert ("hostapp.plugins.builtin", "shadowed") in reasons
     assert ("acme-materials", "shadowed") in reasons
     assert ("hostapp.plugins.builtin", "duplicate") in reasons
+    # A module left out for exporting its plugin class, not an instance.
+    (classy,) = [s for s in skipped if s["target"] == "hostapp.plugins.classy"]
+    assert classy["reason"] == "class Marble implements IPlugin; export an instance"
+    assert classy["origin"]["path"] == str(world.dropins)
 
     filtered = json.loads(ran(cli("list", PACKAGE, "--json", "--interface", "IOther",
                                   path=world.path), 1))

@@ -27,9 +27,10 @@ from ._output import (
     skip_json,
     source,
     table,
+    unexported_reason,
     width,
 )
-from ._records import Discovery, Origin
+from ._records import Discovery, Origin, Skip
 
 
 class UsageError(Exception):
@@ -123,7 +124,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             "interface": wanted,
             "plugins": [record_json(record) for record in records],
             "errors": [error_json(error) for error in found.errors],
-            "skipped": [skip_json(skip) for skip in found.skipped],
+            "skipped": [skip_json(skip) for skip in found.skipped] + [
+                skip_json(Skip(module.module, module.origin, reason))
+                for module in found.modules if (reason := unexported_reason(module))],
         })
     else:
         rows: list[Sequence[str]] = [
@@ -174,11 +177,8 @@ def _verdicts(found: Discovery, name: str, group: str) -> list[dict[str, Any]]:
                 f"provides {short(record.provided)}")
     for module in found.modules:
         if not module.plugins and name in _names_of(module.module, module.origin):
-            reason = "no module-level object in it provides IPlugin"
-            if module.unexported:
-                reason = (f"class {', '.join(module.unexported)} implements IPlugin; "
-                          "export an instance")
-            add(module.module, "not a plugin", module.origin, reason)
+            add(module.module, "not a plugin", module.origin, unexported_reason(module)
+                or "no module-level object in it provides IPlugin")
     for skip in found.skipped:
         # A candidate left out is not imported: of ``module:attr``, its module is what is known.
         if {name, name.partition(":")[0]} & _names_of(skip.target, skip.origin):

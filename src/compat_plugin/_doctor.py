@@ -18,7 +18,15 @@ from typing import Any, NamedTuple
 
 from ._inventory import CacheState, cache_states
 from ._matching import answering
-from ._output import cache_columns, count, short_path, source, table, width
+from ._output import (
+    cache_columns,
+    count,
+    short_path,
+    source,
+    table,
+    unexported_reason,
+    width,
+)
 from ._records import Discovery, LoadError, Origin
 
 #: Attributes by which hosts tell plugins apart: twistd's tapname, an endpoint parser's
@@ -103,8 +111,8 @@ def _fates(found: Discovery) -> Iterable[Fate]:
     for record in found.plugins:
         yield Fate(record.qualified_name, "returned", record.origin, "", "")
     for module in found.modules:
-        if not module.plugins and module.unexported:
-            detail = f"class {', '.join(module.unexported)} implements IPlugin; export an instance"
+        detail = unexported_reason(module)
+        if detail is not None:
             yield Fate(module.module, "not a plugin", module.origin, detail, "")
     for skip in found.skipped:
         yield Fate(skip.target, skip.reason.split(" ", 1)[0], skip.origin, skip.reason, "")

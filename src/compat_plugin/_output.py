@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ._records import LoadError, Origin, PluginRecord, Skip
+from ._records import LoadError, ModuleRecords, Origin, PluginRecord, Skip
 
 
 def short_path(path: str | None, wide: bool = False) -> str:
@@ -117,6 +117,13 @@ def error_json(error: LoadError) -> dict[str, Any]:
 
 def skip_json(skip: Skip) -> dict[str, Any]:
     return {"target": skip.target, "origin": origin_json(skip.origin), "reason": skip.reason}
+
+
+def unexported_reason(module: ModuleRecords) -> str | None:
+    """Why ``module`` gives no plugin if it defines plugin classes but no instance of one."""
+    if module.plugins or not module.unexported:
+        return None
+    return f"class {', '.join(module.unexported)} implements IPlugin; export an instance"
 
 
 def describe_error(error: LoadError) -> str:
