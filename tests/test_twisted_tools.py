@@ -440,6 +440,14 @@ def test_unknown_command_is_one_line_and_status_2(site: Path, tmp_path: Path) ->
     assert line.startswith("usage:")
 
 
+@pytest.mark.parametrize("ask", [["--help"], ["-h"], ["run", "--help"], ["run", "-h"]])
+def test_help_is_the_usage_and_status_0(site: Path, tmp_path: Path, ask: list[str]) -> None:
+    result = run(WRAPPER, *ask, site=site, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("usage: ")
+    assert "entry-point plugins" in result.stdout
+
+
 @pytest.mark.parametrize("command", ["twistd", "twist"])
 def test_help_lists_the_entry_point_service_only_with_the_wrapper(
     site: Path, tmp_path: Path, command: str

@@ -374,7 +374,8 @@ def main(argv: Sequence[str] | None = None) -> object:
         print(_usage(), file=sys.stderr)
         return 2
     command, *rest = args
-    if command in ("-h", "--help"):
+    # ``run --help`` too: no script is called so, while ``twistd --help`` is twistd's.
+    if command in ("-h", "--help") or (command == "run" and rest[:1] in (["-h"], ["--help"])):
         print(_usage())
         print("Runs a program whose Twisted plugin lookups also see entry-point plugins.")
         return 0
