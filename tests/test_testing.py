@@ -151,6 +151,54 @@ def test_second():
     result.assert_outcomes(passed=2)
 
 
+
+def test_distributions_made_into_one_site_install_as_pip_installs(
+    pytester: pytest.Pytester,
+) -> None:
+    """A drop-in distribution into its host's site puts its module into the host's plugin
+    directory; a second version replaces the first; one distribution made twice is made."""
+    pytester.makepyfile(test_site='''
+import os
+from compat_plugin import IPlugin, getPlugins
+from compat_plugin.testing import expect_plugins
+
+LAMP = (
+    "from zope.interface import implementer\\n"
+    "from compat_plugin import IPlugin\\n"
+    "@implementer(IPlugin)\\n"
+    "class Lamp: pass\\n"
+    "lamp = Lamp()\\n"
+)
+INIT = ("from compat_plugin import pluginPackagePaths\\n"
+        "__path__.extend(pluginPackagePaths(__name__))\\n")
+
+
+def test_drop_in_and_upgrade(make_distribution):
+    site = make_distribution("gadgets", files={"gadgets/__init__.py": "",
+                                               "gadgets/plugins/__init__.py": INIT})
+    make_distribution("gadget-lamp", site=site, files={"gadgets/plugins/lamp.py": LAMP})
+    assert {"__init__.py", "lamp.py"} <= set(os.listdir(site / "gadgets" / "plugins"))
+    import gadgets.plugins
+    expect_plugins(IPlugin, gadgets.plugins, ["gadgets.plugins.lamp:lamp"])
+
+    make_distribution("acme", site=site, files={"acme/__init__.py": "", "acme/a.py": ""})
+    make_distribution("acme", site=site, version="2.0",
+                      files={"acme/__init__.py": "", "acme/b.py": ""})
+    assert sorted(name for name in os.listdir(site) if name.startswith("acme")) == [
+        "acme", "acme-2.0.dist-info"]
+    assert {"__init__.py", "b.py"} <= set(os.listdir(site / "acme"))
+    assert not (site / "acme" / "a.py").exists()
+
+
+def test_one_distribution_made_twice(make_distribution, tmp_path):
+    first = make_distribution("twice", files={"twice.py": ""})
+    second = make_distribution("twice", files={"twice.py": ""})
+    assert first != second
+    assert {"twice-1.0.dist-info", "twice.py"} <= set(os.listdir(second))
+''')
+    result = pytester.runpytest_subprocess("-p", "compat_plugin.testing", "-q")
+    result.assert_outcomes(passed=2)
+
 def test_the_plugin_is_not_loaded_unless_asked_for(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_plain='''
 def test_plain(request):

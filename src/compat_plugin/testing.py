@@ -39,6 +39,8 @@ from typing import Any, cast
 import pytest
 from zope.interface.interface import InterfaceClass
 
+from ._wheels import build_wheel, build_wheels, install_wheels, pip, write_project
+
 __all__ = [
     "PluginPackage",
     "build_wheel",
@@ -95,16 +97,6 @@ def run_python(
         raise AssertionError(
             f"child failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
-
-
-def pip(*args: str, python: str | os.PathLike[str] = sys.executable,
-        env: Mapping[str, str] | None = None) -> None:
-    """Run pip (of ``python``, in ``env``) for real; its output is shown only if it fails."""
-    command = [os.fspath(python), "-m", "pip", "--disable-pip-version-check", "--no-input",
-               *args]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
-    if result.returncode != 0:
-        raise AssertionError(f"{command} failed:\n{result.stdout}\n{result.stderr}")
 
 
 # -- plugin packages --------------------------------------------------------------------------
@@ -164,91 +156,14 @@ def plugin_package(tmp_path: Path) -> Callable[..., PluginPackage]:
 # -- distributions ------------------------------------------------------------------------------
 
 
-def build_wheel(name: str, directory: Path, **project: Any) -> Path:
-    """Build the wheel of the project :func:`write_project` writes for ``name`` and
-    ``project`` (``files``, ``version``, ``entry_points``, ``requires``) into ``directory``,
-    with setuptools through ``pip wheel`` (offline, without build isolation); return it."""
-    (wheel,) = build_wheels([write_project(name, directory, **project)], directory / "wheels")
-    return wheel
-
-
-def write_project(
-    name: str,
-    directory: Path,
-    *,
-    version: str = "1.0",
-    files: Mapping[str, str],
-    entry_points: Mapping[str, Mapping[str, str]] | None = None,
-    requires: Sequence[str] = (),
-) -> Path:
-    """Write into ``directory`` the setuptools project of a distribution ``name`` holding
-    ``files`` (relative paths: packages with their ``__init__.py``, or top-level modules),
-    declaring ``entry_points`` (by group) and requiring ``requires``; return its directory
-    (for :func:`build_wheels`, which builds many at once, or :func:`build_wheel`)."""
-    project = directory / f"{name}-{version}-project"
-    for relative, source in files.items():
-        path = project / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source), encoding="utf-8")
-    (project / "pyproject.toml").write_text(
-        _pyproject(name, version, files, entry_points or {}, requires), encoding="utf-8")
-    return project
-
-
-def build_wheels(projects: Sequence[Path], output: Path) -> list[Path]:
-    """Build the wheels of the project directories ``projects`` into ``output`` with one
-    ``pip wheel`` (offline, without build isolation: the build backend must be installed);
-    return the wheels made."""
-    output.mkdir(parents=True, exist_ok=True)
-    before = set(output.glob("*.whl"))
-    pip("wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-        "--wheel-dir", str(output), *map(str, projects))
-    return sorted(set(output.glob("*.whl")) - before)
-
-
-def _pyproject(name: str, version: str, files: Mapping[str, str],
-               entry_points: Mapping[str, Mapping[str, str]], requires: Sequence[str]) -> str:
-    packages = sorted(
-        os.path.dirname(path).replace("/", ".") for path in files
-        if path.endswith("/__init__.py")
-    )
-    modules = sorted(path[:-3] for path in files if "/" not in path and path.endswith(".py"))
-    lines = [
-        "[build-system]", 'requires = ["setuptools"]', 'build-backend = "setuptools.build_meta"',
-        "", "[project]", f"name = {_toml(name)}", f"version = {_toml(version)}",
-        f"dependencies = [{', '.join(map(_toml, requires))}]",
-    ]
-    for group, declared in entry_points.items():
-        lines += ["", f"[project.entry-points.{_toml(group)}]"]
-        lines += [f"{_toml(entry)} = {_toml(value)}" for entry, value in declared.items()]
-    lines += ["", "[tool.setuptools]", f"packages = [{', '.join(map(_toml, packages))}]",
-              f"py-modules = [{', '.join(map(_toml, modules))}]"]
-    return "\n".join(lines) + "\n"
-
-
-def _toml(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
-
-
-def install_wheels(target: Path, *wheels: Path) -> Path:
-    """Install ``wheels`` with one pip into the directory ``target`` (a site directory, as
-    ``pip install --target`` makes it); return it."""
-    pip("install", "--quiet", "--no-deps", "--no-index", "--no-build-isolation",
-        "--target", str(target), *map(str, wheels))
-    return target
-
-
 @pytest.fixture
 def make_distribution(tmp_path: Path) -> Callable[..., Path]:
     """``make_distribution(name, files=..., entry_points=..., version=..., requires=...,
     site=None)``: build the distribution, install it into ``site`` (a new temporary
     directory if None), put that at the front of ``sys.path`` and return it."""
-    builds = tmp_path / "builds"
-
     def make(name: str, *, site: Path | None = None, **project: Any) -> Path:
-        builds.mkdir(exist_ok=True)
-        wheel = build_wheel(name, builds, **project)
+        # A directory per build: one test may make one distribution twice, or two versions.
+        wheel = build_wheel(name, tmp_path / f"build-{next(_serial)}", **project)
         target = site if site is not None else tmp_path / f"site-{next(_serial)}"
         install_wheels(target, wheel)
         if str(target) not in sys.path:
