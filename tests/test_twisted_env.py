@@ -182,6 +182,37 @@ def test_run_of_nothing_runnable_is_one_line_and_status_2(
     assert result.stderr == f"python -m compat_plugin.twisted: {message}\n"
 
 
+
+_SHOW_PATH = "import json, sys\nprint(json.dumps([__file__, sys.path]))\n"
+
+
+def test_run_puts_first_on_sys_path_what_python_would(
+    legacy: LegacyEnvironment, tmp_path: Path
+) -> None:
+    """Not the working directory, which ``python -m`` put there: a console script's own
+    directory, a script file's (with ``__file__`` absolute), an archive itself."""
+    work = tmp_path / "work"
+    work.mkdir()
+    # A console script importing its package would find this one first.
+    (work / "acme_legacyapp.py").write_text("raise ImportError('from the working directory')\n")
+    (work / "show.py").write_text(_SHOW_PATH)
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__main__.py").write_text(_SHOW_PATH)
+    import zipapp
+
+    zipapp.create_archive(tmp_path / "app", work / "app.pyz")
+
+    def runner(*args: str) -> subprocess.CompletedProcess[str]:
+        return legacy.execute(legacy.python, "-m", "compat_plugin.twisted", *args, cwd=work)
+
+    app = runner("run", "acme-legacyapp")
+    assert (app.returncode, app.stderr) == (0, ""), app.stderr
+    file, path = json.loads(runner("run", "show.py").stdout)
+    assert file == str(work / "show.py")
+    assert path[0] == os.path.realpath(work) and str(work) not in path[1:]
+    file, path = json.loads(runner("run", "app.pyz").stdout)
+    assert path[0] == str(work / "app.pyz") and str(work) not in path[1:]
+
 # -- The environment-wide hook ----------------------------------------------------------------
 
 

@@ -52,21 +52,18 @@ the start-up hook active before the program imports anything of its own.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 from importlib.abc import Loader
 from importlib.machinery import ModuleSpec
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import _compat_plugin_twisted_hook as _hook
 
 from ._api import getPlugins
 from ._log import logger
-
-if TYPE_CHECKING:
-    from importlib.metadata import EntryPoint
+from ._runner import KNOWN_COMMANDS, RunError, run
 
 __all__ = ["COMMANDS", "PLACES", "install", "main", "patched", "uninstall"]
 
@@ -81,14 +78,8 @@ _PLUGIN_MODULE_LOOKUP = "twisted.plugin.getPlugins"
 #: Every place ``install()`` replaces when the installed Twisted has it, as dotted names.
 PLACES: tuple[str, ...] = tuple(f"{module}.{attribute}" for module, attribute in _PLACES)
 
-#: The Twisted commands the runner knows, with the entry point each had when this was written
-#: (used only if no installed distribution declares the command).
-_KNOWN_COMMANDS = {
-    "twistd": "twisted.scripts.twistd:run",
-    "twist": "twisted.application.twist._twist:Twist.main",
-    "trial": "twisted.scripts.trial:run",
-}
-COMMANDS: tuple[str, ...] = tuple(_KNOWN_COMMANDS)
+#: The Twisted commands the runner knows.
+COMMANDS: tuple[str, ...] = tuple(KNOWN_COMMANDS)
 
 
 class _Replaced(NamedTuple):
@@ -251,102 +242,6 @@ def patched() -> tuple[str, ...]:
     return tuple(place for place in PLACES if place in _replaced)
 
 
-# -- The runner ---------------------------------------------------------------------------------
-
-
-class _RunError(Exception):
-    """The program cannot be run: one line on stderr and this exit status."""
-
-    def __init__(self, message: str, status: int = 2) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _console_entry_point(name: str) -> EntryPoint | None:
-    """The environment's ``console_scripts`` entry point ``name`` (of the first distribution
-    on ``sys.path`` declaring it), else None."""
-    if sys.version_info >= (3, 10):
-        from importlib.metadata import entry_points
-    else:
-        from importlib_metadata import entry_points
-
-    return next(iter(entry_points(group="console_scripts", name=name)), None)
-
-
-def _run_console_script(
-    name: str, entry_point: EntryPoint | None, arguments: list[str]
-) -> object:
-    """Run the console script ``name`` (its ``entry_point``, if the environment has one) as its
-    own script would; return what its function does.
-
-    For the known Twisted commands, the entry point each had when this was written stands in
-    when no distribution declares it, and Twisted missing is a one-line error.
-    """
-    known = entry_point is None and name in _KNOWN_COMMANDS
-    if known:
-        from importlib.metadata import EntryPoint
-
-        entry_point = EntryPoint(name=name, value=_KNOWN_COMMANDS[name], group="console_scripts")
-    if entry_point is None:
-        raise _RunError(f"no console script or script file named {name!r}")
-    # Set before the program's modules are imported, since some read it then; changed in
-    # place because Twisted may hold the list itself (as a default argument value).
-    sys.argv[:] = [name, *arguments]
-    try:
-        function = entry_point.load()
-    except ImportError as exc:
-        if not known:
-            raise
-        raise _RunError(f"cannot run {name}: {exc}", status=1) from None
-    # The program's __main__ is a console script's wrapper, which has no docstring: Twisted's
-    # usage falls back to __main__.__doc__ (under a plugin's options, in twistd NAME --help),
-    # and must not find this module's there.
-    sys.modules["__main__"].__doc__ = None
-    return function()
-
-
-def _run_file(path: str, arguments: list[str]) -> object:
-    """Run the script file (or directory or zip archive with a ``__main__``) at ``path`` as
-    ``python PATH ARGS...`` would."""
-    import runpy
-
-    sys.argv[:] = [path, *arguments]
-    sys.path[0] = os.path.dirname(os.path.realpath(path))
-    runpy.run_path(path, run_name="__main__")
-    return None
-
-
-def _run_module(module: str, arguments: list[str]) -> object:
-    """Run ``module`` as ``python -m MODULE ARGS...`` would."""
-    import importlib.util
-    import runpy
-
-    try:
-        found = importlib.util.find_spec(module)
-    except (ImportError, ValueError) as exc:
-        raise _RunError(f"cannot run -m {module}: {exc}") from None
-    if found is None:
-        raise _RunError(f"no module named {module!r}")
-    sys.argv[:] = [module, *arguments]
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
-    return None
-
-
-def _run(arguments: list[str]) -> object:
-    """Run ``SCRIPT ARGS...`` or ``-m MODULE ARGS...`` with the start-up hook active."""
-    if not arguments or arguments == ["-m"]:
-        raise _RunError("run needs a SCRIPT, or -m and a MODULE")
-    _hook.activate()
-    if arguments[0] == "-m":
-        return _run_module(arguments[1], arguments[2:])
-    script, *rest = arguments
-    if not any(sep and sep in script for sep in (os.sep, os.altsep)):
-        entry_point = _console_entry_point(script)
-        if entry_point is not None or not os.path.exists(script):
-            return _run_console_script(script, entry_point, rest)
-    return _run_file(script, rest)
-
-
 def _usage() -> str:
     return f"usage: {PROG} run SCRIPT|-m MODULE [ARGS...] | {{{','.join(COMMANDS)}}} [ARGS...]"
 
@@ -384,8 +279,8 @@ def main(argv: Sequence[str] | None = None) -> object:
         print(f"{PROG}: unknown command {command!r} (expected one of: {known})", file=sys.stderr)
         return 2
     try:
-        return _run(rest if command == "run" else [command, *rest])
-    except _RunError as exc:
+        return run(rest if command == "run" else [command, *rest])
+    except RunError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return exc.status
 
