@@ -213,6 +213,18 @@ def test_run_puts_first_on_sys_path_what_python_would(
     file, path = json.loads(runner("run", "app.pyz").stdout)
     assert path[0] == str(work / "app.pyz") and str(work) not in path[1:]
 
+
+def test_run_python_of_an_installed_compat_plugin_keeps_the_standard_library_first(
+    legacy: LegacyEnvironment,
+) -> None:
+    """``compat_plugin.testing.run_python`` where compat_plugin is installed (this environment
+    has its wheel): its site-packages is not put ahead of the standard library."""
+    stdlib = legacy.check_output("import sysconfig; print(sysconfig.get_path('stdlib'))")
+    path = json.loads(legacy.check_output(
+        "from compat_plugin.testing import run_python\n"
+        "print(run_python('import json, sys; print(json.dumps(sys.path))').stdout)"))
+    assert path.index(stdlib) < path.index(str(legacy.purelib))
+
 # -- The environment-wide hook ----------------------------------------------------------------
 
 

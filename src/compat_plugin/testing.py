@@ -33,6 +33,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from site import getsitepackages, getusersitepackages
 from types import ModuleType
 from typing import Any, cast
 
@@ -79,14 +80,20 @@ def run_python(
     """Run ``code`` (dedented) in a fresh interpreter, with ``path`` ahead of ``PYTHONPATH``
     and ``args`` as its ``sys.argv[1:]``.
 
-    The child imports the same compat_plugin as this process, whatever its ``sys.path`` would
-    otherwise find first; ``user`` runs it as another user (this process must be root).
+    The child imports the same compat_plugin as this process: its directory goes ahead of
+    ``PYTHONPATH``, unless it is a site directory (an installed compat_plugin), which the child
+    reads anyway after the standard library.  ``user`` runs it as another user (this process
+    must be root).
     Raises AssertionError with the child's output if it fails and ``check`` is true.
     """
     environment = dict(os.environ)
     environment.update(env or {})
     library = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    pythonpath = [*(os.fspath(entry) for entry in path or ()), library,
+    # Installed, compat_plugin is in a site directory the child reads anyway: on PYTHONPATH,
+    # that would come before the standard library.
+    sites = {os.path.abspath(d) for d in (*getsitepackages(), getusersitepackages())}
+    pythonpath = [*(os.fspath(entry) for entry in path or ()),
+                  *([] if library in sites else [library]),
                   *filter(None, [environment.get("PYTHONPATH")])]
     environment["PYTHONPATH"] = os.pathsep.join(pythonpath)
     result = subprocess.run(
