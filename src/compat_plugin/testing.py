@@ -83,7 +83,7 @@ def run_python(
     The child imports the same compat_plugin as this process: its directory goes ahead of
     ``PYTHONPATH``, unless it is a site directory (an installed compat_plugin), which the child
     reads anyway after the standard library.  ``user`` runs it as another user (this process
-    must be root).
+    must be root, and what the child reads open to that user: pytest's ``tmp_path`` is not).
     Raises AssertionError with the child's output if it fails and ``check`` is true.
     """
     environment = dict(os.environ)
