@@ -125,7 +125,7 @@ def _uninstall(site: Path, name: str) -> None:
     """Remove every file the distribution ``name`` installed into ``site`` (its RECORD, as
     importlib-metadata reads it, lists its metadata too), then the directories left empty."""
     for distribution in importlib_metadata.distributions(path=[str(site)]):
-        if canonicalize_name(distribution.metadata["Name"] or "") != name:
+        if canonicalize_name(distribution.metadata.get("Name") or "") != name:
             continue
         emptied: set[Path] = set()
         for file in distribution.files or ():
