@@ -536,7 +536,6 @@ def test_arguments_swapped_are_a_type_error_naming_the_order(tree: PluginTree) -
         list(getPlugins("IThing", package))  # type: ignore[arg-type]
 
 
-
 def test_patterns_given_as_one_string_are_a_type_error(tree: PluginTree) -> None:
     """Taken character by character, ``disable="acme-*"`` would hold the pattern ``*``."""
     simple(tree, "alpha")
@@ -549,6 +548,7 @@ def test_patterns_given_as_one_string_are_a_type_error(tree: PluginTree) -> None
     with pytest.raises(TypeError, match=re.escape("disable takes glob patterns (strings), not 7")):
         list(getPlugins(interface, package, disable=[7]))  # type: ignore[list-item]
     assert names(getPlugins(interface, package, disable=("nothing-*",))) == ["alpha"]
+
 
 # -- Logging -------------------------------------------------------------------------------------
 

@@ -863,7 +863,6 @@ def test_damaged_cache_is_ignored_and_rewritten(
     assert directory_caches(user_cache()) == []
 
 
-
 # A child that reads no more than it may: without the check, a FIFO read waits forever and
 # ``/dev/zero`` fills the memory -- a time limit and a memory limit make either a failure.
 _BOUNDED = """
@@ -941,6 +940,7 @@ def test_each_optimization_level_keeps_its_own_cache(tree: PluginTree) -> None:
     assert sorted(p.name for p in (tree.plugins_dir / "__pycache__").glob("compat_plugin.*")) == [
         f"compat_plugin.{TAG}.json", f"compat_plugin.{TAG}.opt-1.json",
         f"compat_plugin.{TAG}.opt-2.json"]
+
 
 def test_boolean_mtime_is_not_an_integer(
     ptree: PluginTree, caplog: pytest.LogCaptureFixture

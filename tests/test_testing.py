@@ -151,7 +151,6 @@ def test_second():
     result.assert_outcomes(passed=2)
 
 
-
 def test_distributions_made_into_one_site_install_as_pip_installs(
     pytester: pytest.Pytester,
 ) -> None:
@@ -198,6 +197,7 @@ def test_one_distribution_made_twice(make_distribution, tmp_path):
 ''')
     result = pytester.runpytest_subprocess("-p", "compat_plugin.testing", "-q")
     result.assert_outcomes(passed=2)
+
 
 def test_the_plugin_is_not_loaded_unless_asked_for(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_plain='''

@@ -182,7 +182,6 @@ def test_run_of_nothing_runnable_is_one_line_and_status_2(
     assert result.stderr == f"python -m compat_plugin.twisted: {message}\n"
 
 
-
 _SHOW_PATH = "import json, sys\nprint(json.dumps([__file__, sys.path]))\n"
 
 
@@ -224,6 +223,7 @@ def test_run_python_of_an_installed_compat_plugin_keeps_the_standard_library_fir
         "from compat_plugin.testing import run_python\n"
         "print(run_python('import json, sys; print(json.dumps(sys.path))').stdout)"))
     assert path.index(stdlib) < path.index(str(legacy.purelib))
+
 
 # -- The environment-wide hook ----------------------------------------------------------------
 
