@@ -5,9 +5,7 @@ compat_plugin.twisted run ...``; ``compat_plugin.twisted.main`` parses the comma
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import sysconfig
 from typing import TYPE_CHECKING
 
 import _compat_plugin_twisted_hook as _hook
@@ -62,7 +60,11 @@ def _run_console_script(
     # Set before the program's modules are imported, since some read it then; changed in
     # place because Twisted may hold the list itself (as a default argument value).
     sys.argv[:] = [name, *arguments]
-    # Where the script is: of this interpreter's environment, else on PATH.
+    # Where the script is: of this interpreter's environment, else on PATH.  (Imported here:
+    # every enabled interpreter that imports Twisted's plugin module imports this module.)
+    import shutil
+    import sysconfig
+
     scripts = sysconfig.get_path("scripts")
     found = shutil.which(name, path=scripts) or shutil.which(name)
     _first_on_path(os.path.dirname(os.path.realpath(found)) if found else scripts)
