@@ -367,10 +367,10 @@ def test_interpreter_tag(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("level", ["1", "2"])
 def test_interpreter_tag_names_the_optimization_level(level: str) -> None:
     """As bytecode: ``-O`` drops ``if __debug__:`` code, ``-OO`` docstrings too."""
+    tag = sys.implementation.cache_tag
     for env in ({"PYTHONOPTIMIZE": level}, {}):
         child = run_python("from compat_plugin._store import interpreter_tag\n"
                            "print(interpreter_tag())", env=env)
-        tag = sys.implementation.cache_tag
         assert child.stdout.strip() == (f"{tag}.opt-{level}" if env else tag)
 
 

@@ -158,7 +158,7 @@ def test_distributions_made_into_one_site_install_as_pip_installs(
     directory; a second version replaces the first; one distribution made twice is made."""
     pytester.makepyfile(test_site='''
 import os
-from compat_plugin import IPlugin, getPlugins
+from compat_plugin import IPlugin
 from compat_plugin.testing import expect_plugins
 
 LAMP = (
@@ -189,7 +189,7 @@ def test_drop_in_and_upgrade(make_distribution):
     assert not (site / "acme" / "a.py").exists()
 
 
-def test_one_distribution_made_twice(make_distribution, tmp_path):
+def test_one_distribution_made_twice(make_distribution):
     first = make_distribution("twice", files={"twice.py": ""})
     second = make_distribution("twice", files={"twice.py": ""})
     assert first != second
