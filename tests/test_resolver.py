@@ -281,6 +281,15 @@ def test_distribution_requiring_another_host_version_is_skipped_unimported(
         (error,) = report.errors
         assert (error["target"], error["error"]) == ("acme-oldhost", "IncompatiblePlugin")
 
+    # Disabled, by its name or its entry point's, it is only left out: no error, no warning.
+    for patterns in ("acme-oldhost", "oldhost"):
+        report = run([site], env={"COMPAT_PLUGIN_DISABLE": patterns})
+        assert report.plugins == ["granite", "graphene", "flint"]
+        assert report.errors == []
+        assert not [m for m in report.messages("WARNING") if "acme-oldhost" in m]
+        (skip,) = [s for s in report.skipped if s["distribution"] == "acme-oldhost"]
+        assert skip["reason"] == f"disabled by pattern {patterns!r}"
+
 
 DISABLING = ["acme-secret", "acme_secret", "ACME.Secret", "secret", "acme_secret.*", "x, acme_s*"]
 

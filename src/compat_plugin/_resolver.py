@@ -163,29 +163,34 @@ class Resolver:
             out.skipped.append(Skip(shadow.key, origin, f"shadowed by {shadow.by}"))
         for contribution in sorted(view.contributions,
                                    key=lambda c: (c.position, c.distribution.key)):
-            reason = self.entry_points.gate(contribution, group, view)
-            if reason:
-                error = IncompatiblePlugin(reason)
-                out.errors.append(LoadError(contribution.distribution.key,
-                                            contribution.origin(), error))
-                continue
-            for declared in sorted(contribution.distribution.entry_points,
-                                   key=lambda d: (d.name, d.value)):
-                self._entry_point(contribution, declared, rules, out)
+            distribution = contribution.distribution
+            declared = sorted(distribution.entry_points, key=lambda d: (d.name, d.value))
+            blocking = [rules.blocking((d.name, d.module) if d.module else (d.name,),
+                                    distribution.key) for d in declared]
+            # The gate is for what would be imported: a distribution whose every entry point
+            # is disabled is only left out, even if it needs another host.
+            if None in blocking:
+                reason = self.entry_points.gate(contribution, group, view)
+                if reason:
+                    error = IncompatiblePlugin(reason)
+                    out.errors.append(LoadError(distribution.key, contribution.origin(), error))
+                    continue
+            for one, pattern in zip(declared, blocking):
+                self._entry_point(contribution, one, pattern, out)
         for source in view.sources:
             self.entry_points.save(source, self.regenerating)
 
-    def _entry_point(self, contribution: Contribution, declared: Declared, rules: Rules,
-                     out: _Pass) -> None:
+    def _entry_point(self, contribution: Contribution, declared: Declared,
+                     disabled_by: str | None, out: _Pass) -> None:
         distribution, origin = contribution.distribution, contribution.origin(declared)
+        if disabled_by is not None:
+            out.skipped.append(Skip(declared.value, origin,
+                                    f"disabled by pattern {disabled_by!r}"))
+            return
         if declared.module is None:
             problem = MalformedEntryPoint(f"{declared.name} = {declared.value!r} is not "
                                           "module[:object]")
             out.errors.append(LoadError(f"{distribution.key}:{declared.name}", origin, problem))
-            return
-        pattern = rules.blocking((declared.name, declared.module), distribution.key)
-        if pattern is not None:
-            out.skipped.append(Skip(declared.value, origin, f"disabled by pattern {pattern!r}"))
             return
         first = out.directory_origin(declared.module) if declared.attribute is None else None
         if first is not None:
