@@ -582,6 +582,12 @@ def test_cache_regenerate_rewrites_the_caches(tree: PluginTree) -> None:
     assert tree.cache_files() == [cache]
     assert cache.stat().st_mtime_ns > hour_ago
 
+    # With writing turned off it would only remove them: it refuses, and they stay.
+    refused = cli("cache", "regenerate", tree.plugins_name, path=[tree.root],
+                  env={"COMPAT_PLUGIN_NO_CACHE_WRITE": "1"})
+    assert "COMPAT_PLUGIN_NO_CACHE_WRITE" in usage_error(refused, "cache regenerate")
+    assert tree.cache_files() == [cache]
+
 
 def test_cache_regenerate_lists_failures_and_exits_1(tree: PluginTree) -> None:
     tree.plugin("alpha", ALPHA)

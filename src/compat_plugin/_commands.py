@@ -73,9 +73,7 @@ def _not_a_plugin_package(package: ModuleType, found: Discovery, command: str) -
     if found.plugins or found.errors or found.skipped:
         return
     name = package.__name__
-    hint = ""
-    if importlib.util.find_spec(f"{name}.plugins") is not None:
-        hint = f"; did you mean {name}.plugins?"
+    hint = f"; did you mean {name}.plugins?" if importlib.util.find_spec(f"{name}.plugins") else ""
     raise UsageError(
         f"{name} is not a plugin package: none of its {count(len(found.modules), 'module')} "
         f"holds a plugin and no installed distribution declares entry points in the group "
@@ -265,7 +263,11 @@ def cmd_regenerate(args: argparse.Namespace) -> int:
     from ._entry_indexes import make_pycaches
     from ._inventory import cache_places
     from ._resolver import forget_state, resolver
+    from ._store import writes_disabled
 
+    if writes_disabled():  # removing the caches and writing none would leave every call cold
+        raise UsageError("COMPAT_PLUGIN_NO_CACHE_WRITE is set: nothing would be written",
+                         "cache regenerate")
     packages = [package_named(name, "cache regenerate") for name in args.packages]
     make_pycaches()
     _after_this_second()

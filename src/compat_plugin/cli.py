@@ -5,13 +5,17 @@ Exit status (the same for every command):
 ====  =====================================================================================
 0     success: every candidate loaded (``list``), the name is returned (``explain``), ...
 1     the answer is "no" or something failed: ``list`` with load errors, ``explain`` of a name
-      that is not returned, ``cache regenerate`` or ``migrate`` with modules failing to import
+      that is not returned, ``cache regenerate`` with candidates that failed, ``migrate``
+      with modules failing to import, ``doctor`` finding a problem, ``twisted status`` not
+      enabled or not working
 2     bad input: an unknown option or command, an unknown package, a package that is not a
-      plugin package, an unknown or ambiguous interface name
+      plugin package, an unknown or ambiguous interface name, an unknown distribution,
+      ``cache regenerate`` with cache writing turned off
 ====  =====================================================================================
 
 Errors are one line on stderr, never a traceback.  ``--json`` output is described in the
-README; tables fit an 80-column terminal (paths shortened; ``--wide`` for full paths).
+README; tables fit the terminal, 80 columns at least (paths shortened; ``--wide`` for full
+paths).
 """
 
 from __future__ import annotations
