@@ -29,6 +29,7 @@ import sys
 import tarfile
 import tempfile
 import textwrap
+import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -1597,6 +1598,28 @@ def test_edit_while_the_old_module_is_imported_is_not_recorded_as_the_new(
     ptree.purge()
 
     assert tags(ptree, "ITestPlugin2") == ["b", "c-edited"]
+    assert tags(ptree, "ITestPlugin") == ["a"]
+
+
+def test_a_copy_keeping_an_older_time_is_not_recorded_from_the_old_module(
+    ptree: PluginTree,
+) -> None:
+    """A long-running process whose module was replaced by a copy that keeps its source's
+    (older) time, as ``cp -p``, ``rsync -a`` and ``tar x`` make: what it still has imported is
+    not the file, and the next process must not be told it is."""
+    module = ptree.plugin("c", counted("c", "ITestPlugin"))
+    hour_ago = time.time_ns() - 3600 * 10**9
+    os.utime(module, ns=(hour_ago, hour_ago))
+    assert tags(ptree, "ITestPlugin") == ["a", "c"]  # scanned, and trusted: an older file
+
+    release = ptree.root / "release.py"
+    release.write_text(counted("c-released", "ITestPlugin2").replace("{pkg}", ptree.name))
+    os.utime(release, ns=(hour_ago + 10**9, hour_ago + 10**9))
+    shutil.copy2(release, module)
+    list(getPlugins(ptree.ifaces().ITestPlugin2, ptree.package()))
+    ptree.purge()
+
+    assert tags(ptree, "ITestPlugin2") == ["b", "c-released"]
     assert tags(ptree, "ITestPlugin") == ["a"]
 
 

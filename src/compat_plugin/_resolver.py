@@ -114,6 +114,8 @@ class Resolver:
         self.on_scan: Callable[[str], None] | None = None
         # Files changed after this may be newer than a module imported before a scan.
         self._started_ns = time.time_ns()
+        # Each scanned module's file stamp when a scan imported it (or first found it imported).
+        self._read_stamps: dict[str, Stamp | None] = {}
 
     # -- one pass --------------------------------------------------------------------------
 
@@ -223,12 +225,16 @@ class Resolver:
             self.on_scan(module)
         scan = self.scanner().scan(module, attribute, origin)
         filename, stamp = known if known else (scan.file or "", _stamp(scan.file or ""))
-        # A module imported before this pass reflects its file as it was then; if the file
-        # has been written since this process started, the scan may be older than its stamp;
-        # if no scan watched its import, what it failed to import is not known.
-        # A module without a file (a namespace package) has nothing to validate a scan with.
+        if not scan.preloaded:
+            self._read_stamps[module] = stamp
+        read = self._read_stamps.setdefault(module, stamp)
+        # A module imported before this scan reflects its file as it was then: not if the file
+        # changed since (a copy keeping an older time, too), nor if it has been written since
+        # this process started; and if no scan watched its import, what it failed to import
+        # is not known.  A module without a file (a namespace package) has nothing to validate
+        # a scan with.
         trusted = stamp is not None and (not scan.preloaded or (
-            scan.watched and stamp.mtime_ns < self._started_ns))
+            scan.watched and stamp == read and stamp.mtime_ns < self._started_ns))
         if scan.errors or scan.records is None or stamp is None or not trusted:
             self._kept[key] = _Kept(filename, stamp, scan)
             store.forget(key[1])
