@@ -453,6 +453,48 @@ def test_an_interface_losing_a_base_no_longer_answers_for_it_as_in_twisted(
     assert _ask_for_the_base(tree) == [[], [], [], []]
 
 
+def _ask_for_the_thing(tree: PluginTree, module: str) -> list[list[str]]:
+    """In a new process, ``IThing`` imported from ``module`` alone: what getPlugins, discover
+    and Twisted find for it, and whether compat_plugin said anything."""
+    code = f"""
+        import json, logging, sys
+        logging.basicConfig(level=logging.WARNING)
+        import {tree.plugins_name} as package
+        from {tree.name}.{module} import IThing
+        from compat_plugin import getPlugins, discover
+        from twisted.plugin import getPlugins as twisted_plugins
+        ours = [type(p).__name__ for p in getPlugins(IThing, package)]
+        found = [r.attribute for r in discover(package, IThing).plugins]
+        theirs = [type(p).__name__ for p in twisted_plugins(IThing, package)]
+        print(json.dumps([ours, found, theirs]))
+    """
+    done = run_python(code, path=[str(tree.root)])
+    assert "compat_plugin" not in done.stderr
+    found: list[list[str]] = json.loads(done.stdout)
+    return found
+
+
+def test_an_interface_moved_to_another_module_still_answers_for_its_plugins(
+    tree: PluginTree,
+) -> None:
+    """A host release moves IThing from ``hier`` to ``newhier``, keeping the old name as an
+    alias: the plugins scanned as providing ``hier.IThing`` answer for it from the cache,
+    whichever module the caller takes it from -- as from Twisted's cache."""
+    _hierarchy(tree, "Interface")
+    tree.plugin("thing", THING)
+    assert _ask_for_the_thing(tree, "hier") == [["Thing"], ["thing"], ["Thing"]]
+    (cache,) = tree.cache_files()
+    written = cache.read_bytes()
+    tree.write("newhier.py", """
+        from zope.interface import Interface
+        class IThing(Interface): pass
+    """)
+    tree.write("hier.py", "from {pkg}.newhier import IThing\n")
+    for module in ("newhier", "hier"):
+        assert _ask_for_the_thing(tree, module) == [["Thing"], ["thing"], ["Thing"]], module
+    assert cache.read_bytes() == written  # answered from the cache, not a module scanned
+
+
 def _fancy_plugins(tree: PluginTree, env: dict[str, str] | None = None) -> list[str]:
     """In a new process: the names of what getPlugins(IBase) yields, in order."""
     code = f"""

@@ -64,11 +64,14 @@ def _default_package() -> ModuleType:
 
 def _wanted(accepted: tuple[str, ...], adapters: bool) -> tuple[str, ...] | None:
     """What a cached module's details must mention one of to matter for a query of the
-    ``accepted`` interfaces (``_interfaces.extending``): their JSON-quoted names -- or None
-    (everything matters) when adapters may apply."""
+    ``accepted`` interfaces (``_interfaces.extending``) -- or None (everything matters) when
+    adapters may apply: their names without the module, as a recorded dotted name ends (a
+    name recorded before its interface moved to another module counts, ``_matching``)."""
     from ._store import dump_json
 
-    return None if adapters else tuple(dump_json(name) for name in accepted)
+    if adapters:
+        return None
+    return tuple(dict.fromkeys("." + dump_json(name.rpartition(".")[2])[1:] for name in accepted))
 
 
 def getPlugins(

@@ -122,7 +122,7 @@ class DirectoryCache:
         order; entries of modules no longer in ``listing`` are dropped.
 
         A module matters if nothing current is stored for it (it must be scanned), or its
-        details mention one of ``wanted`` (JSON-quoted interface names; None: every module).
+        details mention one of ``wanted`` (``_api._wanted``; None: every module).
         """
         # Modules this process scanned, forgot or adopted are looked up one by one; the rest,
         # normally all of them, go through the file's own loop.

@@ -157,8 +157,8 @@ class StoredEntries:
         """The modules of ``listing`` that matter, as (position in the listing, stored details
         or None when nothing current is stored), and how many were current.
 
-        A current module whose details mention none of ``wanted`` (JSON-quoted interface
-        names; None: everything matters) is left out.  This is the loop a warm call runs once
+        A current module whose details mention none of ``wanted`` (``_api._wanted``; None:
+        everything matters) is left out.  This is the loop a warm call runs once
         per module: everything is bound to locals and compared column against column.
         """
         position, files, mtimes, sizes = self._position, self._files, self._mtimes, self._sizes

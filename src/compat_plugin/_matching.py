@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from zope.interface.interface import InterfaceClass
 
-from ._interfaces import MARKER_NAMES, extending, imported_interface
+from ._interfaces import MARKER_NAMES, extending, imported_interface, resolve_interface
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -50,9 +50,28 @@ def provides(record: PluginRecord, accepted: tuple[str, ...],
         if found is not None:
             current.append(found)
         elif declared not in MARKER_NAMES:
-            return any(name in record.interfaces for name in accepted)
+            return _recorded(record.interfaces, accepted, interface)
     return any(name in accepted for name in record.provided) or (
         interface is not None and any(found.isOrExtends(interface) for found in current))
+
+
+def _recorded(names: tuple[str, ...], accepted: tuple[str, ...],
+              interface: InterfaceClass | None) -> bool:
+    """Whether the recorded ``names`` include one of ``accepted`` -- or a name recorded before
+    its interface moved to another module (which kept the old name as an alias): of the
+    names that end as one of ``accepted`` does, their modules are imported to see whether one
+    is now ``interface`` or extends it."""
+    if any(name in names for name in accepted):
+        return True
+    if interface is None:
+        return False
+    short = {name.rpartition(".")[2] for name in accepted}
+    for name in names:
+        if name.rpartition(".")[2] in short:
+            found = resolve_interface(name)
+            if found is not None and found.isOrExtends(interface):
+                return True
+    return False
 
 
 def answering(records: Iterable[PluginRecord], name: str) -> list[PluginRecord]:

@@ -51,9 +51,9 @@ class _Kept(Value):
 
 
 class _Pass:
-    """What one resolution gathers.  ``wanted`` (the JSON-quoted names of the interfaces that
-    answer the query, or None for everything) lets cached modules that mention none of them be
-    passed over."""
+    """What one resolution gathers.  ``wanted`` (how the stored names of the interfaces that
+    answer the query end, ``_api._wanted``, or None for everything) lets cached modules that
+    mention none of them be passed over."""
 
     def __init__(self, package: str, wanted: tuple[str, ...] | None) -> None:
         self.package = package

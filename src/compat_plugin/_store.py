@@ -377,8 +377,8 @@ def details_of(scanned: ModuleRecords) -> str:
 
 
 def mentions(details: str, wanted: tuple[str, ...]) -> bool:
-    """Whether stored ``details`` mention one of the ``wanted`` JSON-quoted interface names
-    (the records are not decoded)."""
+    """Whether stored ``details`` mention one of ``wanted`` (pieces of JSON-quoted interface
+    names, ``_api._wanted``; the records are not decoded)."""
     # A loop, not any() over a generator: asked of every line of a cache on a warm call, it
     # costs half as much for the usual single name.
     for name in wanted:  # noqa: SIM110
