@@ -52,14 +52,17 @@ _WATCHED = frozenset(MODULES)
 
 def _machinery(modules: str) -> "ModuleType | None":
     """:mod:`compat_plugin.twisted`, or None (logged) if it cannot be imported: the program
-    then goes on with Twisted's own lookup in ``modules``."""
+    then goes on with Twisted's own lookup in ``modules`` and, the finder taken away so that
+    this is said once, in every watched module imported later."""
     try:
         import compat_plugin.twisted as machinery
     except Exception as exc:
         import logging
 
+        deactivate()
         logging.getLogger("compat_plugin").warning(
-            "%s keeps Twisted's own plugin lookup: %s: %s", modules, type(exc).__name__, exc
+            "%s and the rest of Twisted keep Twisted's own plugin lookup: %s: %s",
+            modules, type(exc).__name__, exc,
         )
         return None
     return machinery

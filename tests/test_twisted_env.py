@@ -478,19 +478,22 @@ sys.modules["compat_plugin.twisted"] = None  # as if compat_plugin were gone
 import {HOOK_MODULE} as hook
 
 hook.activate()
-import twisted.plugin
-print(json.dumps([twisted.plugin.getPlugins.__module__, stream.getvalue()]))
+import twisted.plugin, twisted.internet.endpoints, twisted.cred.strcred
+print(json.dumps([[twisted.plugin.getPlugins.__module__,
+                   twisted.internet.endpoints.getPlugins.__module__,
+                   twisted.cred.strcred.getPlugins.__module__], stream.getvalue(), hook.active()]))
 """
 
 
 def test_hook_that_cannot_replace_the_lookup_logs_it_and_leaves_twisteds() -> None:
-    module, logged = json.loads(run_python(HOOK_FAILING).stdout)
-    assert module == "twisted.plugin"
+    modules, logged, active = json.loads(run_python(HOOK_FAILING).stdout)
+    assert modules == ["twisted.plugin"] * 3
     assert logged.startswith(
-        "compat_plugin WARNING twisted.plugin keeps Twisted's own plugin lookup: "
-        "ModuleNotFoundError: "
+        "compat_plugin WARNING twisted.plugin and the rest of Twisted keep Twisted's own plugin "
+        "lookup: ModuleNotFoundError: "
     )
-    assert len(logged.splitlines()) == 1
+    assert len(logged.splitlines()) == 1  # said once, for every watched module
+    assert not active
 
 
 # -- Twisted's own tests (slow: set COMPAT_PLUGIN_TWISTED_SUITE=1) ----------------------------
