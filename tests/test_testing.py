@@ -81,10 +81,16 @@ def test_caches_are_this_test_s_own(tmp_path_factory):
     import os
     cache = os.environ["COMPAT_PLUGIN_CACHE_DIR"]
     assert cache.startswith(str(tmp_path_factory.getbasetemp()))
+    for variable in ("DISABLE", "NO_CACHE_READ", "NO_CACHE_WRITE"):
+        assert "COMPAT_PLUGIN_" + variable not in os.environ
 '''
 
 
-def test_a_test_file_using_every_fixture_passes(pytester: pytest.Pytester) -> None:
+def test_a_test_file_using_every_fixture_passes(pytester: pytest.Pytester,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # Set where the tests run; each test runs without them.
+    for variable in ("DISABLE", "NO_CACHE_READ", "NO_CACHE_WRITE"):
+        monkeypatch.setenv("COMPAT_PLUGIN_" + variable, "1")
     pytester.makepyfile(test_author=AUTHOR_TESTS)
     result = pytester.runpytest_subprocess("-p", "compat_plugin.testing", "-q")
     result.assert_outcomes(passed=4)

@@ -93,7 +93,8 @@ def getPlugins(
 
     ``disable`` holds glob patterns (added to ``COMPAT_PLUGIN_DISABLE``) matched against
     distribution, entry-point and module names; matching candidates are never imported unless
-    an ``enable`` pattern matches them too.  Raises TypeError for arguments of the wrong kind.
+    an ``enable`` pattern matches them too.  Raises TypeError for arguments of the wrong kind,
+    when first iterated (as any generator starts running).
     """
     _check_interface("getPlugins", interface)
     if package is None:

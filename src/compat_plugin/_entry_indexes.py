@@ -209,9 +209,9 @@ class EntryIndexes:
             file = self._files[key] = CacheFile(index_places(index.entry, index.group, beside))
         written = save_index(index, file)
         if written is not None and written == index_places(index.entry, index.group, True)[0]:
-            self._settle(index, file)
+            self._settle(index)
 
-    def _settle(self, index: EntryIndex, file: CacheFile) -> None:
+    def _settle(self, index: EntryIndex) -> None:
         """Record the entry as it is after its index was written into its ``__pycache__``.
 
         On a file system that copies a directory up on the first write below it -- overlayfs,

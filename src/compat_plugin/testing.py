@@ -194,8 +194,9 @@ def _isolated_plugin_discovery(tmp_path_factory: pytest.TempPathFactory,
                                monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     cache = tmp_path_factory.mktemp("compat-plugin-cache")
     monkeypatch.setenv("COMPAT_PLUGIN_CACHE_DIR", str(cache))
-    monkeypatch.delenv("COMPAT_PLUGIN_NO_CACHE_WRITE", raising=False)
-    monkeypatch.delenv("COMPAT_PLUGIN_DISABLE", raising=False)
+    for variable in ("COMPAT_PLUGIN_NO_CACHE_READ", "COMPAT_PLUGIN_NO_CACHE_WRITE",
+                     "COMPAT_PLUGIN_DISABLE"):
+        monkeypatch.delenv(variable, raising=False)
     path, meta_path, importers = list(sys.path), list(sys.meta_path), dict(sys.path_importer_cache)
     indexes = _indexes_beside(path)
     _forget_state()

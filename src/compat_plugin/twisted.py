@@ -85,7 +85,6 @@ COMMANDS: tuple[str, ...] = tuple(KNOWN_COMMANDS)
 class _Replaced(NamedTuple):
     """One replaced attribute and Twisted's object, to put back."""
 
-    place: str
     owner: object
     name: str
     previous: Any
@@ -128,7 +127,7 @@ def _unreplaced_places(module_names: Sequence[str]) -> list[tuple[str, object, s
     return found
 
 
-def _replace(place: str, owner: object, name: str) -> _Replaced:
+def _replace(owner: object, name: str) -> _Replaced:
     """Put our lookup at ``owner.name``; the record holds what Twisted had there.
 
     A module imported after ``twisted.plugin`` was replaced has bound ours already; what
@@ -142,7 +141,7 @@ def _replace(place: str, owner: object, name: str) -> _Replaced:
     if (current.__func__ if static else current) is getPlugins and origin is not None:
         previous = staticmethod(origin.previous) if static else origin.previous
     setattr(owner, name, staticmethod(getPlugins) if static else getPlugins)
-    return _Replaced(place, owner, name, previous)
+    return _Replaced(owner, name, previous)
 
 
 def _replace_all(found: list[tuple[str, object, str]]) -> None:
@@ -150,7 +149,7 @@ def _replace_all(found: list[tuple[str, object, str]]) -> None:
     done: list[str] = []
     try:
         for place, owner, name in found:
-            _replaced[place] = _replace(place, owner, name)
+            _replaced[place] = _replace(owner, name)
             done.append(place)
     except BaseException:
         _restore([_replaced.pop(place) for place in done])
