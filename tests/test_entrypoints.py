@@ -33,7 +33,7 @@ import importlib_metadata
 import pytest
 
 from compat_plugin import _entrypoints, _metadata, discover, getPlugins
-from compat_plugin._entry_indexes import GroupView, merge
+from compat_plugin._entry_indexes import GroupView, may_live_beside, merge
 from compat_plugin._entrypoints import (
     Declared,
     Distribution,
@@ -42,7 +42,6 @@ from compat_plugin._entrypoints import (
     Shadowed,
     checked_scans,
     index_places,
-    may_live_beside,
     read_index,
     read_index_at,
     save_index,

@@ -23,6 +23,7 @@ import json
 import shutil
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import zipfile
 from collections.abc import Sequence
@@ -605,6 +606,65 @@ def test_editable_installs(editables: Venv) -> None:
     # The installed copy comes first on sys.path, and shadows src/md_edit_st.egg-info.
     assert {(key, Path(path).name) for key, _, path in cold.shadowed} == {
         ("md-edit-st", "md_edit_st.egg-info")}
+
+
+def test_a_working_copy_s_egg_info_rewritten_in_place(copy: Any, tmp_path: Path) -> None:
+    """A flat setuptools project first on ``sys.path`` (a program run from its working copy):
+    ``pip install .`` (or ``-e .``) has setuptools' ``egg_info`` rewrite the project's own
+    ``md_flat.egg-info`` in place, which changes nothing of the project directory's stamp.
+    The first entry point in the group it gains counts in the next process."""
+    project = tmp_path / "md-flat"
+    project.mkdir()
+    (project / "md_flat.py").write_text(plugin_module("md_flat"), encoding="utf-8")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "md-flat"\nversion = "1.0"\n'
+        '[tool.setuptools]\npy-modules = ["md_flat"]\n'
+        '[project.entry-points."md.other"]\nother = "md_flat:md_flat"\n', encoding="utf-8")
+
+    def egg_info() -> tuple[int, int, int]:
+        subprocess.run([sys.executable, "-c", "import setuptools; setuptools.setup()",
+                        "egg_info"], cwd=project, check=True, capture_output=True)
+        return entry_stamp()
+
+    def entry_stamp() -> tuple[int, int, int]:
+        st = project.stat()
+        return st.st_mtime_ns, st.st_size, st.st_nlink
+
+    egg_info()
+    site = copy("base")
+    cold, _ = cold_and_warm([project, site])
+    assert copies(cold, "md-flat") == set()
+    before = entry_stamp()
+    with pyproject.open("a", encoding="utf-8") as toml:
+        toml.write(f'[project.entry-points."{GROUP}"]\nflat = "md_flat:md_flat"\n')
+    assert egg_info() == before  # the entry looks as it did
+    changed = compare([project, site])
+    changed.assert_agrees()
+    assert changed.reads() == [str(project)]  # that entry only
+    assert copies(changed, "md-flat") == {("1.0", "md_flat.egg-info")}
+    # And its index is current again.
+    assert compare([project, site]).reads() == []
+
+
+def test_only_an_egg_info_outside_the_site_directories_is_watched(tmp_path: Path) -> None:
+    """Installers make a new metadata directory, which changes their entry's stamp: where they
+    write, a warm call stats no ``*.egg-info``."""
+    for name in ("md_old.egg-info", "md_new-1.0.dist-info"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / ("PKG-INFO" if "egg" in name else "METADATA")).write_text(
+            f"Metadata-Version: 2.1\nName: {name.partition('.')[0]}\nVersion: 1.0\n")
+    context = importlib_metadata.DistributionFinder.Context(path=[str(tmp_path)])  # type: ignore[no-untyped-call]
+    found = list(importlib_metadata.MetadataPathFinder.find_distributions(context))
+    assert len(found) == 2
+    (watched,) = _metadata._rewritten_in_place(str(tmp_path), found)
+    assert watched.where == str(tmp_path / "md_old.egg-info")
+    assert not watched.changed()
+    (tmp_path / "md_old.egg-info" / "entry_points.txt").write_text("[md.other]\n")
+    assert watched.changed()
+    for site in ("purelib", "platlib"):
+        assert _metadata._rewritten_in_place(sysconfig.get_paths()[site], found) == ()
 
 
 # -- METADATA edited after installation -------------------------------------------------------

@@ -14,7 +14,6 @@ from ._entrypoints import (
     Gate,
     Shadowed,
     index_places,
-    may_live_beside,
     read_index,
     read_index_at,
     save_index,
@@ -263,6 +262,17 @@ def _built(entry: str, group: str, stamp: Stamp | None, links: int,
     if previous is not None:
         index.adopt_scans(previous)
     return index
+
+
+def may_live_beside(index: EntryIndex, forced: bool = False) -> bool:
+    """Whether an index may be written into its entry's ``__pycache__``: the entry is a
+    directory that holds distributions or already has one (so no cache directory is created
+    where a program merely runs), or ``forced`` (``cache regenerate``)."""
+    directory = index.entry or "."
+    if not os.path.isdir(directory):
+        return False
+    return (forced or index.names != "\n" or index.nameless != "\n"
+            or os.path.isdir(os.path.join(directory, "__pycache__")))
 
 
 def make_pycaches() -> None:

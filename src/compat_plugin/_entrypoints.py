@@ -11,9 +11,10 @@ metadata before copies without.  Neither importlib-metadata nor packaging is imp
 
 Index format (``SCHEMA``), one JSON document::
 
-    {"schema": 6, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
+    {"schema": 7, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
      "stamp": [mtime_ns, size], "links": st_nlink,
      "unread": [[metadata directory, denied, its marks, its entry_points.txt's marks], ...],
+     "watched": [[metadata directory, its marks, its entry_points.txt's marks], ...],
      "names": "\\nkey\\n...", "nameless": "\\nkey\\n...",
      "distributions": [[key, name, version, metadata, [mtime_ns, size] | null, has metadata,
                         [[entry point, value, module | null, attribute | null], ...],
@@ -32,7 +33,9 @@ restores the directory's times (``tar``), still changes it (0 for a zip file).  
 names the metadata directories whose entry points could not be read (permissions, an
 ``entry_points.txt`` that does not parse), with the marks (``[mtime_ns, ctime_ns, size]``) of
 each and of its ``entry_points.txt``: a ``chmod`` or a mending in place changes no stamp but
-those, and the index is then read again, its scans kept (``Unread.changed``).  ``names``
+those, and the index is then read again, its scans kept (``Unread.changed``); ``watched``, with
+the same marks, the ``*.egg-info`` directories that setuptools rewrites in place (outside the
+directories installers write to: a working copy's, ``Watched``).  ``names``
 holds the normalized name of every distribution in the entry that has metadata (``nameless``
 those without), each between newlines: enough to decide shadowing without a list of a thousand
 names to decode.  ``distributions`` are the entry's first copies that declare entry points in
@@ -57,7 +60,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._path_entries import Unread, real_entry
+from ._path_entries import Unread, Watched, real_entry
 from ._records import Stamp, Value
 from ._store import (
     BOOL,
@@ -86,7 +89,7 @@ from ._store import (
 if TYPE_CHECKING:
     from ._path_entries import EntryState
 
-SCHEMA = 6
+SCHEMA = 7
 
 
 class Declared(Value):
@@ -145,6 +148,7 @@ _INDEX = record(
     stamp=STAMP,
     links=INT,
     unread=list_of(row(STR, BOOL, optional(_MARKS), optional(_MARKS))),
+    watched=list_of(row(STR, optional(_MARKS), optional(_MARKS))),
     names=STR,
     nameless=STR,
     distributions=list_of(_DISTRIBUTION),
@@ -175,6 +179,7 @@ class EntryIndex:
         shadowed: tuple[Shadowed, ...] = (),
         links: int = 0,
         unread: tuple[Unread, ...] = (),
+        watched: tuple[Watched, ...] = (),
     ) -> None:
         self.entry = entry
         self.group = group
@@ -184,7 +189,7 @@ class EntryIndex:
         self.nameless = nameless
         self.distributions = distributions
         self.shadowed = shadowed
-        self.unread = unread
+        self.unread, self.watched = unread, watched
         self.gates: dict[str, Gate] = {}
         self.scans: dict[str, Entry] = {}
         self.scanned: set[str] = set()  # the keys of the scans this process made
@@ -195,13 +200,14 @@ class EntryIndex:
 
     def describes(self, state: EntryState) -> bool:
         """Whether this index was built for its entry as ``state`` says it is now, and none
-        of the metadata directories it could not read has changed since."""
+        of the metadata directories it could not read or watches has changed since."""
         stamp, links, _ = state
         recorded = self.stamp
         if links != self.links or not (stamp is None if recorded is None
                                        else recorded.matches(stamp, self.written_ns)):
             return False
-        return not (self.unread and any(unread.changed() for unread in self.unread))
+        watched = self.unread + self.watched if self.unread else self.watched
+        return not (watched and any(directory.changed() for directory in watched))
 
     def holds(self, key: str, with_metadata: bool = True) -> bool:
         """Whether a distribution named ``key`` (normalized) is in this entry."""
@@ -257,6 +263,7 @@ class EntryIndex:
             "stamp": list(self.stamp) if self.stamp is not None else None,
             "links": self.links,
             "unread": [unread.row() for unread in self.unread],
+            "watched": [watched.row() for watched in self.watched],
             "names": self.names,
             "nameless": self.nameless,
             "distributions": [_distribution_row(d) for d in self.distributions],
@@ -357,7 +364,8 @@ def _index_from(document: Any, entry: str, group: str) -> EntryIndex | None:
     index = EntryIndex(entry, group, Stamp(*document["stamp"]), document["names"],
                        document["nameless"], distributions,
                        tuple(Shadowed(*item) for item in document["shadowed"]),
-                       document["links"], tuple(map(Unread.from_row, document["unread"])))
+                       document["links"], tuple(map(Unread.from_row, document["unread"])),
+                       tuple(map(Watched.from_row, document["watched"])))
     index.gates = {key: Gate(reason, tuple((k, e, Stamp(*s) if s else None) for k, e, s in deps))
                    for key, (reason, deps) in document["gates"].items()}
     index.scans = {key: Entry(file, Stamp(mtime, size), details, stored_misses(missing))
@@ -386,14 +394,3 @@ def save_index(index: EntryIndex, file: CacheFile) -> str | None:
     index.checked()
     index.dirty = False
     return file.write(dump_json(index.document()).encode("ascii"))
-
-
-def may_live_beside(index: EntryIndex, forced: bool = False) -> bool:
-    """Whether an index may be written into its entry's ``__pycache__``: the entry is a
-    directory that holds distributions or already has one (so no cache directory is created
-    where a program merely runs), or ``forced`` (``cache regenerate``)."""
-    directory = index.entry or "."
-    if not os.path.isdir(directory):
-        return False
-    return (forced or index.names != "\n" or index.nameless != "\n"
-            or os.path.isdir(os.path.join(directory, "__pycache__")))

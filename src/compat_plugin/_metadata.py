@@ -28,7 +28,7 @@ from ._entrypoints import (
     Shadowed,
 )
 from ._log import logger
-from ._path_entries import Unread, change_marks, is_path_finder
+from ._path_entries import Unread, Watched, change_marks, is_path_finder
 from ._records import Stamp, Value
 
 
@@ -48,8 +48,28 @@ def index_entry(entry: str, group: str, stamp: Stamp | None) -> EntryIndex:
     # index stored for the entry's new state would lack what changed.  Builds are rare.
     metadata.MetadataPathFinder.invalidate_caches()
     context = _context(path=[entry])
-    found = metadata.MetadataPathFinder.find_distributions(context)
-    return _index_of(entry, group, stamp, found)
+    found = list(metadata.MetadataPathFinder.find_distributions(context))
+    watched = _rewritten_in_place(entry, found)
+    index = _index_of(entry, group, stamp, found)
+    index.watched = watched
+    return index
+
+
+def _rewritten_in_place(entry: str, found: list[Any]) -> tuple[Watched, ...]:
+    """The ``*.egg-info`` directories of ``found`` that setuptools may rewrite in place, with
+    their marks before they are read: those of an entry that is not a site directory of this
+    interpreter (a working copy, or its ``src``), where ``pip install`` and ``egg_info`` leave
+    them, changing nothing of the entry's own stamp when run again."""
+    import site
+    import sysconfig
+
+    installed = [*getattr(site, "getsitepackages", list)(), site.getusersitepackages(),
+                 *(sysconfig.get_paths()[name] for name in ("purelib", "platlib"))]
+    if os.path.realpath(entry or ".") in {os.path.realpath(place) for place in installed}:
+        return ()
+    places = (_location(dist)[0] for dist in found)
+    return tuple(Watched(where, change_marks(where)) for where in places
+                 if where.endswith(".egg-info") and os.path.isdir(where))
 
 
 def custom_sources(group: str) -> tuple[list[EntryIndex], list[EntryIndex]]:

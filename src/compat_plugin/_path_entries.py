@@ -58,6 +58,32 @@ def holds_no_metadata(entry: str) -> bool:
     return not (os.path.basename(entry).lower().endswith(".egg") and "\negg-info\n" in listed)
 
 
+class Watched(Value):
+    """A metadata directory that may change while its entry keeps its stamp, and the ``marks``
+    of it and of its ``entry_points.txt`` just before it was read: a setuptools ``*.egg-info``
+    outside the directories installers write to, which ``egg_info`` (run by ``pip install``
+    from a working copy) rewrites in place."""
+
+    __slots__ = ("where", "marks")
+
+    def __init__(self, where: str, marks: tuple[Marks, Marks]) -> None:
+        self.where, self.marks = where, marks
+
+    def changed(self) -> bool:
+        """Whether it is worth reading again."""
+        return change_marks(self.where) != self.marks
+
+    def row(self) -> list[object]:
+        """The stored form: ``[where, marks of the directory, of entry_points.txt]``."""
+        return [self.where, *(list(m) if m else None for m in self.marks)]
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> Watched:
+        where, *marks = row
+        directory, declared = (tuple(m) if m else None for m in marks)
+        return cls(where, (directory, declared))
+
+
 class Unread(Value):
     """A metadata directory whose entry points could not be read -- ``denied`` to this user,
     or not parsing -- and the ``marks`` of it and of its ``entry_points.txt`` just before the
@@ -86,13 +112,13 @@ class Unread(Value):
 
     def row(self) -> list[object]:
         """The stored form: ``[where, denied, marks of the directory, of entry_points.txt]``."""
-        return [self.where, self.denied, *(list(m) if m else None for m in self.marks)]
+        where, *marks = Watched(self.where, self.marks).row()
+        return [where, self.denied, *marks]
 
     @classmethod
     def from_row(cls, row: list[Any]) -> Unread:
         where, denied, *marks = row
-        directory, declared = (tuple(m) if m else None for m in marks)
-        return cls(where, denied, (directory, declared))
+        return cls(where, denied, Watched.from_row([where, *marks]).marks)
 
 
 def change_marks(where: str) -> tuple[Marks, Marks]:
