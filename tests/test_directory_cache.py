@@ -29,6 +29,7 @@ import sys
 import tarfile
 import tempfile
 import textwrap
+import threading
 import time
 import zipfile
 import zlib
@@ -1623,6 +1624,40 @@ def test_a_copy_keeping_an_older_time_is_not_recorded_from_the_old_module(
     assert tags(ptree, "ITestPlugin") == ["a"]
 
 
+def test_a_module_imported_again_is_scanned_again(ptree: PluginTree) -> None:
+    """What a process kept of a module that predated its file stands for that module object
+    only: taken out of ``sys.modules`` (a server's reload of its code), it is scanned anew."""
+    ptree.plugin("c", counted("c", "ITestPlugin"))
+    assert tags(ptree, "ITestPlugin") == ["a", "c"]
+    ptree.plugin("c", counted("c-edited", "ITestPlugin").replace("plugin = ", "edited = "))
+    assert tags(ptree, "ITestPlugin") == ["a", "c"]  # the module still imported
+    del sys.modules[f"{ptree.plugins_name}.c"]
+    assert tags(ptree, "ITestPlugin") == ["a", "c-edited"]
+    ptree.purge()
+    assert tags(ptree, "ITestPlugin") == ["a", "c-edited"]
+
+
+def test_a_reloaded_module_is_not_recorded_as_its_file(ptree: PluginTree) -> None:
+    """Reloaded from an edit that is then rolled back, times kept (``cp -p``): the file is as
+    it was when scanned, the module in memory is not -- and must not be written as the file."""
+    module = ptree.plugin("c", counted("c", "ITestPlugin"))
+    hour_ago = time.time_ns() - 3600 * 10**9
+    os.utime(module, ns=(hour_ago, hour_ago))
+    backup = ptree.root / "c-backup.py"
+    shutil.copy2(module, backup)
+    assert tags(ptree, "ITestPlugin") == ["a", "c"]
+    ptree.plugin("c", counted("c-next", "ITestPlugin2"))
+    importlib.reload(sys.modules[f"{ptree.plugins_name}.c"])
+    assert tags(ptree, "ITestPlugin2") == ["b", "c-next"]
+    shutil.copy2(backup, module)
+    assert Stamp.of(str(module)) == Stamp.of(str(backup))
+    assert tags(ptree, "ITestPlugin2") == ["b", "c-next"]  # what the process has
+    ptree.purge()
+
+    assert tags(ptree, "ITestPlugin") == ["a", "c"]
+    assert tags(ptree, "ITestPlugin2") == ["b"]
+
+
 # == What a scan depended on: imports that failed ===============================================
 
 
@@ -1635,6 +1670,31 @@ def provide(directory: Path, name: str) -> Path:
     directory.mkdir()
     (directory / f"{name}.py").write_text("")
     return directory
+
+
+def test_threads_scanning_at_once_note_each_module_s_own_misses(ptree: PluginTree) -> None:
+    """The first calls of a threaded server, made at once: each module's entry holds the one
+    import it missed, by itself -- not the other threads' misses, which would have every warm
+    call of every later process ask the finders about them."""
+    dependencies = {f"cond{i:02d}": optional_dependency() for i in range(40)}
+    for module, dependency in dependencies.items():
+        ptree.plugin(module, conditional(dependency, module))
+    start = threading.Barrier(4)
+    found: list[list[str]] = []
+
+    def first_call() -> None:
+        start.wait()
+        found.append(tags(ptree, "ITestPlugin"))
+
+    workers = [threading.Thread(target=first_call) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert found == [["a"]] * 4
+    assert fresh(ptree).missing == {
+        module: [[dependency, f"{ptree.plugins_name}.{module}"]]
+        for module, dependency in dependencies.items()}
 
 
 def test_an_entry_with_a_missing_import_holds_while_it_stays_missing(ptree: PluginTree) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from compat_plugin._records import LoadError, NotAPlugin, Origin
+from compat_plugin._records import LoadError, NotAPlugin, Origin, Stamp
 from compat_plugin._scan import Scanner, scan_module, scan_object
 
 from .conftest import PluginTree, plugin_source
@@ -474,14 +474,34 @@ def test_scan_object_takes_one_object_or_says_why_not(tree: PluginTree) -> None:
             assert error.kind == "not a plugin"
 
 
-def test_a_scan_says_whether_it_watched_the_module_s_import(tree: PluginTree) -> None:
-    """Only an import some scan watched says everything it failed to find."""
-    tree.plugin("first", plugin_source("first") + f"from {tree.plugins_name} import second\n")
-    tree.plugin("second", optional("import compat_plugin_test_watched_needs"))
-    tree.plugin("early", optional("import compat_plugin_test_unwatched_needs"))
-    importlib.import_module(f"{tree.plugins_name}.early")
+def test_a_scanner_tells_whether_an_imported_module_is_still_as_a_scan_imported_it(
+    tree: PluginTree,
+) -> None:
+    """Only a module some scan imported -- still the same module object, not reloaded, its
+    file as it was then -- can be described by a later scan of it as its file is."""
+    importing = f"from {tree.plugins_name} import second\n"
+    first = tree.plugin("first", plugin_source("first") + importing)
+    second = tree.plugin("second", optional("import compat_plugin_test_watched_needs"))
+    early = tree.plugin("early", optional("import compat_plugin_test_unwatched_needs"))
+
+    def name(short: str) -> str:
+        return f"{tree.plugins_name}.{short}"
+
+    importlib.import_module(name("early"))
     scanner = Scanner()
-    assert scan(tree, "first", scanner).watched is True
-    assert scan(tree, "second", scanner).watched is True  # preloaded, but by a scan
-    early = scan(tree, "early", scanner)
-    assert (early.preloaded, early.watched, early.missing) == (True, False, ())
+    assert not scan(tree, "first", scanner).preloaded
+    assert scanner.reflects(name("first"), Stamp.of(str(first)))
+    assert scan(tree, "second", scanner).preloaded
+    assert scanner.reflects(name("second"), Stamp.of(str(second)))  # imported by a scan
+    found = scan(tree, "early", scanner)
+    assert (found.preloaded, found.missing) == (True, ())
+    assert not scanner.reflects(name("early"), Stamp.of(str(early)))  # by the test
+    # Its file changed (a copy keeping an older time), reloaded, imported again: no more.
+    stamp = Stamp.of(str(second))
+    assert stamp is not None
+    assert not scanner.reflects(name("second"), Stamp(stamp.mtime_ns - 10**9, stamp.size))
+    importlib.reload(sys.modules[name("second")])
+    assert not scanner.reflects(name("second"), stamp)
+    del sys.modules[name("first")]
+    importlib.import_module(name("first"))
+    assert not scanner.reflects(name("first"), Stamp.of(str(first)))

@@ -42,12 +42,21 @@ from ._store import Entry, becomes_importable, decode, details_of, mentions, pau
 class _Kept(Value):
     """A scan kept in memory only -- the module failed, some object could not be inspected,
     or the module was imported before and may predate its file -- so that it is neither redone
-    nor reported again while its file keeps this stamp; the next process tries again."""
+    nor reported again while its file keeps this stamp and ``sys.modules`` the same module
+    (``loaded``: not imported again nor reloaded); the next process tries again."""
 
-    __slots__ = ("filename", "stamp", "scan")
+    __slots__ = ("filename", "stamp", "scan", "loaded")
 
-    def __init__(self, filename: str, stamp: Stamp | None, scan: Scan) -> None:
-        self.filename, self.stamp, self.scan = filename, stamp, scan
+    def __init__(self, filename: str, stamp: Stamp | None, scan: Scan,
+                 loaded: tuple[object, object]) -> None:
+        self.filename, self.stamp, self.scan, self.loaded = filename, stamp, scan, loaded
+
+    def holds(self, stamp: Stamp | None, module: str) -> bool:
+        """Whether this scan still stands for ``module``, its file stamped ``stamp``."""
+        from ._scan import loaded
+
+        now = loaded(module)
+        return self.stamp == stamp and self.loaded[0] is now[0] and self.loaded[1] is now[1]
 
 
 class _Pass:
@@ -114,8 +123,6 @@ class Resolver:
         self.on_scan: Callable[[str], None] | None = None
         # Files changed after this may be newer than a module imported before a scan.
         self._started_ns = time.time_ns()
-        # Each scanned module's file stamp when a scan imported it (or first found it imported).
-        self._read_stamps: dict[str, Stamp | None] = {}
 
     # -- one pass --------------------------------------------------------------------------
 
@@ -219,24 +226,25 @@ class Resolver:
         before), and record the outcome in ``store`` under ``key[1]`` -- or only in memory
         when it must not be persisted."""
         kept = self._kept.get(key)
-        if kept is not None and kept.stamp == (known[1] if known else _stamp(kept.filename)):
+        if kept is not None and kept.holds(known[1] if known else _stamp(kept.filename), module):
             return kept.scan
         if self.on_scan is not None:
             self.on_scan(module)
-        scan = self.scanner().scan(module, attribute, origin)
+        scanner = self.scanner()
+        scan = scanner.scan(module, attribute, origin)
         filename, stamp = known if known else (scan.file or "", _stamp(scan.file or ""))
-        if not scan.preloaded:
-            self._read_stamps[module] = stamp
-        read = self._read_stamps.setdefault(module, stamp)
-        # A module imported before this scan reflects its file as it was then: not if the file
-        # changed since (a copy keeping an older time, too), nor if it has been written since
-        # this process started; and if no scan watched its import, what it failed to import
-        # is not known.  A module without a file (a namespace package) has nothing to validate
-        # a scan with.
+        # A module imported before this scan reflects its file as it was when a scan of this
+        # process imported it, if one did (else what it failed to import is not known): not
+        # if the file changed since (a copy keeping an older time, too) or the module was
+        # imported again or reloaded, nor if the file has been written since this process
+        # started.  A module without a file (a namespace package) has nothing to validate a
+        # scan with.
         trusted = stamp is not None and (not scan.preloaded or (
-            scan.watched and stamp == read and stamp.mtime_ns < self._started_ns))
+            scanner.reflects(module, stamp) and stamp.mtime_ns < self._started_ns))
         if scan.errors or scan.records is None or stamp is None or not trusted:
-            self._kept[key] = _Kept(filename, stamp, scan)
+            from ._scan import loaded
+
+            self._kept[key] = _Kept(filename, stamp, scan, loaded(module))
             store.forget(key[1])
         else:
             self._kept.pop(key, None)

@@ -15,12 +15,22 @@ appeared where it matters.
 from __future__ import annotations
 
 import sys
+import threading
 from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
+from ._directories import module_stamp
 from ._imports import importable, module_named, resolve_attribute
 from ._interfaces import implements_marker, interface_names
-from ._records import PLUGIN_FAULTS, LoadError, ModuleRecords, NotAPlugin, Origin, PluginRecord
+from ._records import (
+    PLUGIN_FAULTS,
+    LoadError,
+    ModuleRecords,
+    NotAPlugin,
+    Origin,
+    PluginRecord,
+    Stamp,
+)
 from ._store import unrun_lazy
 
 if TYPE_CHECKING:
@@ -41,9 +51,9 @@ class Scan(NamedTuple):
     inspection failed; ``missing`` holds the modules its import looked for in vain, each with
     the module whose first import looked (``_store.Miss``), sorted;
     ``preloaded`` is true if the module was imported before this scan (by another plugin
-    module, say), so what was seen may predate its file; ``file`` is the module's ``__file__``;
-    ``watched`` is false if the module was imported where no scan of this process watched
-    (by the application, or to load a cached record), so ``missing`` may be incomplete.
+    module, say), so what was seen may predate its file (``Scanner.reflects``) and, if no scan
+    of this process imported it, ``missing`` may be incomplete; ``file`` is the module's
+    ``__file__``.
     """
 
     records: ModuleRecords | None
@@ -51,7 +61,6 @@ class Scan(NamedTuple):
     missing: tuple[Miss, ...]
     preloaded: bool
     file: str | None
-    watched: bool = True
 
 
 class _Recorder:
@@ -126,6 +135,10 @@ def _remove(finder: object) -> None:
             return
 
 
+# How long a scan waits for another thread's scan to finish importing.
+_WAIT_SECONDS = 5.0
+
+
 class Scanner:
     """Imports plugin modules for scans and remembers, for the process, which names each
     import looked for in vain -- also on behalf of modules imported along the way, which a
@@ -133,22 +146,41 @@ class Scanner:
 
     def __init__(self) -> None:
         self._missing_for: dict[str, tuple[Miss, ...]] = {}
+        self._importing = threading.Lock()
+        # Each module a scan imported: what sys.modules held, its spec, its file's stamp then.
+        self._imported: dict[str, tuple[object, object, Stamp | None]] = {}
+
+    def reflects(self, name: str, stamp: Stamp | None) -> bool:
+        """Whether the module ``name`` is still the one a scan of this process imported (so
+        what it failed to import is known) -- neither taken out of ``sys.modules`` and
+        imported again nor reloaded since (a reload gives it a new spec) -- and its file has
+        kept the stamp it had then, ``stamp``."""
+        seen = self._imported.get(name)
+        module, spec = loaded(name)
+        return (seen is not None and stamp is not None and seen[0] is module
+                and seen[1] is spec and seen[2] == stamp)
 
     def scan(self, name: str, attribute: str | None, origin: Origin) -> Scan:
         """Import ``name`` and take every plugin in it (``attribute`` None), or the one object
         ``attribute`` names (an entry point's ``module:attribute``)."""
         preloaded = name in sys.modules
-        watched = not preloaded or name in self._missing_for
-        loaded, missing = self._import(name, origin)
+        # One scan's import at a time: another thread's, run meanwhile, would ask the finders
+        # this one watches with.  Not waited for forever, though: a plugin module may itself
+        # start a thread that scans, and wait for it.
+        importing = self._importing.acquire(timeout=_WAIT_SECONDS)
+        try:
+            loaded, missing = self._import(name, origin)
+        finally:
+            if importing:
+                self._importing.release()
         if isinstance(loaded, LoadError):
-            return Scan(None, (loaded,), missing, preloaded, None, watched)
+            return Scan(None, (loaded,), missing, preloaded, None)
         records: ModuleRecords | None
         if attribute is None:
             records, errors = scan_module(loaded, origin)
         else:
             records, errors = scan_object(loaded, attribute, origin)
-        return Scan(records, tuple(errors), missing, preloaded, getattr(loaded, "__file__", None),
-                    watched)
+        return Scan(records, tuple(errors), missing, preloaded, getattr(loaded, "__file__", None))
 
     def _import(self, name: str, origin: Origin) -> tuple[ModuleType | LoadError, tuple[Miss, ...]]:
         preloaded = name in sys.modules
@@ -183,11 +215,31 @@ class Scanner:
             key=lambda miss: (miss[0], miss[1] or "")))
         for imported, _ in looked_up.names:
             self._missing_for.setdefault(imported, missing)
+            if imported in modules and imported not in self._imported:
+                self._imported[imported] = _loaded_with_file(imported)
         return loaded, missing
 
 
 # What ``_importer`` knows the frame of a scan by.
 _SCAN_CODE = Scanner._import.__code__
+
+
+def loaded(name: str) -> tuple[object, object]:
+    """What ``sys.modules`` holds under ``name`` (None: nothing) and its spec -- not looked at
+    in a module importlib's LazyLoader made, which would run it."""
+    module = sys.modules.get(name)
+    if module is None or unrun_lazy(module):
+        return module, None
+    try:
+        return module, getattr(module, "__spec__", None)
+    except Exception:  # an odd object in sys.modules
+        return module, None
+
+
+def _loaded_with_file(name: str) -> tuple[object, object, Stamp | None]:
+    module, spec = loaded(name)
+    file = getattr(spec, "origin", None) if spec is not None else None
+    return module, spec, module_stamp(file) if isinstance(file, str) else None
 
 
 def docstring(value: object) -> str | None:
