@@ -52,14 +52,16 @@ _WATCHED = frozenset(MODULES)
 
 def _machinery(modules: str) -> "ModuleType | None":
     """:mod:`compat_plugin.twisted`, or None (logged) if it cannot be imported: the program
-    then goes on with Twisted's own lookup in ``modules`` and, the finder taken away so that
+    then goes on with Twisted's own lookup in ``modules`` and, the finder given up so that
     this is said once, in every watched module imported later."""
+    global _given_up
     try:
         import compat_plugin.twisted as machinery
     except Exception as exc:
         import logging
 
-        deactivate()
+        # Not taken off sys.meta_path here: the import system may be going through it.
+        _given_up = True
         logging.getLogger("compat_plugin").warning(
             "%s and the rest of Twisted keep Twisted's own plugin lookup: %s: %s",
             modules, type(exc).__name__, exc,
@@ -77,7 +79,7 @@ class _TwistedImportFinder:
         path: "Sequence[str] | None" = None,
         target: "ModuleType | None" = None,
     ) -> "ModuleSpec | None":
-        if fullname not in _WATCHED:
+        if fullname not in _WATCHED or _given_up:
             return None
         machinery = _machinery(fullname)
         if machinery is None:
@@ -87,11 +89,16 @@ class _TwistedImportFinder:
 
 
 _finder = _TwistedImportFinder()
+# Set when compat_plugin could not be imported: until activated again, the finder does nothing.
+_given_up = False
 
 
 def activate() -> None:
     """Make compat_plugin's lookup replace Twisted's in each watched module the moment it is
-    first imported, and now in those already imported; calling it again changes nothing."""
+    first imported, and now in those already imported; calling it again changes nothing (but
+    tries again after compat_plugin could not be imported)."""
+    global _given_up
+    _given_up = False
     if _finder not in sys.meta_path:
         sys.meta_path.insert(0, _finder)
     imported = [name for name in MODULES if name in sys.modules]
@@ -111,7 +118,7 @@ def deactivate() -> None:
 
 def active() -> bool:
     """Whether watched modules imported from now on get compat_plugin's lookup."""
-    return _finder in sys.meta_path
+    return _finder in sys.meta_path and not _given_up
 
 
 def startup() -> None:

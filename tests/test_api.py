@@ -495,6 +495,41 @@ def test_an_interface_moved_to_another_module_still_answers_for_its_plugins(
     assert cache.read_bytes() == written  # answered from the cache, not a module scanned
 
 
+def test_a_same_named_interface_is_told_apart_without_importing_plugin_code(
+    tree: PluginTree,
+) -> None:
+    """Looking for a moved interface imports neither a plugin module defining an interface of
+    the same name nor anything for an interface named as the markers are."""
+    _hierarchy(tree, "Interface")
+    tree.write("apps.py", "from zope.interface import Interface\nclass IPlugin(Interface): pass\n")
+    # Neither imports Twisted: asked of its IPlugin, the look-up would.
+    tree.plugin("thing", THING.replace("from twisted.plugin import", "from compat_plugin import"))
+    tree.plugin("own", """
+        from compat_plugin import IPlugin
+        from zope.interface import Interface, implementer
+        class IThing(Interface): pass
+        @implementer(IPlugin, IThing)
+        class Own: pass
+        own = Own()
+    """)
+    code = f"""
+        import json, sys
+        import {tree.plugins_name} as package
+        from {tree.name}.hier import IThing
+        from {tree.name}.apps import IPlugin
+        from compat_plugin import getPlugins
+        def new(call):
+            before = set(sys.modules)
+            found = [type(p).__name__ for p in call]
+            return found, sorted(m for m in set(sys.modules) - before
+                                 if m.startswith((package.__name__, "twisted")))
+        print(json.dumps([new(getPlugins(IPlugin, package)), new(getPlugins(IThing, package))]))
+    """
+    run_python(code, path=[str(tree.root)])  # cold: every module scanned
+    warm = json.loads(run_python(code, path=[str(tree.root)]).stdout)
+    assert warm == [[[], []], [["Thing"], [f"{tree.plugins_name}.thing"]]]
+
+
 def _fancy_plugins(tree: PluginTree, env: dict[str, str] | None = None) -> list[str]:
     """In a new process: the names of what getPlugins(IBase) yields, in order."""
     code = f"""

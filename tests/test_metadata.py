@@ -20,6 +20,7 @@ compare with importlib-metadata where it agrees and check the rule itself elsewh
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -663,9 +664,20 @@ def test_only_an_egg_info_outside_the_site_directories_is_watched(tmp_path: Path
     assert len(found) == 2
     (watched,) = _metadata._rewritten_in_place(str(tmp_path), found)
     assert watched.where == str(tmp_path / "md_old.egg-info")
-    assert not watched.changed()
-    (tmp_path / "md_old.egg-info" / "entry_points.txt").write_text("[md.other]\n")
-    assert watched.changed()
+    assert not watched.changed(None)
+    declared = tmp_path / "md_old.egg-info" / "entry_points.txt"
+    declared.write_text("[md.other]\n")
+    assert watched.changed(None)
+    # Recorded, then copied into an image layer (times cut to whole seconds): the same file;
+    # rewritten, another.
+    (watched,) = _metadata._rewritten_in_place(str(tmp_path), found)
+    assert watched.declared is not None
+    second = watched.declared.mtime_ns // 10**9 * 10**9
+    os.utime(declared, ns=(second, second))
+    written_later = second + 5 * 10**9
+    assert not watched.changed(written_later)
+    declared.write_text("[md.other]\nx = y\n")
+    assert watched.changed(written_later)
     for site in ("purelib", "platlib"):
         assert _metadata._rewritten_in_place(sysconfig.get_paths()[site], found) == ()
 

@@ -337,6 +337,11 @@ def test_malformed_entry_point_is_reported_and_the_rest_still_come(
     (error,) = report.errors
     assert (error["target"], error["error"]) == ("acme-malformed:broken", "MalformedEntryPoint")
     assert (error["distribution"], error["entry_point"]) == ("acme-malformed", "broken")
+    # Disabled by its name, it is only left out.
+    report = run([site], disable=["broken"])
+    assert report.errors == []
+    (skip,) = report.skipped
+    assert (skip["entry_point"], skip["reason"]) == ("broken", "disabled by pattern 'broken'")
 
 
 def test_missing_module_is_logged_with_traceback(install: Install) -> None:

@@ -478,15 +478,22 @@ sys.modules["compat_plugin.twisted"] = None  # as if compat_plugin were gone
 import {HOOK_MODULE} as hook
 
 hook.activate()
+asked = []
+class Next:  # the finder after the hook's: still asked, the hook giving up in the look-up
+    def find_spec(self, name, path=None, target=None):
+        asked.append(name)
+sys.meta_path.insert(sys.meta_path.index(hook._finder) + 1, Next())
 import twisted.plugin, twisted.internet.endpoints, twisted.cred.strcred
 print(json.dumps([[twisted.plugin.getPlugins.__module__,
                    twisted.internet.endpoints.getPlugins.__module__,
-                   twisted.cred.strcred.getPlugins.__module__], stream.getvalue(), hook.active()]))
+                   twisted.cred.strcred.getPlugins.__module__], stream.getvalue(), hook.active(),
+                  "twisted.plugin" in asked]))
 """
 
 
 def test_hook_that_cannot_replace_the_lookup_logs_it_and_leaves_twisteds() -> None:
-    modules, logged, active = json.loads(run_python(HOOK_FAILING).stdout)
+    modules, logged, active, asked = json.loads(run_python(HOOK_FAILING).stdout)
+    assert asked
     assert modules == ["twisted.plugin"] * 3
     assert logged.startswith(
         "compat_plugin WARNING twisted.plugin and the rest of Twisted keep Twisted's own plugin "

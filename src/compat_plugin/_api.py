@@ -66,12 +66,22 @@ def _wanted(accepted: tuple[str, ...], adapters: bool) -> tuple[str, ...] | None
     """What a cached module's details must mention one of to matter for a query of the
     ``accepted`` interfaces (``_interfaces.extending``) -- or None (everything matters) when
     adapters may apply: their names without the module, as a recorded dotted name ends (a
-    name recorded before its interface moved to another module counts, ``_matching``)."""
+    name recorded before its interface moved to another module counts, ``_matching``); whole
+    for a name ending as a marker's does, which every record names."""
+    from ._interfaces import MARKER_NAMES
     from ._store import dump_json
 
     if adapters:
         return None
-    return tuple(dict.fromkeys("." + dump_json(name.rpartition(".")[2])[1:] for name in accepted))
+    markers = {name.rpartition(".")[2] for name in MARKER_NAMES}
+
+    def searched(name: str) -> str:
+        short = name.rpartition(".")[2]
+        if short in markers and name not in MARKER_NAMES:
+            return dump_json(name)
+        return "." + dump_json(short)[1:]  # the quoted name's end
+
+    return tuple(dict.fromkeys(map(searched, accepted)))
 
 
 def getPlugins(
@@ -174,9 +184,11 @@ def discover(
     """Find the plugins of ``package`` from its directories and entry points, unloaded.
 
     With ``interface``, only records providing it (or an interface extending it) are kept in
-    ``plugins``; this is decided from the records alone, so nothing but modules needing a scan
-    is imported.  Nothing is logged: what failed is in ``errors``.  ``disable`` and ``enable``
-    are glob patterns as for ``getPlugins``.  Raises TypeError for arguments of the wrong kind.
+    ``plugins``; this is decided from the records alone, so no plugin module but those needing
+    a scan is imported (an interface module may be: one a record names by a name its
+    interface has since moved from).  Nothing is logged: what failed is in ``errors``.
+    ``disable`` and ``enable`` are glob patterns as for ``getPlugins``.  Raises TypeError for
+    arguments of the wrong kind.
     """
     check_package("discover", package)
     _check_interface("discover", interface, optional=True)

@@ -14,7 +14,7 @@ Index format (``SCHEMA``), one JSON document::
     {"schema": 7, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
      "stamp": [mtime_ns, size], "links": st_nlink,
      "unread": [[metadata directory, denied, its marks, its entry_points.txt's marks], ...],
-     "watched": [[metadata directory, its marks, its entry_points.txt's marks], ...],
+     "watched": [[metadata directory, its entry_points.txt's [mtime_ns, size] | null], ...],
      "names": "\\nkey\\n...", "nameless": "\\nkey\\n...",
      "distributions": [[key, name, version, metadata, [mtime_ns, size] | null, has metadata,
                         [[entry point, value, module | null, attribute | null], ...],
@@ -33,9 +33,10 @@ restores the directory's times (``tar``), still changes it (0 for a zip file).  
 names the metadata directories whose entry points could not be read (permissions, an
 ``entry_points.txt`` that does not parse), with the marks (``[mtime_ns, ctime_ns, size]``) of
 each and of its ``entry_points.txt``: a ``chmod`` or a mending in place changes no stamp but
-those, and the index is then read again, its scans kept (``Unread.changed``); ``watched``, with
-the same marks, the ``*.egg-info`` directories that setuptools rewrites in place (outside the
-directories installers write to: a working copy's, ``Watched``).  ``names``
+those, and the index is then read again, its scans kept (``Unread.changed``); ``watched``, the
+``*.egg-info`` directories that setuptools rewrites in place (outside the directories
+installers write to: a working copy's), with the stamp of each one's ``entry_points.txt``
+(``Watched``).  ``names``
 holds the normalized name of every distribution in the entry that has metadata (``nameless``
 those without), each between newlines: enough to decide shadowing without a list of a thousand
 names to decode.  ``distributions`` are the entry's first copies that declare entry points in
@@ -148,7 +149,7 @@ _INDEX = record(
     stamp=STAMP,
     links=INT,
     unread=list_of(row(STR, BOOL, optional(_MARKS), optional(_MARKS))),
-    watched=list_of(row(STR, optional(_MARKS), optional(_MARKS))),
+    watched=list_of(row(STR, optional(STAMP))),
     names=STR,
     nameless=STR,
     distributions=list_of(_DISTRIBUTION),
@@ -206,8 +207,9 @@ class EntryIndex:
         if links != self.links or not (stamp is None if recorded is None
                                        else recorded.matches(stamp, self.written_ns)):
             return False
-        watched = self.unread + self.watched if self.unread else self.watched
-        return not (watched and any(directory.changed() for directory in watched))
+        written = self.written_ns
+        return not ((self.unread and any(unread.changed() for unread in self.unread)) or (
+            self.watched and any(watched.changed(written) for watched in self.watched)))
 
     def holds(self, key: str, with_metadata: bool = True) -> bool:
         """Whether a distribution named ``key`` (normalized) is in this entry."""
@@ -365,7 +367,8 @@ def _index_from(document: Any, entry: str, group: str) -> EntryIndex | None:
                        document["nameless"], distributions,
                        tuple(Shadowed(*item) for item in document["shadowed"]),
                        document["links"], tuple(map(Unread.from_row, document["unread"])),
-                       tuple(map(Watched.from_row, document["watched"])))
+                       tuple(Watched(where, Stamp(*stamp) if stamp else None)
+                             for where, stamp in document["watched"]))
     index.gates = {key: Gate(reason, tuple((k, e, Stamp(*s) if s else None) for k, e, s in deps))
                    for key, (reason, deps) in document["gates"].items()}
     index.scans = {key: Entry(file, Stamp(mtime, size), details, stored_misses(missing))

@@ -1,5 +1,6 @@
 """Whether a plugin record answers a query for an interface: by the names it records, or
-through Twisted's adapter registry -- decided without importing the plugin."""
+through Twisted's adapter registry -- decided without importing the plugin (an interface
+module may be imported: one a record names by a name its interface has since moved from)."""
 
 from __future__ import annotations
 
@@ -50,24 +51,28 @@ def provides(record: PluginRecord, accepted: tuple[str, ...],
         if found is not None:
             current.append(found)
         elif declared not in MARKER_NAMES:
-            return _recorded(record.interfaces, accepted, interface)
+            return _recorded(record, accepted, interface)
     return any(name in accepted for name in record.provided) or (
         interface is not None and any(found.isOrExtends(interface) for found in current))
 
 
-def _recorded(names: tuple[str, ...], accepted: tuple[str, ...],
+def _recorded(record: PluginRecord, accepted: tuple[str, ...],
               interface: InterfaceClass | None) -> bool:
-    """Whether the recorded ``names`` include one of ``accepted`` -- or a name recorded before
-    its interface moved to another module (which kept the old name as an alias): of the
-    names that end as one of ``accepted`` does, their modules are imported to see whether one
-    is now ``interface`` or extends it."""
+    """Whether the interfaces ``record`` names include one of ``accepted`` -- or a name
+    recorded before its interface moved to another module that keeps the old name as an
+    alias: the module of a name ending as one of ``accepted`` does is imported to see whether
+    it is now ``interface`` or extends it.  Not a module of the plugin's own package (a plugin
+    module, maybe), nor for the markers: every plugin names them."""
+    names = record.interfaces
     if any(name in names for name in accepted):
         return True
     if interface is None:
         return False
     short = {name.rpartition(".")[2] for name in accepted}
+    home = (record.module.rpartition(".")[0] or record.module) + "."
     for name in names:
-        if name.rpartition(".")[2] in short:
+        if (name.rpartition(".")[2] in short and name not in MARKER_NAMES
+                and not name.startswith(home)):
             found = resolve_interface(name)
             if found is not None and found.isOrExtends(interface):
                 return True

@@ -56,19 +56,20 @@ def index_entry(entry: str, group: str, stamp: Stamp | None) -> EntryIndex:
 
 
 def _rewritten_in_place(entry: str, found: list[Any]) -> tuple[Watched, ...]:
-    """The ``*.egg-info`` directories of ``found`` that setuptools may rewrite in place, with
-    their marks before they are read: those of an entry that is not a site directory of this
+    """The ``*.egg-info`` directories of ``found`` that setuptools may rewrite in place, as
+    they are before they are read: those of an entry that is not a site directory of this
     interpreter (a working copy, or its ``src``), where ``pip install`` and ``egg_info`` leave
     them, changing nothing of the entry's own stamp when run again."""
     import site
     import sysconfig
 
-    installed = [*getattr(site, "getsitepackages", list)(), site.getusersitepackages(),
+    installed = [*getattr(site, "getsitepackages", list)(),
+                 *filter(None, [getattr(site, "getusersitepackages", str)()]),
                  *(sysconfig.get_paths()[name] for name in ("purelib", "platlib"))]
     if os.path.realpath(entry or ".") in {os.path.realpath(place) for place in installed}:
         return ()
     places = (_location(dist)[0] for dist in found)
-    return tuple(Watched(where, change_marks(where)) for where in places
+    return tuple(Watched.now(where) for where in places
                  if where.endswith(".egg-info") and os.path.isdir(where))
 
 

@@ -59,29 +59,31 @@ def holds_no_metadata(entry: str) -> bool:
 
 
 class Watched(Value):
-    """A metadata directory that may change while its entry keeps its stamp, and the ``marks``
-    of it and of its ``entry_points.txt`` just before it was read: a setuptools ``*.egg-info``
-    outside the directories installers write to, which ``egg_info`` (run by ``pip install``
-    from a working copy) rewrites in place."""
+    """A metadata directory that may change while its entry keeps its stamp -- a setuptools
+    ``*.egg-info`` outside the directories installers write to, which ``egg_info`` (run by
+    ``pip install`` from a working copy) rewrites in place, ``entry_points.txt`` included (or
+    deletes it: no entry points) -- and the stamp of that file (None: none) when read."""
 
-    __slots__ = ("where", "marks")
+    __slots__ = ("where", "declared")
 
-    def __init__(self, where: str, marks: tuple[Marks, Marks]) -> None:
-        self.where, self.marks = where, marks
-
-    def changed(self) -> bool:
-        """Whether it is worth reading again."""
-        return change_marks(self.where) != self.marks
-
-    def row(self) -> list[object]:
-        """The stored form: ``[where, marks of the directory, of entry_points.txt]``."""
-        return [self.where, *(list(m) if m else None for m in self.marks)]
+    def __init__(self, where: str, declared: Stamp | None) -> None:
+        self.where, self.declared = where, declared
 
     @classmethod
-    def from_row(cls, row: list[Any]) -> Watched:
-        where, *marks = row
-        directory, declared = (tuple(m) if m else None for m in marks)
-        return cls(where, (directory, declared))
+    def now(cls, where: str) -> Watched:
+        return cls(where, Stamp.of(os.path.join(where, "entry_points.txt")))
+
+    def changed(self, written_ns: int | None) -> bool:
+        """Whether it is worth reading again, as recorded by an index file written at
+        ``written_ns`` (a time since cut to whole seconds, as in an image layer, is kept:
+        ``Stamp.matches``)."""
+        now = Watched.now(self.where).declared
+        return (now is not None) if self.declared is None else not self.declared.matches(
+            now, written_ns)
+
+    def row(self) -> list[object]:
+        """The stored form: ``[where, [mtime_ns, size] | null]``."""
+        return [self.where, list(self.declared) if self.declared else None]
 
 
 class Unread(Value):
@@ -112,13 +114,13 @@ class Unread(Value):
 
     def row(self) -> list[object]:
         """The stored form: ``[where, denied, marks of the directory, of entry_points.txt]``."""
-        where, *marks = Watched(self.where, self.marks).row()
-        return [where, self.denied, *marks]
+        return [self.where, self.denied, *(list(m) if m else None for m in self.marks)]
 
     @classmethod
     def from_row(cls, row: list[Any]) -> Unread:
         where, denied, *marks = row
-        return cls(where, denied, Watched.from_row([where, *marks]).marks)
+        directory, declared = (tuple(m) if m else None for m in marks)
+        return cls(where, denied, (directory, declared))
 
 
 def change_marks(where: str) -> tuple[Marks, Marks]:
