@@ -1624,6 +1624,20 @@ def test_a_copy_keeping_an_older_time_is_not_recorded_from_the_old_module(
     assert tags(ptree, "ITestPlugin") == ["a"]
 
 
+def test_a_module_added_without_the_directory_s_time_changing_is_found(
+    ptree: PluginTree,
+) -> None:
+    """On a file system keeping whole seconds, a module added within the second of the last
+    listing leaves the directory's time as it was, and the import system answers from the
+    listing it remembers: the listed module is looked for again."""
+    package, interface = ptree.package(), ptree.ifaces().ITestPlugin
+    assert [p.tag for p in getPlugins(interface, package)] == ["a"]
+    directory = ptree.plugins_dir.stat()
+    ptree.plugin("late", counted("late", "ITestPlugin"))
+    os.utime(ptree.plugins_dir, ns=(directory.st_atime_ns, directory.st_mtime_ns))
+    assert [p.tag for p in getPlugins(interface, package)] == ["a", "late"]
+
+
 def test_a_module_imported_again_is_scanned_again(ptree: PluginTree) -> None:
     """What a process kept of a module that predated its file stands for that module object
     only: taken out of ``sys.modules`` (a server's reload of its code), it is scanned anew."""

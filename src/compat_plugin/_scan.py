@@ -170,6 +170,13 @@ class Scanner:
         importing = self._importing.acquire(timeout=_WAIT_SECONDS)
         try:
             loaded, missing = self._import(name, origin)
+            if _not_found(loaded, name):
+                # The finders may remember a listing of its directory made before its file
+                # came, the directory's time unchanged since (whole-second file systems).
+                import importlib
+
+                importlib.invalidate_caches()
+                loaded, missing = self._import(name, origin)
         finally:
             if importing:
                 self._importing.release()
@@ -222,6 +229,12 @@ class Scanner:
 
 # What ``_importer`` knows the frame of a scan by.
 _SCAN_CODE = Scanner._import.__code__
+
+
+def _not_found(loaded: ModuleType | LoadError, name: str) -> bool:
+    """Whether importing ``name`` failed for want of the module itself."""
+    error = loaded.error if isinstance(loaded, LoadError) else None
+    return isinstance(error, ModuleNotFoundError) and error.name == name
 
 
 def loaded(name: str) -> tuple[object, object]:
