@@ -146,7 +146,7 @@ class Scanner:
 
     def __init__(self) -> None:
         self._missing_for: dict[str, tuple[Miss, ...]] = {}
-        self._importing = threading.Lock()
+        self._importing = threading.RLock()
         # Each module a scan imported: what sys.modules held, its spec, its file's stamp then.
         self._imported: dict[str, tuple[object, object, Stamp | None]] = {}
 
@@ -165,8 +165,9 @@ class Scanner:
         ``attribute`` names (an entry point's ``module:attribute``)."""
         preloaded = name in sys.modules
         # One scan's import at a time: another thread's, run meanwhile, would ask the finders
-        # this one watches with.  Not waited for forever, though: a plugin module may itself
-        # start a thread that scans, and wait for it.
+        # this one watches with.  The same thread's, nested (a plugin module whose import
+        # calls getPlugins), goes ahead; another thread's is not waited for forever, though:
+        # a plugin module may itself start a thread that scans, and wait for it.
         importing = self._importing.acquire(timeout=_WAIT_SECONDS)
         try:
             loaded, missing = self._import(name, origin)
