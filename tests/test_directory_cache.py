@@ -42,7 +42,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compat_plugin import _directory_cache, _directory_file, getPlugins
+from compat_plugin import _directory_cache, _directory_file, _scan, getPlugins
 from compat_plugin._directories import Listing
 from compat_plugin._directory_file import encode, read_entries
 from compat_plugin._records import Stamp
@@ -1709,6 +1709,21 @@ def test_threads_scanning_at_once_note_each_module_s_own_misses(ptree: PluginTre
     assert fresh(ptree).missing == {
         module: [[dependency, f"{ptree.plugins_name}.{module}"]]
         for module, dependency in dependencies.items()}
+
+
+def test_a_plugin_module_calling_getplugins_while_scanned_is_not_kept_waiting(
+    ptree: PluginTree,
+) -> None:
+    """A plugin module whose import asks for plugins itself: the nested scan, in the same
+    thread, does not wait for the scan that imports it."""
+    ptree.plugin("asking", counted("asking", "ITestPlugin") + (
+        "from compat_plugin import getPlugins\n"
+        "import {pkg}.plugins, {pkg}.ifaces\n"
+        "OTHERS = sorted(p.tag for p in getPlugins({pkg}.ifaces.ITestPlugin2, {pkg}.plugins))\n"))
+    started = time.monotonic()
+    assert tags(ptree, "ITestPlugin") == ["a", "asking"]
+    assert time.monotonic() - started < _scan._WAIT_SECONDS
+    assert sys.modules[f"{ptree.plugins_name}.asking"].OTHERS == ["b"]
 
 
 def test_an_entry_with_a_missing_import_holds_while_it_stays_missing(ptree: PluginTree) -> None:
