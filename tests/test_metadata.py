@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 import sysconfig
@@ -678,8 +679,9 @@ def test_only_an_egg_info_outside_the_site_directories_is_watched(tmp_path: Path
     assert not watched.changed(written_later)
     declared.write_text("[md.other]\nx = y\n")
     assert watched.changed(written_later)
-    for site in ("purelib", "platlib"):
-        assert _metadata._rewritten_in_place(sysconfig.get_paths()[site], found) == ()
+    for place in (*site.getsitepackages(), site.getusersitepackages(),
+                  sysconfig.get_paths()["purelib"]):
+        assert _metadata._rewritten_in_place(place, found) == ()
 
 
 # -- METADATA edited after installation -------------------------------------------------------

@@ -61,11 +61,9 @@ def _rewritten_in_place(entry: str, found: list[Any]) -> tuple[Watched, ...]:
     interpreter (a working copy, or its ``src``), where ``pip install`` and ``egg_info`` leave
     them, changing nothing of the entry's own stamp when run again."""
     import site
-    import sysconfig
 
     installed = [*getattr(site, "getsitepackages", list)(),
-                 *filter(None, [getattr(site, "getusersitepackages", str)()]),
-                 *(sysconfig.get_paths()[name] for name in ("purelib", "platlib"))]
+                 *filter(None, [getattr(site, "getusersitepackages", str)()])]
     if os.path.realpath(entry or ".") in {os.path.realpath(place) for place in installed}:
         return ()
     places = (_location(dist)[0] for dist in found)

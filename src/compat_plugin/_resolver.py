@@ -231,7 +231,7 @@ class Resolver:
         if self.on_scan is not None:
             self.on_scan(module)
         scanner = self.scanner()
-        scan = scanner.scan(module, attribute, origin)
+        scan = scanner.scan(module, attribute, origin, known[1] if known else None)
         filename, stamp = known if known else (scan.file or "", _stamp(scan.file or ""))
         # A module imported before this scan reflects its file as it was when a scan of this
         # process imported it, if one did (else what it failed to import is not known): not

@@ -160,9 +160,11 @@ class Scanner:
         return (seen is not None and stamp is not None and seen[0] is module
                 and seen[1] is spec and seen[2] == stamp)
 
-    def scan(self, name: str, attribute: str | None, origin: Origin) -> Scan:
+    def scan(self, name: str, attribute: str | None, origin: Origin,
+             stamp: Stamp | None = None) -> Scan:
         """Import ``name`` and take every plugin in it (``attribute`` None), or the one object
-        ``attribute`` names (an entry point's ``module:attribute``)."""
+        ``attribute`` names (an entry point's ``module:attribute``); ``stamp``, if known, is
+        its file's, taken just before."""
         preloaded = name in sys.modules
         # One scan's import at a time: another thread's, run meanwhile, would ask the finders
         # this one watches with.  The same thread's, nested (a plugin module whose import
@@ -170,14 +172,14 @@ class Scanner:
         # a plugin module may itself start a thread that scans, and wait for it.
         importing = self._importing.acquire(timeout=_WAIT_SECONDS)
         try:
-            loaded, missing = self._import(name, origin)
+            loaded, missing = self._import(name, origin, stamp)
             if _not_found(loaded, name):
                 # The finders may remember a listing of its directory made before its file
                 # came, the directory's time unchanged since (whole-second file systems).
                 import importlib
 
                 importlib.invalidate_caches()
-                loaded, missing = self._import(name, origin)
+                loaded, missing = self._import(name, origin, stamp)
         finally:
             if importing:
                 self._importing.release()
@@ -190,7 +192,8 @@ class Scanner:
             records, errors = scan_object(loaded, attribute, origin)
         return Scan(records, tuple(errors), missing, preloaded, getattr(loaded, "__file__", None))
 
-    def _import(self, name: str, origin: Origin) -> tuple[ModuleType | LoadError, tuple[Miss, ...]]:
+    def _import(self, name: str, origin: Origin, stamp: Stamp | None
+                ) -> tuple[ModuleType | LoadError, tuple[Miss, ...]]:
         preloaded = name in sys.modules
         looked_up, unfound = _Recorder(), _Recorder(attributing=True)
         held = len(sys.modules)
@@ -221,11 +224,21 @@ class Scanner:
             {(name, by if kept and by and looked.count(by) == 1 else None)
              for name, by in unfound.names if name not in findable},
             key=lambda miss: (miss[0], miss[1] or "")))
-        for imported, _ in looked_up.names:
-            self._missing_for.setdefault(imported, missing)
-            if imported in modules and imported not in self._imported:
-                self._imported[imported] = _loaded_with_file(imported)
+        self._note(name, looked, missing, stamp)
         return loaded, missing
+
+    def _note(self, name: str, imported: list[str], missing: tuple[Miss, ...],
+              stamp: Stamp | None) -> None:
+        """Remember, of the modules the scan of ``name`` imported, what each failed to import
+        -- and, for those of ``name``'s own top-level package (those a later scan may be of),
+        the module, its spec and its file's stamp (``stamp`` for ``name`` itself, if known)."""
+        top = name.partition(".")[0]
+        for module in imported:
+            self._missing_for.setdefault(module, missing)
+            if (module in sys.modules and module not in self._imported
+                    and (module == top or module.startswith(top + "."))):
+                self._imported[module] = _loaded_with_file(
+                    module, stamp if module == name else None)
 
 
 # What ``_importer`` knows the frame of a scan by.
@@ -250,10 +263,13 @@ def loaded(name: str) -> tuple[object, object]:
         return module, None
 
 
-def _loaded_with_file(name: str) -> tuple[object, object, Stamp | None]:
+def _loaded_with_file(name: str, stamp: Stamp | None) -> tuple[object, object, Stamp | None]:
+    """``loaded(name)``, and the stamp of the module's file now unless ``stamp`` is given."""
     module, spec = loaded(name)
-    file = getattr(spec, "origin", None) if spec is not None else None
-    return module, spec, module_stamp(file) if isinstance(file, str) else None
+    if stamp is None and getattr(spec, "has_location", False):
+        file = getattr(spec, "origin", None)
+        stamp = module_stamp(file) if isinstance(file, str) else None
+    return module, spec, stamp
 
 
 def docstring(value: object) -> str | None:
