@@ -9,7 +9,7 @@ import os
 import py_compile
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -493,6 +493,38 @@ def test_an_interface_moved_to_another_module_still_answers_for_its_plugins(
     for module in ("newhier", "hier"):
         assert _ask_for_the_thing(tree, module) == [["Thing"], ["thing"], ["Thing"]], module
     assert cache.read_bytes() == written  # answered from the cache, not a module scanned
+
+
+def test_an_entry_point_s_interface_moved_within_its_own_package_still_answers(
+    tree: PluginTree, make_distribution: Callable[..., Path],
+) -> None:
+    """An application whose entry-point plugins and interfaces share one package moves an
+    interface from ``iface`` to ``api``, keeping the old name: the plugin recorded as providing
+    ``iface.IThing`` answers for ``api.IThing``."""
+    site = make_distribution("acme-moving", files={
+        "acme_moving/__init__.py": "",
+        "acme_moving/iface.py": "from zope.interface import Interface\n"
+                                "class IThing(Interface): pass\n",
+        "acme_moving/impl.py": "from compat_plugin import IPlugin\n"
+                               "from zope.interface import implementer\n"
+                               "from acme_moving.iface import IThing\n"
+                               "@implementer(IPlugin, IThing)\n"
+                               "class Thing: pass\n"
+                               "thing = Thing()\n",
+    }, entry_points={tree.plugins_name: {"thing": "acme_moving.impl:thing"}})
+    code = f"""
+        import json
+        import {tree.plugins_name} as package
+        from acme_moving.%s import IThing
+        from compat_plugin import getPlugins
+        print(json.dumps([type(p).__name__ for p in getPlugins(IThing, package)]))
+    """
+    path = [str(site), str(tree.root)]
+    assert json.loads(run_python(code % "iface", path=path).stdout) == ["Thing"]
+    (site / "acme_moving" / "api.py").write_text(
+        "from zope.interface import Interface\nclass IThing(Interface): pass\n")
+    (site / "acme_moving" / "iface.py").write_text("from acme_moving.api import IThing\n")
+    assert json.loads(run_python(code % "api", path=path).stdout) == ["Thing"]
 
 
 def test_a_same_named_interface_is_told_apart_without_importing_plugin_code(

@@ -47,7 +47,7 @@ from compat_plugin._directories import Listing
 from compat_plugin._directory_file import encode, read_entries
 from compat_plugin._records import Stamp
 from compat_plugin._store import Entry
-from compat_plugin.testing import install_wheels
+from compat_plugin.testing import PluginPackage, install_wheels
 
 from .conftest import (
     CACHE_NAME,
@@ -1632,10 +1632,21 @@ def test_a_module_added_without_the_directory_s_time_changing_is_found(
     listing it remembers: the listed module is looked for again."""
     package, interface = ptree.package(), ptree.ifaces().ITestPlugin
     assert [p.tag for p in getPlugins(interface, package)] == ["a"]
+    # The import system lists the directory as it is now, and remembers it by its time.
+    assert importlib.util.find_spec(f"{package.__name__}.absent") is None
     directory = ptree.plugins_dir.stat()
     ptree.plugin("late", counted("late", "ITestPlugin"))
     os.utime(ptree.plugins_dir, ns=(directory.st_atime_ns, directory.st_mtime_ns))
     assert [p.tag for p in getPlugins(interface, package)] == ["a", "late"]
+
+
+def test_a_module_raising_module_not_found_for_itself_runs_once(ptree: PluginTree) -> None:
+    """Found, it raises ``ModuleNotFoundError`` naming itself (a module for another platform):
+    not looked for again, its body not run twice."""
+    ptree.plugin("elsewhere", counted("elsewhere", "ITestPlugin") + (
+        "raise ModuleNotFoundError('not on this platform', name=__name__)\n"))
+    assert tags(ptree, "ITestPlugin") == ["a"]
+    assert imports(ptree).count("elsewhere") == 1
 
 
 def test_a_module_imported_again_is_scanned_again(ptree: PluginTree) -> None:
@@ -1724,6 +1735,34 @@ def test_a_plugin_module_calling_getplugins_while_scanned_is_not_kept_waiting(
     assert tags(ptree, "ITestPlugin") == ["a", "asking"]
     assert time.monotonic() - started < _scan._WAIT_SECONDS
     assert sys.modules[f"{ptree.plugins_name}.asking"].OTHERS == ["b"]
+
+
+def test_a_thread_a_plugin_module_waits_for_waits_once_at_most(
+    ptree: PluginTree, plugin_package: Callable[..., PluginPackage],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plugin module whose import starts a thread that asks for another package's plugins,
+    and waits for it: the thread's scans wait for the scan importing that module once, not
+    once each."""
+    monkeypatch.setattr(_scan, "_WAIT_SECONDS", 0.5)
+    made = plugin_package()
+    other = PluginTree(made.root, made.name)
+    for index in range(6):
+        other.plugin(f"m{index}", plugin_source(f"m{index}"))
+    ptree.plugin("spawning", counted("spawning", "ITestPlugin") + (
+        "import threading\n"
+        "from compat_plugin import getPlugins\n"
+        f"import {other.plugins_name}, {other.name}.ifaces\n"
+        "FOUND = []\n"
+        f"def ask(): FOUND.extend(getPlugins({other.name}.ifaces.ITestPlugin, "
+        f"{other.plugins_name}))\n"
+        "worker = threading.Thread(target=ask)\n"
+        "worker.start()\n"
+        "worker.join()\n"))
+    started = time.monotonic()
+    assert tags(ptree, "ITestPlugin") == ["a", "spawning"]
+    assert time.monotonic() - started < 2 * _scan._WAIT_SECONDS
+    assert len(sys.modules[f"{ptree.plugins_name}.spawning"].FOUND) == 6
 
 
 def test_an_entry_with_a_missing_import_holds_while_it_stays_missing(ptree: PluginTree) -> None:
@@ -2363,6 +2402,21 @@ def test_plugins_inside_a_zip_archive_are_cached_per_user(tmp_path: Path) -> Non
     assert levels(warm) <= {"DEBUG", "INFO"}
     assert snapshot(user_cache()) == before
     assert archive.read_bytes() == content
+
+
+def test_a_zipped_module_imported_by_its_sibling_is_cached_too(tmp_path: Path) -> None:
+    """Inside an archive, a module first imported by another's scan, then scanned itself: its
+    stamp then and now are the archive's, and its entry is written."""
+    package = f"cpz{os.getpid()}_{next(_serial)}"
+    archive = tmp_path / "plugins.zip"
+    build_zip(archive, package, {"a": counted("a") + "from {pkg}.plugins import b\n",
+                                 "b": counted("b", "ITestPlugin2")})
+    options: dict[str, Any] = {"plugins": f"{package}.plugins", "ifaces": f"{package}.ifaces",
+                               "counter": f"{package}.counter", "path": [archive]}
+    assert run_child('out["calls"] = tags("ITestPlugin")', **options)["calls"] == ["a"]
+    directory = f"{archive}/{package}/plugins"
+    document = read_cache(cache_per_user(directory), directory, f"{package}.plugins")
+    assert sorted(document.stamps) == ["a", "b"]
 
 
 def test_a_zipapp_regenerated_into_a_shared_cache_is_warm_for_every_user() -> None:

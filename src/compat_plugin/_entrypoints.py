@@ -11,7 +11,7 @@ metadata before copies without.  Neither importlib-metadata nor packaging is imp
 
 Index format (``SCHEMA``), one JSON document::
 
-    {"schema": 7, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
+    {"schema": 8, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
      "stamp": [mtime_ns, size], "links": st_nlink,
      "unread": [[metadata directory, denied, its marks, its entry_points.txt's marks], ...],
      "watched": [[metadata directory, its entry_points.txt's [mtime_ns, size] | null], ...],
@@ -90,7 +90,7 @@ from ._store import (
 if TYPE_CHECKING:
     from ._path_entries import EntryState
 
-SCHEMA = 7
+SCHEMA = 8
 
 
 class Declared(Value):

@@ -61,15 +61,17 @@ def _recorded(record: PluginRecord, accepted: tuple[str, ...],
     """Whether the interfaces ``record`` names include one of ``accepted`` -- or a name
     recorded before its interface moved to another module that keeps the old name as an
     alias: the module of a name ending as one of ``accepted`` does is imported to see whether
-    it is now ``interface`` or extends it.  Not a module of the plugin's own package (a plugin
-    module, maybe), nor for the markers: every plugin names them."""
+    it is now ``interface`` or extends it.  Not for the markers (every plugin names them), nor
+    a plugin module: one of a directory plugin's package, or an entry point's module and what
+    is inside it."""
     names = record.interfaces
     if any(name in names for name in accepted):
         return True
     if interface is None:
         return False
     short = {name.rpartition(".")[2] for name in accepted}
-    home = (record.module.rpartition(".")[0] or record.module) + "."
+    directory = record.origin.kind == "directory"
+    home = (record.module.rpartition(".")[0] if directory else record.module) + "."
     for name in names:
         if (name.rpartition(".")[2] in short and name not in MARKER_NAMES
                 and not name.startswith(home)):

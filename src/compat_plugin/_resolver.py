@@ -231,7 +231,7 @@ class Resolver:
         if self.on_scan is not None:
             self.on_scan(module)
         scanner = self.scanner()
-        scan = scanner.scan(module, attribute, origin, known[1] if known else None)
+        scan = scanner.scan(module, attribute, origin)
         filename, stamp = known if known else (scan.file or "", _stamp(scan.file or ""))
         # A module imported before this scan reflects its file as it was when a scan of this
         # process imported it, if one did (else what it failed to import is not known): not
@@ -240,7 +240,7 @@ class Resolver:
         # started.  A module without a file (a namespace package) has nothing to validate a
         # scan with.
         trusted = stamp is not None and (not scan.preloaded or (
-            scanner.reflects(module, stamp) and stamp.mtime_ns < self._started_ns))
+            scanner.reflects(module) and stamp.mtime_ns < self._started_ns))
         if scan.errors or scan.records is None or stamp is None or not trusted:
             from ._scan import loaded
 

@@ -14,8 +14,10 @@ appeared where it matters.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
+from collections.abc import Iterator
 from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -147,42 +149,35 @@ class Scanner:
     def __init__(self) -> None:
         self._missing_for: dict[str, tuple[Miss, ...]] = {}
         self._importing = threading.RLock()
+        # How many times a scan took the lock, and during which of these holdings a scan of
+        # another thread waited its full time (it does not wait again for that one).
+        self._holdings, self._waited_out = 0, -1
         # Each module a scan imported: what sys.modules held, its spec, its file's stamp then.
         self._imported: dict[str, tuple[object, object, Stamp | None]] = {}
 
-    def reflects(self, name: str, stamp: Stamp | None) -> bool:
+    def reflects(self, name: str) -> bool:
         """Whether the module ``name`` is still the one a scan of this process imported (so
         what it failed to import is known) -- neither taken out of ``sys.modules`` and
         imported again nor reloaded since (a reload gives it a new spec) -- and its file has
-        kept the stamp it had then, ``stamp``."""
+        kept the stamp it had then."""
         seen = self._imported.get(name)
         module, spec = loaded(name)
-        return (seen is not None and stamp is not None and seen[0] is module
-                and seen[1] is spec and seen[2] == stamp)
+        return (seen is not None and seen[2] is not None and seen[0] is module
+                and seen[1] is spec and _file_stamp(spec) == seen[2])
 
-    def scan(self, name: str, attribute: str | None, origin: Origin,
-             stamp: Stamp | None = None) -> Scan:
+    def scan(self, name: str, attribute: str | None, origin: Origin) -> Scan:
         """Import ``name`` and take every plugin in it (``attribute`` None), or the one object
-        ``attribute`` names (an entry point's ``module:attribute``); ``stamp``, if known, is
-        its file's, taken just before."""
+        ``attribute`` names (an entry point's ``module:attribute``)."""
         preloaded = name in sys.modules
-        # One scan's import at a time: another thread's, run meanwhile, would ask the finders
-        # this one watches with.  The same thread's, nested (a plugin module whose import
-        # calls getPlugins), goes ahead; another thread's is not waited for forever, though:
-        # a plugin module may itself start a thread that scans, and wait for it.
-        importing = self._importing.acquire(timeout=_WAIT_SECONDS)
-        try:
-            loaded, missing = self._import(name, origin, stamp)
-            if _not_found(loaded, name):
+        with self._one_at_a_time():
+            loaded, missing = self._import(name, origin)
+            if any(miss[0] == name for miss in missing):  # no finder found it
                 # The finders may remember a listing of its directory made before its file
                 # came, the directory's time unchanged since (whole-second file systems).
                 import importlib
 
                 importlib.invalidate_caches()
-                loaded, missing = self._import(name, origin, stamp)
-        finally:
-            if importing:
-                self._importing.release()
+                loaded, missing = self._import(name, origin)
         if isinstance(loaded, LoadError):
             return Scan(None, (loaded,), missing, preloaded, None)
         records: ModuleRecords | None
@@ -192,7 +187,28 @@ class Scanner:
             records, errors = scan_object(loaded, attribute, origin)
         return Scan(records, tuple(errors), missing, preloaded, getattr(loaded, "__file__", None))
 
-    def _import(self, name: str, origin: Origin, stamp: Stamp | None
+    @contextlib.contextmanager
+    def _one_at_a_time(self) -> Iterator[None]:
+        """One scan's import at a time: another thread's, run meanwhile, would ask the finders
+        this one watches with.  The same thread's, nested (a plugin module whose import calls
+        getPlugins), goes ahead; another thread's waits, but not for ever, and only once for
+        one holding: a plugin module may itself start a thread that scans, and wait for it."""
+        holding = self._holdings
+        if self._waited_out == holding:
+            acquired = self._importing.acquire(blocking=False)
+        else:
+            acquired = self._importing.acquire(timeout=_WAIT_SECONDS)
+        if acquired:
+            self._holdings += 1
+        else:
+            self._waited_out = holding
+        try:
+            yield
+        finally:
+            if acquired:
+                self._importing.release()
+
+    def _import(self, name: str, origin: Origin
                 ) -> tuple[ModuleType | LoadError, tuple[Miss, ...]]:
         preloaded = name in sys.modules
         looked_up, unfound = _Recorder(), _Recorder(attributing=True)
@@ -224,31 +240,24 @@ class Scanner:
             {(name, by if kept and by and looked.count(by) == 1 else None)
              for name, by in unfound.names if name not in findable},
             key=lambda miss: (miss[0], miss[1] or "")))
-        self._note(name, looked, missing, stamp)
+        self._note(name, looked, missing)
         return loaded, missing
 
-    def _note(self, name: str, imported: list[str], missing: tuple[Miss, ...],
-              stamp: Stamp | None) -> None:
+    def _note(self, name: str, imported: list[str], missing: tuple[Miss, ...]) -> None:
         """Remember, of the modules the scan of ``name`` imported, what each failed to import
         -- and, for those of ``name``'s own top-level package (those a later scan may be of),
-        the module, its spec and its file's stamp (``stamp`` for ``name`` itself, if known)."""
+        the module, its spec and its file's stamp."""
         top = name.partition(".")[0]
         for module in imported:
-            self._missing_for.setdefault(module, missing)
-            if (module in sys.modules and module not in self._imported
-                    and (module == top or module.startswith(top + "."))):
-                self._imported[module] = _loaded_with_file(
-                    module, stamp if module == name else None)
+            if module in sys.modules:
+                self._missing_for[module] = missing
+                if module == top or module.startswith(top + "."):
+                    found, spec = loaded(module)
+                    self._imported[module] = (found, spec, _file_stamp(spec))
 
 
 # What ``_importer`` knows the frame of a scan by.
 _SCAN_CODE = Scanner._import.__code__
-
-
-def _not_found(loaded: ModuleType | LoadError, name: str) -> bool:
-    """Whether importing ``name`` failed for want of the module itself."""
-    error = loaded.error if isinstance(loaded, LoadError) else None
-    return isinstance(error, ModuleNotFoundError) and error.name == name
 
 
 def loaded(name: str) -> tuple[object, object]:
@@ -263,13 +272,10 @@ def loaded(name: str) -> tuple[object, object]:
         return module, None
 
 
-def _loaded_with_file(name: str, stamp: Stamp | None) -> tuple[object, object, Stamp | None]:
-    """``loaded(name)``, and the stamp of the module's file now unless ``stamp`` is given."""
-    module, spec = loaded(name)
-    if stamp is None and getattr(spec, "has_location", False):
-        file = getattr(spec, "origin", None)
-        stamp = module_stamp(file) if isinstance(file, str) else None
-    return module, spec, stamp
+def _file_stamp(spec: object) -> Stamp | None:
+    """The stamp now of the file a module of spec ``spec`` was loaded from, if it has one."""
+    file = getattr(spec, "origin", None) if getattr(spec, "has_location", False) else None
+    return module_stamp(file) if isinstance(file, str) else None
 
 
 def docstring(value: object) -> str | None:
