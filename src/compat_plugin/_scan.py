@@ -14,10 +14,8 @@ appeared where it matters.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
-from collections.abc import Iterator
 from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -169,7 +167,8 @@ class Scanner:
         """Import ``name`` and take every plugin in it (``attribute`` None), or the one object
         ``attribute`` names (an entry point's ``module:attribute``)."""
         preloaded = name in sys.modules
-        with self._one_at_a_time():
+        turn = self._take_turn()
+        try:
             loaded, missing = self._import(name, origin)
             if any(miss[0] == name for miss in missing):  # no finder found it
                 # The finders may remember a listing of its directory made before its file
@@ -178,6 +177,9 @@ class Scanner:
 
                 importlib.invalidate_caches()
                 loaded, missing = self._import(name, origin)
+        finally:
+            if turn:
+                self._importing.release()
         if isinstance(loaded, LoadError):
             return Scan(None, (loaded,), missing, preloaded, None)
         records: ModuleRecords | None
@@ -187,10 +189,10 @@ class Scanner:
             records, errors = scan_object(loaded, attribute, origin)
         return Scan(records, tuple(errors), missing, preloaded, getattr(loaded, "__file__", None))
 
-    @contextlib.contextmanager
-    def _one_at_a_time(self) -> Iterator[None]:
-        """One scan's import at a time: another thread's, run meanwhile, would ask the finders
-        this one watches with.  The same thread's, nested (a plugin module whose import calls
+    def _take_turn(self) -> bool:
+        """Whether this scan holds the lock that lets one scan's import run at a time (to be
+        released after it): another thread's, run meanwhile, would ask the finders this one
+        watches with.  The same thread's, nested (a plugin module whose import calls
         getPlugins), goes ahead; another thread's waits, but not for ever, and only once for
         one holding: a plugin module may itself start a thread that scans, and wait for it."""
         holding = self._holdings
@@ -202,11 +204,7 @@ class Scanner:
             self._holdings += 1
         else:
             self._waited_out = holding
-        try:
-            yield
-        finally:
-            if acquired:
-                self._importing.release()
+        return acquired
 
     def _import(self, name: str, origin: Origin
                 ) -> tuple[ModuleType | LoadError, tuple[Miss, ...]]:
