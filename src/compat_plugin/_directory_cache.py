@@ -46,16 +46,17 @@ class DirectoryCache:
     The entries read from the directory's cache file are kept in memory between calls, with
     what changed since (fresh scans, forgotten modules) and what was adopted from the per-user
     file; so a process reads each cache file at most once and never imports a module twice for
-    the same stamp, even where nothing can be written.
+    the same stamp, even where nothing can be written.  ``in_archive``: the directory is inside
+    a zip file (its modules' stamps are the archive's time and each member's size).
     """
 
     def __init__(self, listing: Listing, package: str) -> None:
         self.directory = listing.directory
         self.package = package
-        self._in_archive = listing.in_archive
+        self.in_archive = listing.in_archive
         self._file: CacheFile | None = None
         self._read: dict[str, StoredEntries] = {}
-        self._base = self.stored(first_place(self.directory, self._in_archive))
+        self._base = self.stored(first_place(self.directory, self.in_archive))
         self._adopted: dict[str, Entry] = {}
         self._changes: dict[str, Entry | None] = {}
         # The directory as last listed: the order a saved file keeps, and the stamps it
@@ -67,7 +68,7 @@ class DirectoryCache:
         """Where the cache is read and written, in order: worked out when first needed (the
         per-user place needs the directory's real path, which a warm call does without)."""
         if self._file is None:
-            self._file = CacheFile(cache_places(self.directory, self._in_archive))
+            self._file = CacheFile(cache_places(self.directory, self.in_archive))
         return self._file
 
     def stored(self, place: str) -> StoredEntries:

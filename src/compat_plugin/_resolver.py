@@ -231,7 +231,9 @@ class Resolver:
         if self.on_scan is not None:
             self.on_scan(module)
         scanner = self.scanner()
-        scan = scanner.scan(module, attribute, origin)
+        # A listing's stamp is the file's own, but an archive member's is not (``_directories``).
+        own = known is not None and isinstance(store, DirectoryCache) and not store.in_archive
+        scan = scanner.scan(module, attribute, origin, known[1] if own and known else None)
         filename, stamp = known if known else (scan.file or "", _stamp(scan.file or ""))
         # A module imported before this scan reflects its file as it was when a scan of this
         # process imported it, if one did (else what it failed to import is not known): not

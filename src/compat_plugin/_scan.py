@@ -163,20 +163,22 @@ class Scanner:
         return (seen is not None and seen[2] is not None and seen[0] is module
                 and seen[1] is spec and _file_stamp(spec) == seen[2])
 
-    def scan(self, name: str, attribute: str | None, origin: Origin) -> Scan:
+    def scan(self, name: str, attribute: str | None, origin: Origin,
+             stamp: Stamp | None = None) -> Scan:
         """Import ``name`` and take every plugin in it (``attribute`` None), or the one object
-        ``attribute`` names (an entry point's ``module:attribute``)."""
+        ``attribute`` names (an entry point's ``module:attribute``).  ``stamp``, if given, is
+        the module's file's, taken just before (a file's own, not an archive member's)."""
         preloaded = name in sys.modules
         turn = self._take_turn()
         try:
-            loaded, missing = self._import(name, origin)
+            loaded, missing = self._import(name, origin, stamp)
             if any(miss[0] == name for miss in missing):  # no finder found it
                 # The finders may remember a listing of its directory made before its file
                 # came, the directory's time unchanged since (whole-second file systems).
                 import importlib
 
                 importlib.invalidate_caches()
-                loaded, missing = self._import(name, origin)
+                loaded, missing = self._import(name, origin, stamp)
         finally:
             if turn:
                 self._importing.release()
@@ -206,7 +208,7 @@ class Scanner:
             self._waited_out = holding
         return acquired
 
-    def _import(self, name: str, origin: Origin
+    def _import(self, name: str, origin: Origin, stamp: Stamp | None
                 ) -> tuple[ModuleType | LoadError, tuple[Miss, ...]]:
         preloaded = name in sys.modules
         looked_up, unfound = _Recorder(), _Recorder(attributing=True)
@@ -238,20 +240,22 @@ class Scanner:
             {(name, by if kept and by and looked.count(by) == 1 else None)
              for name, by in unfound.names if name not in findable},
             key=lambda miss: (miss[0], miss[1] or "")))
-        self._note(name, looked, missing)
+        self._note(name, looked, missing, stamp)
         return loaded, missing
 
-    def _note(self, name: str, imported: list[str], missing: tuple[Miss, ...]) -> None:
+    def _note(self, name: str, imported: list[str], missing: tuple[Miss, ...],
+              stamp: Stamp | None) -> None:
         """Remember, of the modules the scan of ``name`` imported, what each failed to import
         -- and, for those of ``name``'s own top-level package (those a later scan may be of),
-        the module, its spec and its file's stamp."""
+        the module, its spec and its file's stamp (``name``'s: ``stamp``, if given)."""
         top = name.partition(".")[0]
         for module in imported:
             if module in sys.modules:
                 self._missing_for[module] = missing
                 if module == top or module.startswith(top + "."):
                     found, spec = loaded(module)
-                    self._imported[module] = (found, spec, _file_stamp(spec))
+                    known = stamp if module == name else None
+                    self._imported[module] = (found, spec, known or _file_stamp(spec))
 
 
 # What ``_importer`` knows the frame of a scan by.
