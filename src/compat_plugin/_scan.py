@@ -140,9 +140,10 @@ _WAIT_SECONDS = 5.0
 
 
 class Scanner:
-    """Imports plugin modules for scans and remembers, for the process, which names each
-    import looked for in vain -- also on behalf of modules imported along the way, which a
-    later scan finds already imported."""
+    """Imports plugin modules for scans, one import at a time, and remembers, for the
+    process, which names each import looked for in vain -- also on behalf of modules imported
+    along the way, which a later scan finds already imported -- and which module object, spec
+    and file stamp each scan's import gave (``reflects``)."""
 
     def __init__(self) -> None:
         self._missing_for: dict[str, tuple[Miss, ...]] = {}
