@@ -168,17 +168,16 @@ class Scanner:
              stamp: Stamp | None = None) -> Scan:
         """Import ``name`` and take every plugin in it (``attribute`` None), or the one object
         ``attribute`` names (an entry point's ``module:attribute``).  ``stamp``, if given, is
-        the module's file's, taken just before (a file's own, not an archive member's)."""
+        the stamp of the module's file as just listed (a file's own, not an archive member's):
+        a module the finders then say is not there is looked for once more."""
         preloaded = name in sys.modules
         turn = self._take_turn()
         try:
             loaded, missing = self._import(name, origin, stamp)
-            if any(miss[0] == name for miss in missing):  # no finder found it
+            if stamp is not None and any(miss[0] == name for miss in missing):
                 # The finders may remember a listing of its directory made before its file
                 # came, the directory's time unchanged since (whole-second file systems).
-                import importlib
-
-                importlib.invalidate_caches()
+                _forget_listings(name)
                 loaded, missing = self._import(name, origin, stamp)
         finally:
             if turn:
@@ -273,6 +272,17 @@ def loaded(name: str) -> tuple[object, object]:
         return module, getattr(module, "__spec__", None)
     except Exception:  # an odd object in sys.modules
         return module, None
+
+
+def _forget_listings(name: str) -> None:
+    """Have the finders of the directories of ``name``'s package list them again (and no
+    other: ``importlib.invalidate_caches`` also imports importlib.metadata, on Python 3.13)."""
+    parent = sys.modules.get(name.rpartition(".")[0])
+    for entry in list(getattr(parent, "__path__", None) or ()):
+        finder = sys.path_importer_cache.get(entry) if isinstance(entry, str) else None
+        invalidate = getattr(finder, "invalidate_caches", None)
+        if callable(invalidate):
+            invalidate()
 
 
 def _file_stamp(spec: object) -> Stamp | None:
