@@ -71,6 +71,7 @@ class Watched(Value):
 
     @classmethod
     def now(cls, where: str) -> Watched:
+        """``where`` as it is now."""
         return cls(where, Stamp.of(os.path.join(where, "entry_points.txt")))
 
     def changed(self, written_ns: int | None) -> bool:

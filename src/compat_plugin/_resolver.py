@@ -53,10 +53,9 @@ class _Kept(Value):
 
     def holds(self, stamp: Stamp | None, module: str) -> bool:
         """Whether this scan still stands for ``module``, its file stamped ``stamp``."""
-        from ._scan import loaded
+        from ._scan import still_loaded
 
-        now = loaded(module)
-        return self.stamp == stamp and self.loaded[0] is now[0] and self.loaded[1] is now[1]
+        return self.stamp == stamp and still_loaded(self.loaded, module)
 
 
 class _Pass:
@@ -232,8 +231,10 @@ class Resolver:
             self.on_scan(module)
         scanner = self.scanner()
         # A listing's stamp is the file's own, but an archive member's is not (``_directories``).
-        own = known is not None and isinstance(store, DirectoryCache) and not store.in_archive
-        scan = scanner.scan(module, attribute, origin, known[1] if own and known else None)
+        listed = None
+        if known is not None and isinstance(store, DirectoryCache) and not store.in_archive:
+            listed = known[1]
+        scan = scanner.scan(module, attribute, origin, listed)
         filename, stamp = known if known else (scan.file or "", _stamp(scan.file or ""))
         # A module imported before this scan reflects its file as it was when a scan of this
         # process imported it, if one did (else what it failed to import is not known): not

@@ -160,9 +160,8 @@ class Scanner:
         imported again nor reloaded since (a reload gives it a new spec) -- and its file has
         kept the stamp it had then."""
         seen = self._imported.get(name)
-        module, spec = loaded(name)
-        return (seen is not None and seen[2] is not None and seen[0] is module
-                and seen[1] is spec and _file_stamp(spec) == seen[2])
+        return (seen is not None and seen[2] is not None and still_loaded(seen[:2], name)
+                and _file_stamp(seen[1]) == seen[2])
 
     def scan(self, name: str, attribute: str | None, origin: Origin,
              stamp: Stamp | None = None) -> Scan:
@@ -272,6 +271,13 @@ def loaded(name: str) -> tuple[object, object]:
         return module, getattr(module, "__spec__", None)
     except Exception:  # an odd object in sys.modules
         return module, None
+
+
+def still_loaded(seen: tuple[object, object], name: str) -> bool:
+    """Whether ``sys.modules`` holds under ``name`` the very module and spec ``loaded`` gave
+    as ``seen``: not imported again, not reloaded since."""
+    module, spec = loaded(name)
+    return seen[0] is module and seen[1] is spec
 
 
 def _forget_listings(name: str) -> None:
