@@ -214,8 +214,9 @@ def test_a_miss_outside_an_import_by_the_scanned_module_names_no_importer(
                  "sys.modules['compat_plugin_test_alias_2'] = sys\n"
                  "sys.modules.pop({helper!r})\nimport {helper}", id="imported-again-with-aliases"),
     pytest.param("import runpy\nrunpy.run_module({helper!r}, alter_sys=True)", id="run-by-runpy"),
-    pytest.param("exec(compile(open({helper}.__file__).read(), {helper}.__file__, 'exec'), "
-                 "vars({helper}))", id="run-in-its-namespace"),
+    pytest.param("import pathlib\nsource = pathlib.Path({helper}.__file__).read_text()\n"
+                 "exec(compile(source, {helper}.__file__, 'exec'), vars({helper}))",
+                 id="run-in-its-namespace"),
 ])
 @pytest.mark.parametrize("imported_before", [False, True], ids=["first-imported-here", "preloaded"])
 def test_a_helper_run_again_by_the_module_is_no_importer(
