@@ -715,7 +715,8 @@ class RunsCodeWhenUnpickled:
 
 def hostile_pickle(marker: Path) -> bytes:
     """A pickle that creates ``marker`` when loaded."""
-    return pickle.dumps(RunsCodeWhenUnpickled(f"__import__('pathlib').Path({str(marker)!r}).write_text('x')"))
+    code = f"__import__('pathlib').Path({str(marker)!r}).write_text('x')"
+    return pickle.dumps(RunsCodeWhenUnpickled(code))
 
 
 def test_hostile_dropin_cache_is_never_unpickled(
