@@ -597,6 +597,28 @@ def test_a_module_imported_before_the_call_is_checked_where_it_was_imported_from
     assert tags("ITwo") == ["good"]
 
 
+def test_a_module_nothing_would_import_now_is_reported_as_a_cold_call_reports_it(
+    sites: Sites,
+) -> None:
+    """A working copy of the package, imported ahead of the installed one, lacks the module:
+    the installed module's scan does not answer for it, warm or cold."""
+    site = sites.make("site", "ephost", "ep-good")
+    assert tags() == ["a", "good"]  # the index keeps the installed module's scan
+    checkout = sites.make("checkout")
+    write(checkout / "ep_good" / "__init__.py", "")
+    ifaces = importlib.import_module("ephost.ifaces")
+    for run in ("warm", "cold"):
+        sites.fresh()
+        if run == "cold":
+            beside(site).unlink()
+        importlib.import_module("ep_good")  # from the copy
+        found = discover(package(), ifaces.IOne)
+        assert [r.module for r in found.plugins] == ["ephost.plugins.a"], run
+        assert sorted((e.target, e.kind, type(e.error)) for e in found.errors) == [
+            (f"ep_good.{name}", "import error", ModuleNotFoundError)
+            for name in ("good", "other")], run
+
+
 def test_a_working_copy_of_a_namespace_portion_ahead_of_the_installed_one_is_scanned(
     sites: Sites,
 ) -> None:

@@ -18,7 +18,7 @@ from types import ModuleType
 
 import pytest
 
-from compat_plugin._imports import importable, imported_file
+from compat_plugin._imports import importable, would_read
 
 from .conftest import PluginTree, ProvidingFinder, plugin_source
 
@@ -145,12 +145,53 @@ def test_a_new_finder_can_make_a_name_importable(monkeypatch: pytest.MonkeyPatch
 
 # -- which file importing a module would read ----------------------------------------------------
 
+_ELSEWHERE = os.path.join(os.sep, "compat-plugin-test-elsewhere", "mod.py")
+
+# What ``would_read`` says of a module, asked of one file and of a file that is nowhere.
+READS_IT = (True, False)
+READS_NOTHING_OR_ANOTHER = (False, False)
+CANNOT_TELL = (True, True)
+
+
+def told(name: str, path: object = _ELSEWHERE) -> tuple[bool, bool]:
+    return would_read(name, str(path)), would_read(name, _ELSEWHERE)
+
 
 def test_the_file_of_a_module_not_imported_is_the_one_its_finder_names(tree: PluginTree) -> None:
     source = tree.plugin("a", plugin_source("a"))
-    assert imported_file(f"{tree.plugins_name}.a") == str(source)
-    assert imported_file(f"{tree.plugins_name}.absent") is None
+    assert told(f"{tree.plugins_name}.a", source) == READS_IT
     assert not [name for name in sys.modules if name.split(".")[0] == tree.name]
+
+
+def test_nothing_is_read_where_no_finder_would_find_the_module(
+    tree: PluginTree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the search is complete: on ``sys.path``, below an imported package, below a
+    namespace package, below a plain module, or a name blocked in ``sys.modules``."""
+    tree.write("plainmodule.py", "")
+    spaced = tmp_path / "spaced"
+    name = f"compat_plugin_test_spaced_{tmp_path.name}".replace("-", "_")
+    (spaced / name).mkdir(parents=True)
+    (spaced / name / "mod.py").write_text("")
+    monkeypatch.syspath_prepend(str(spaced))
+    tree.package()
+    monkeypatch.setitem(sys.modules, "compat_plugin_test_blocked", None)
+    for absent in ("compat_plugin_test_nowhere", f"{tree.plugins_name}.absent",
+                   f"{name}.absent", f"{tree.name}.plainmodule.sub",
+                   "compat_plugin_test_blocked"):
+        assert told(absent) == READS_NOTHING_OR_ANOTHER, absent
+    assert told(f"{name}.mod", spaced / name / "mod.py") == READS_IT
+
+
+def test_below_a_package_not_imported_a_module_not_found_cannot_be_told(
+    tree: PluginTree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Running the package's ``__init__`` could extend its ``__path__``; and where a finder
+    fails, what it would have found is unknown."""
+    assert told(f"{tree.plugins_name}.absent") == CANNOT_TELL
+    assert tree.name not in sys.modules
+    monkeypatch.setattr(sys, "meta_path", [_Raises(), *sys.meta_path])
+    assert told("compat_plugin_test_nowhere") == CANNOT_TELL
 
 
 def test_an_imported_module_answers_for_itself(tree: PluginTree, tmp_path: Path,
@@ -163,7 +204,7 @@ def test_an_imported_module_answers_for_itself(tree: PluginTree, tmp_path: Path,
     (ahead / tree.name / "__init__.py").write_text("")
     (ahead / tree.name / "helper.py").write_text("")
     monkeypatch.syspath_prepend(str(ahead))
-    assert imported_file(f"{tree.name}.helper") == module.__file__
+    assert told(f"{tree.name}.helper", module.__file__) == READS_IT
 
 
 def test_a_working_copy_ahead_on_sys_path_is_the_file_read(
@@ -176,9 +217,9 @@ def test_a_working_copy_ahead_on_sys_path_is_the_file_read(
         (root / name / "__init__.py").write_text("")
         (root / name / "mod.py").write_text("")
     monkeypatch.syspath_prepend(str(installed))
-    assert imported_file(f"{name}.mod") == os.path.join(installed, name, "mod.py")
+    assert told(f"{name}.mod", installed / name / "mod.py") == READS_IT
     monkeypatch.syspath_prepend(str(working))
-    assert imported_file(f"{name}.mod") == os.path.join(working, name, "mod.py")
+    assert told(f"{name}.mod", working / name / "mod.py") == READS_IT
     assert name not in sys.modules
 
 
@@ -195,11 +236,11 @@ def test_finders_are_asked_as_the_import_system_asks_them(
     """A finder that takes three arguments, or one that raises, hides nothing behind it."""
     source = tree.plugin("a", plugin_source("a"))
     monkeypatch.setattr(sys, "meta_path", [_Strict(), _Raises(), *sys.meta_path])
-    assert imported_file(f"{tree.plugins_name}.a") == str(source)
+    assert told(f"{tree.plugins_name}.a", source) == READS_IT
     assert importable(f"{tree.plugins_name}.a")
     sys.meta_path.insert(0, ProvidingFinder("compat_plugin_test_virtual_file"))
     assert importable("compat_plugin_test_virtual_file")
-    assert imported_file("compat_plugin_test_virtual_file") is None  # found, but no file
+    assert told("compat_plugin_test_virtual_file") == CANNOT_TELL  # found, but no file
 
 
 def test_modules_in_a_zip_archive_are_found_below_their_package(
@@ -215,9 +256,9 @@ def test_modules_in_a_zip_archive_are_found_below_their_package(
     inside = os.path.join(archive, name, "mod.py")
     assert importable(f"{name}.mod")
     assert not importable(f"{name}.absent")
-    assert imported_file(f"{name}.mod") == inside
+    assert told(f"{name}.mod", inside) == READS_IT
     importlib.import_module(name)
-    assert (importable(f"{name}.mod"), imported_file(f"{name}.mod")) == (True, inside)
+    assert (importable(f"{name}.mod"), told(f"{name}.mod", inside)) == (True, READS_IT)
     assert f"{name}.mod" not in sys.modules
 
 
@@ -228,7 +269,7 @@ def test_a_package_whose_path_cannot_be_read_has_nothing_below_it(
     odd.__path__ = 5  # type: ignore[assignment]
     monkeypatch.setitem(sys.modules, odd.__name__, odd)
     assert not importable(f"{odd.__name__}.sub")
-    assert imported_file(f"{odd.__name__}.sub") is None
+    assert told(f"{odd.__name__}.sub") == CANNOT_TELL
 
 
 def test_namespace_packages_in_a_zip_archive_are_searched(
@@ -241,6 +282,6 @@ def test_namespace_packages_in_a_zip_archive_are_searched(
             zf.writestr(member, "")
     monkeypatch.syspath_prepend(str(archive))
     assert importable(f"{name}.inner.mod")
-    assert imported_file(f"{name}.inner.mod") == os.path.join(archive, name, "inner", "mod.py")
+    assert told(f"{name}.inner.mod", os.path.join(archive, name, "inner", "mod.py")) == READS_IT
     assert not importable(f"{name}.inner.absent")
     assert name not in sys.modules

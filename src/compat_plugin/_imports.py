@@ -35,25 +35,22 @@ def resolve_attribute(module: ModuleType, path: str) -> object:
     return value
 
 
-def imported_file(name: str) -> str | None:
-    """The file importing the module ``name`` now would read, as far as the finders tell
-    without importing anything -- None if they cannot tell (or nothing finds it).
+def would_read(name: str, recorded: str) -> bool:
+    """Whether importing the module ``name`` now would read the file ``recorded``, as far as
+    the finders tell without importing anything.  Two spellings of one file (through a
+    symbolic link) are one.
 
-    Found as :func:`importable` finds a module.  A package whose ``__init__`` extends its own
-    ``__path__`` (pkgutil's namespace packages) is searched only where it lies, as no finder
-    sees what running it would add: a file not found there is "cannot tell", never
-    "elsewhere".
+    Asked as :func:`importable` asks.  No when nothing would import the module at all.  Yes
+    where the finders cannot tell, and the scan's stamp alone decides: a finder fails, the
+    module has no file, or it is not found in a package not imported yet -- its ``__init__``
+    may extend its own ``__path__`` (pkgutil's namespace packages), and no finder sees what
+    running it would add.
     """
-    found = _located(name)
-    where = getattr(found, "__file__" if isinstance(found, ModuleType) else "origin", None)
-    return where if isinstance(where, str) else None
-
-
-def same_file(recorded: str, now: str | None) -> bool:
-    """Whether a module scanned from ``recorded`` would be read from it again, given where
-    ``imported_file`` says it would be read from now (None: it cannot tell, and the scan's
-    stamp alone decides).  Two spellings of one file (through a symbolic link) are one."""
-    return (now is None or recorded == now
+    found, certain = _located(name)
+    if found is None:
+        return not certain
+    now = getattr(found, "__file__" if isinstance(found, ModuleType) else "origin", None)
+    return (not isinstance(now, str) or recorded == now
             or os.path.realpath(recorded) == os.path.realpath(now))
 
 
@@ -69,38 +66,47 @@ def importable(name: str) -> bool:
     would stop with its error, the finders after it are asked -- and a package whose
     ``__path__`` cannot be read has nothing below it.
     """
-    return _located(name) is not None
+    return _located(name)[0] is not None
 
 
-def _located(name: str) -> Any:
-    """The module ``name`` if imported, else the spec the finders give for it; None if a part
-    of the name is not found (or is blocked in ``sys.modules``)."""
+def _located(name: str) -> tuple[Any, bool]:
+    """The module ``name`` if imported, else the spec the finders give for it -- or None if a
+    part of the name is not found (or is blocked in ``sys.modules``); with whether that None
+    is certain (see :func:`would_read` for when it is not)."""
     parts = name.split(".")
     search: list[str] | None = None
     found: Any = None
+    # Whether the package searched last runs code of its own when imported, which may add
+    # to the search locations its spec gives.
+    extensible = False
     try:
         for depth in range(1, len(parts) + 1):
             partial = ".".join(parts[:depth])
             if partial in sys.modules:
                 found = sys.modules[partial]
                 if found is None:
-                    return None
+                    return None, True
                 locations = getattr(found, "__path__", None)
+                extensible = False
             else:
-                found = _find_spec(partial, search)
+                found, certain = _find_spec(partial, search)
                 if found is None:
-                    return None
+                    return None, certain and not extensible
                 locations = found.submodule_search_locations
+                extensible = found.origin is not None  # a namespace package has no __init__
             if depth < len(parts):
                 if locations is None:
-                    return None
+                    return None, True  # a module, not a package: nothing lies below it
                 search = list(locations)
     except Exception:  # a package whose __path__ cannot be read: nothing can be told
-        return None
-    return found
+        return None, False
+    return found, True
 
 
-def _find_spec(name: str, search: Sequence[str] | None) -> Any:
+def _find_spec(name: str, search: Sequence[str] | None) -> tuple[Any, bool]:
+    """The first spec a finder on ``sys.meta_path`` gives for ``name``, and whether finding
+    none is certain: not if a finder failed."""
+    certain = True
     for finder in list(sys.meta_path):
         find_spec = getattr(finder, "find_spec", None)
         if find_spec is None:
@@ -111,10 +117,11 @@ def _find_spec(name: str, search: Sequence[str] | None) -> Any:
             else:
                 spec = find_spec(name, search, None)
         except Exception:
+            certain = False
             continue
         if spec is not None:
-            return spec
-    return None
+            return spec, True
+    return None, certain
 
 
 def _entry_finder(entry: str) -> Any:

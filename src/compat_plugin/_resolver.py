@@ -72,8 +72,9 @@ class _Pass:
         # The short names of each directory's modules, with where they were found: a name
         # an earlier directory holds is shadowed in a later one.
         self.directories: list[tuple[set[str], Origin]] = []
-        # The file each entry point's module would be imported from, looked up once.
-        self._files: dict[str, str | None] = {}
+        # Whether each entry point's module would be imported from the file it was scanned
+        # from, looked up once.
+        self._read: dict[tuple[str, str], bool] = {}
 
     def directory_origin(self, module: str) -> Origin | None:
         """Where ``module`` was found as a directory module, if it was."""
@@ -87,11 +88,12 @@ class _Pass:
         An index keeps one scan per entry point wherever its module was found; a working copy
         ahead on ``sys.path`` (or the installed module behind it) is another file."""
         # Imported here: a call whose group has no entry points never needs it.
-        from ._imports import imported_file, same_file
+        from ._imports import would_read
 
-        if module not in self._files:
-            self._files[module] = imported_file(module)
-        return same_file(entry.filename, self._files[module])
+        key = (module, entry.filename)
+        if key not in self._read:
+            self._read[key] = would_read(module, entry.filename)
+        return self._read[key]
 
     def add(self, scan: Scan) -> None:
         self.errors.extend(scan.errors)
