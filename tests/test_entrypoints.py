@@ -619,6 +619,25 @@ def test_a_module_nothing_would_import_now_is_reported_as_a_cold_call_reports_it
             for name in ("good", "other")], run
 
 
+def test_an_entry_named_relative_to_the_working_directory_is_indexed_by_full_paths(
+    sites: Sites, monkeypatch: pytest.MonkeyPatch, debug: pytest.LogCaptureFixture
+) -> None:
+    """``python -c`` and the REPL put ``""`` on ``sys.path``: an index made through it serves a
+    process started elsewhere that names the entry in full, without reading it again."""
+    site = sites.make("site", "ephost", "ep-good")
+    metadata = [str(path) for path in site.glob("ep_good-*.dist-info")]
+    ifaces = importlib.import_module("ephost.ifaces")
+    for entry, working in (("", site), (str(site), sites.root)):
+        sys.path[0] = entry
+        monkeypatch.chdir(working)
+        sites.fresh()
+        debug.clear()
+        found = discover(package(), ifaces.IOne)
+        assert [r.origin.path for r in found.plugins if r.origin.distribution] == metadata
+        assert [m for m in (r.getMessage() for r in debug.records) if "again" in m] == []
+    assert reads(debug) == []
+
+
 def test_a_working_copy_of_a_namespace_portion_ahead_of_the_installed_one_is_scanned(
     sites: Sites,
 ) -> None:

@@ -174,11 +174,12 @@ def _location(dist: Any) -> tuple[str, Stamp | None]:
     file on the file system (inside an archive the archive's own stamp stands for it).
 
     importlib-metadata has no public name for a distribution's metadata directory; its
-    ``PathDistribution`` keeps it as ``_path``.
+    ``PathDistribution`` keeps it as ``_path``, relative where the ``sys.path`` entry is
+    (``""``, the working directory): made absolute, as a process started elsewhere finds it.
     """
     path = getattr(dist, "_path", None)
     if isinstance(path, pathlib.PurePath):
-        where = os.fspath(path)
+        where = os.path.abspath(path)
         return where, Stamp.of(os.path.join(where, "entry_points.txt"))
     return str(path if path is not None else dist), None
 
