@@ -172,6 +172,9 @@ def test_without_the_runner_the_program_finds_only_what_twisted_finds(
         (["run", "-m"], "run needs a SCRIPT, or -m and a MODULE"),
         (["run", "no-such-script"], "no console script or script file named 'no-such-script'"),
         (["run", "-m", "no_such_module"], "no module named 'no_such_module'"),
+        (["run", "./missing.py"], "cannot open file './missing.py': no such file"),
+        # A directory (or an archive) runs its __main__.
+        (["run", os.sep], f"cannot find a __main__ module in {os.sep!r}"),
     ],
 )
 def test_run_of_nothing_runnable_is_one_line_and_status_2(

@@ -149,7 +149,7 @@ def _path_spec(name: str, search: Sequence[str]) -> Any:
     portions: list[str] = []
     for entry in search:
         finder = _entry_finder(entry)
-        spec = _entry_spec(finder, name) if finder is not None else None
+        spec = entry_spec(finder, name) if finder is not None else None
         if spec is None:
             continue
         if spec.loader is not None:
@@ -158,7 +158,7 @@ def _path_spec(name: str, search: Sequence[str]) -> Any:
     return _namespace(name, portions) if portions else None
 
 
-def _entry_spec(finder: Any, name: str) -> Any:
+def entry_spec(finder: Any, name: str) -> Any:
     """What one path entry's finder finds for ``name``; a finder of the older protocol (Python
     3.9's zipimporter has only ``find_loader``) is asked as the import system asks it."""
     if hasattr(finder, "find_spec"):

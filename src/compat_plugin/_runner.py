@@ -88,9 +88,16 @@ def _run_file(path: str, arguments: list[str]) -> object:
     import runpy
     from pkgutil import get_importer
 
-    sys.argv[:] = [path, *arguments]
+    from ._imports import entry_spec
+
     absolute = os.path.abspath(path)
-    plain = get_importer(absolute) is None
+    importer = get_importer(absolute)
+    plain = importer is None
+    if plain and not os.path.isfile(absolute):
+        raise RunError(f"cannot open file {path!r}: no such file")
+    if importer is not None and entry_spec(importer, "__main__") is None:
+        raise RunError(f"cannot find a __main__ module in {path!r}")
+    sys.argv[:] = [path, *arguments]
     _first_on_path(os.path.dirname(os.path.realpath(absolute)) if plain else None)
     runpy.run_path(absolute, run_name="__main__")
     return None
