@@ -985,6 +985,10 @@ BAD_INPUT: dict[str, tuple[list[str], str, str]] = {
     "--to not a package name": (
         ["migrate", PACKAGE, "--dist", "acme-dropin", "--to", "new pkg"], "migrate", "new pkg"
     ),
+    "--to a keyword": (
+        ["migrate", PACKAGE, "--dist", "acme-dropin", "--to", "new.class"], "migrate",
+        "new.class"
+    ),
 }
 
 

@@ -145,7 +145,7 @@ def test_the_file_listed_is_the_file_import_loads(tmp_path: Path, monkeypatch: p
     [
         "__init__.py", "class.py", "1st.py", "my-module.py", "two.dots.py", "space d.py",
         ".hidden.py", "notes.txt", "module.pyo", "module.py~", "__init__.pyc",
-        "if.pyc", "1st.pyc",
+        "if.pyc", "1st.pyc", "__main__.py", "__main__.pyc",
     ],
 )
 def test_files_that_are_not_modules_are_left_out(tmp_path: Path, entry: str) -> None:
@@ -156,7 +156,8 @@ def test_files_that_are_not_modules_are_left_out(tmp_path: Path, entry: str) -> 
     assert listing.names == ["kept"]
 
 
-@pytest.mark.parametrize("name", ["nosuchinit", "__pycache__", "with.dot", "lambda", "2d"])
+@pytest.mark.parametrize("name", ["nosuchinit", "__pycache__", "with.dot", "lambda", "2d",
+                                  "__main__"])
 def test_directories_that_are_not_packages_are_left_out(tmp_path: Path, name: str) -> None:
     (tmp_path / "kept.py").write_text("")
     (tmp_path / name).mkdir()
@@ -216,6 +217,7 @@ def test_a_directory_inside_a_zip_archive_is_listed_from_the_archive(tmp_path: P
         "pkg/plugins/sub/deeper.py": "",
         "pkg/plugins/notapkg/inside.py": "",
         "pkg/plugins/class.py": "",
+        "pkg/plugins/__main__.py": "",
         "pkg/plugins/my-module.py": "",
         "pkg/plugins/notes.txt": "",
         "pkg/other.py": "",

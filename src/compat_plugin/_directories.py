@@ -78,11 +78,14 @@ def pluginPackagePaths(name: str) -> list[str]:
     ]
 
 
-_NOT_MODULES = frozenset([*keyword.kwlist, "__init__"])
+# Keywords, which no import statement can name; a package's own module, and its program
+# (``python -m``), which importing would run.
+_NOT_MODULES = frozenset([*keyword.kwlist, "__init__", "__main__"])
 
 
 def is_module_name(name: str) -> bool:
-    """Whether ``name`` can be imported as a plugin module of a package."""
+    """Whether ``name`` can be imported as a plugin module of a package: an identifier, not a
+    keyword, ``__init__`` or ``__main__``."""
     return name.isidentifier() and name not in _NOT_MODULES
 
 

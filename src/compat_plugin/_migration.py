@@ -21,9 +21,9 @@ def _distribution_files(name: str) -> set[str]:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from ._directories import plugin_directories
+    from ._directories import is_module_name, plugin_directories
 
-    if args.to is not None and not all(part.isidentifier() for part in args.to.split(".")):
+    if args.to is not None and not all(map(is_module_name, args.to.split("."))):
         raise UsageError(f"--to needs a dotted package name, not {args.to!r}", "migrate")
     package = package_named(args.package, "migrate")
     owned = _distribution_files(args.dist) if args.dist else None
