@@ -1,6 +1,6 @@
 """Real distributions for tests: a setuptools project written on disk, its wheel built and
 installed into a site directory, all with pip (offline, without build isolation: setuptools
-must be installed where the tests run).  ``compat_plugin.testing`` offers these."""
+70.1 or later must be installed where the tests run).  ``compat_plugin.testing`` offers these."""
 
 from __future__ import annotations
 
@@ -67,9 +67,36 @@ def build_wheels(projects: Sequence[Path], output: Path) -> list[Path]:
     return the wheels made."""
     output.mkdir(parents=True, exist_ok=True)
     before = set(output.glob("*.whl"))
-    pip("wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-        "--wheel-dir", str(output), *map(str, projects))
+    try:
+        pip("wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+            "--wheel-dir", str(output), *map(str, projects))
+    except AssertionError as failed:
+        lacking = _lacking_setuptools()
+        if lacking:
+            raise AssertionError(f"{lacking}\n{failed}") from None
+        raise
     return sorted(set(output.glob("*.whl")) - before)
+
+
+def _lacking_setuptools() -> str:
+    """What this environment lacks to build :func:`write_project`'s projects, in a sentence
+    saying what to install; empty if nothing.  They need setuptools 70.1 or later (which
+    builds wheels itself), or 61 or later (which reads ``[project]``) with ``wheel``."""
+    from packaging.version import Version
+
+    def version(name: str) -> Version | None:
+        try:
+            return Version(importlib_metadata.version(name))
+        except importlib_metadata.PackageNotFoundError:
+            return None
+
+    setuptools = version("setuptools")
+    if setuptools is not None and (setuptools >= Version("70.1") or (
+            setuptools >= Version("61") and version("wheel") is not None)):
+        return ""
+    has = f"setuptools {setuptools}" if setuptools is not None else "no setuptools"
+    return (f"building a distribution needs setuptools 70.1 or later where the tests run, "
+            f"and {sys.executable} has {has}: python -m pip install 'setuptools>=70.1'")
 
 
 def _pyproject(name: str, version: str, files: Mapping[str, str],
