@@ -955,11 +955,11 @@ BAD_INPUT: dict[str, tuple[list[str], str, str]] = {
                                        "list", "unknown interface 'no_such.IThing'"),
     "not an interface": (["list", PACKAGE, "--interface", "json.dumps"], "list",
                          "unknown interface 'json.dumps'"),
-    "bad option": (["list", PACKAGE, "--colour"], "COMMAND", "unrecognized arguments: --colour"),
+    "bad option": (["list", PACKAGE, "--colour"], "list", "unrecognized arguments: --colour"),
     "option without its value": (["list", PACKAGE, "--interface"], "list", "--interface"),
-    "missing package": (["list"], "list", "the following arguments are required: package"),
+    "missing package": (["list"], "list", "the following arguments are required: PACKAGE"),
     "missing name": (["explain", PACKAGE], "explain",
-                     "the following arguments are required: name"),
+                     "the following arguments are required: NAME"),
     "missing packages": (["cache", "info"], "cache info",
                          "the following arguments are required: PACKAGE"),
     "missing command": ([], "COMMAND", "a command is required"),
@@ -984,6 +984,13 @@ BAD_INPUT: dict[str, tuple[list[str], str, str]] = {
     "package calling sys.exit": (["list", "boom.leaving"], "list", "cannot import boom.leaving"),
     "--to not a package name": (
         ["migrate", PACKAGE, "--dist", "acme-dropin", "--to", "new pkg"], "migrate", "new pkg"
+    ),
+    "not a package name": (["list", ""], "list", "'' is not a dotted package name"),
+    "a relative package name": (["doctor", ".plugins"], "doctor",
+                                "'.plugins' is not a dotted package name"),
+    "bad option of an action": (
+        ["cache", "info", PACKAGE, "--bogus", "x"], "cache info",
+        "unrecognized arguments: --bogus x"
     ),
     "--to a keyword": (
         ["migrate", PACKAGE, "--dist", "acme-dropin", "--to", "new.class"], "migrate",

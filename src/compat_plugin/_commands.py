@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import importlib.util
 import os
 import sys
@@ -48,6 +47,8 @@ class UsageError(Exception):
 def package_named(name: str, command: str) -> ModuleType:
     """The plugin package ``name``, imported; a ``UsageError`` for ``command`` if there is no
     such package, it fails to import, or it is a plain module."""
+    if not all(part.isidentifier() for part in name.split(".")):
+        raise UsageError(f"{name!r} is not a dotted package name", command)
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as exc:

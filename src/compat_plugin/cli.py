@@ -82,7 +82,8 @@ def _looking(commands: Any) -> None:
     """The commands that report what discovery finds: ``list``, ``explain``, ``doctor``."""
     listing = _command(commands, "list", "every plugin of a package, with its source",
                        "compat-plugin list matsim.plugins --interface IMaterial")
-    listing.add_argument("package", help="the plugin package, e.g. matsim.plugins")
+    listing.add_argument("package", metavar="PACKAGE",
+                         help="the plugin package, e.g. matsim.plugins")
     listing.add_argument("--interface", metavar="NAME",
                          help="only plugins providing it (dotted, or a short name)")
     _reporting(listing)
@@ -90,8 +91,9 @@ def _looking(commands: Any) -> None:
 
     explain = _command(commands, "explain", "why a plugin is or is not returned",
                        "compat-plugin explain matsim.plugins steelPlate")
-    explain.add_argument("package")
-    explain.add_argument("name", help="module, attribute, module:attr, distribution or entry point")
+    explain.add_argument("package", metavar="PACKAGE", help="the plugin package")
+    explain.add_argument("name", metavar="NAME",
+                         help="module, attribute, module:attr, distribution or entry point")
     _reporting(explain)
     explain.set_defaults(run=cmd_explain)
 
@@ -129,9 +131,10 @@ def _migrating(commands: Any) -> None:
     """The commands that move an application or its plugins: ``migrate``, ``twisted``."""
     migrate = _command(commands, "migrate", "print entry points for directory plugins",
                        "compat-plugin migrate matsim.plugins --dist acme-plates --to acme_plates")
-    migrate.add_argument("package")
+    migrate.add_argument("package", metavar="PACKAGE", help="the plugin package")
     migrate.add_argument("--dist", metavar="NAME", help="only modules this distribution installs")
-    migrate.add_argument("--format", choices=("pyproject", "setup.cfg"), default="pyproject")
+    migrate.add_argument("--format", choices=("pyproject", "setup.cfg"), default="pyproject",
+                         help="the file the declarations go into (default: pyproject)")
     migrate.add_argument("--to", metavar="PACKAGE",
                          help="the package the modules will live in (default: where they are)")
     migrate.set_defaults(run=cmd_migrate)
@@ -140,7 +143,8 @@ def _migrating(commands: Any) -> None:
                        "put compat_plugin behind Twisted's plugin lookups in every interpreter "
                        "of this environment, child processes included",
                        "compat-plugin twisted enable")
-    twisted.add_argument("action", choices=("enable", "disable", "status"))
+    twisted.add_argument("action", choices=("enable", "disable", "status"),
+                         help="enable or disable it, or say whether it is enabled")
     twisted.set_defaults(run=cmd_twisted)
 
 
@@ -180,7 +184,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     library_logger.propagate = False
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        # Known, not all: what a command does not take is its own usage error, not the
+        # top-level one argparse would make of it.
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
+            if command not in _COMMANDS:
+                command = args.command
+            raise UsageError(f"unrecognized arguments: {' '.join(unknown)}", command)
         if getattr(args, "run", None) is None:
             missing = "an action" if args.command == "cache" else "a command"
             raise UsageError(f"{missing} is required", args.command)
