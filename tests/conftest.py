@@ -24,8 +24,11 @@ from site import getsitepackages
 from types import ModuleType
 from typing import Any, Protocol
 
+import importlib_metadata
 import pytest
+from packaging.requirements import Requirement
 
+import compat_plugin
 from compat_plugin.testing import PluginPackage, build_wheels, install_wheels, pip, run_python
 
 __all__ = [
@@ -540,6 +543,29 @@ class Venv:
     def pip(self, *args: str) -> None:
         """This process's pip, run in the venv's interpreter and environment."""
         pip("--python", str(self.python), *args, env=self.environment())
+
+
+def runtime_only(target: Path) -> Path:
+    """A ``sys.path`` entry holding, through symbolic links, compat_plugin and the
+    distributions it needs at run time (with their metadata), and nothing else."""
+    target.mkdir()
+    (target / "compat_plugin").symlink_to(Path(compat_plugin.__file__).parent)
+    hook = importlib.util.find_spec("_compat_plugin_twisted_hook")  # the start-up hook's
+    assert hook is not None and hook.origin is not None
+    (target / os.path.basename(hook.origin)).symlink_to(hook.origin)
+    wanted, seen = [str(r) for r in importlib_metadata.requires("compat-plugin") or ()], set()
+    while wanted:
+        requirement = Requirement(wanted.pop())
+        if requirement.name in seen or not (requirement.marker is None
+                                            or requirement.marker.evaluate({"extra": ""})):
+            continue
+        seen.add(requirement.name)
+        distribution = importlib_metadata.distribution(requirement.name)
+        wanted += distribution.requires or ()
+        for top in {file.parts[0] for file in distribution.files or ()} - {"..", "__pycache__"}:
+            if not (target / top).exists():
+                (target / top).symlink_to(str(distribution.locate_file(top)))
+    return target
 
 
 class ProvidingFinder(importlib.abc.MetaPathFinder):

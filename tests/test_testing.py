@@ -7,11 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import importlib_metadata
 import pytest
-from packaging.requirements import Requirement
 
-import compat_plugin
+from .conftest import runtime_only
 
 pytest_plugins = ["pytester"]
 
@@ -233,26 +231,6 @@ def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
 
 
-def _runtime_only(target: Path) -> Path:
-    """A ``sys.path`` entry holding, through symbolic links, compat_plugin and the
-    distributions it needs at run time (with their metadata), and nothing else."""
-    target.mkdir()
-    (target / "compat_plugin").symlink_to(Path(compat_plugin.__file__).parent)
-    wanted, seen = [str(r) for r in importlib_metadata.requires("compat-plugin") or ()], set()
-    while wanted:
-        requirement = Requirement(wanted.pop())
-        if requirement.name in seen or not (requirement.marker is None
-                                            or requirement.marker.evaluate({"extra": ""})):
-            continue
-        seen.add(requirement.name)
-        distribution = importlib_metadata.distribution(requirement.name)
-        wanted += distribution.requires or ()
-        for top in {file.parts[0] for file in distribution.files or ()} - {"..", "__pycache__"}:
-            if not (target / top).exists():
-                (target / top).symlink_to(str(distribution.locate_file(top)))
-    return target
-
-
 def test_building_without_a_recent_setuptools_says_what_to_install(tmp_path: Path) -> None:
     """A new virtual environment's setuptools (none from Python 3.12 on, an older one before)
     cannot build the projects: the failure says so first."""
@@ -266,7 +244,7 @@ def test_building_without_a_recent_setuptools_says_what_to_install(tmp_path: Pat
             "except AssertionError as failed:\n    print(has)\n    print(failed)\n")
     done = subprocess.run(
         [python, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(_runtime_only(tmp_path / "runtime"))})
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(runtime_only(tmp_path / "runtime"))})
     assert done.returncode == 0, done.stderr
     has, first = done.stdout.splitlines()[:2]
     assert first == ("building a distribution needs setuptools 70.1 or later where the tests "

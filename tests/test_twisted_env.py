@@ -29,7 +29,7 @@ import pytest
 
 from compat_plugin._twisted_site import PTH_NAME, PTH_TEXT
 
-from .conftest import Venv, run_python
+from .conftest import Venv, run_python, runtime_only
 
 pytestmark = pytest.mark.skipif(
     sys.platform == "win32", reason="virtual environments laid out the POSIX way"
@@ -183,6 +183,17 @@ def test_run_of_nothing_runnable_is_one_line_and_status_2(
     result = legacy.runner(*args)
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == f"python -m compat_plugin.twisted: {message}\n"
+
+
+def test_twisted_s_commands_without_twisted_say_what_to_install(tmp_path: Path) -> None:
+    # -S: none of this environment's site-packages, only compat_plugin and what it needs.
+    done = subprocess.run(
+        [sys.executable, "-S", "-m", "compat_plugin.twisted", "twistd", "--help"],
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(runtime_only(tmp_path / "runtime"))},
+        capture_output=True, text=True, timeout=120, check=False)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == ("python -m compat_plugin.twisted: cannot run twistd: No module named "
+                           "'twisted'; it comes with Twisted: python -m pip install twisted\n")
 
 
 _SHOW_PATH = "import json, sys\nprint(json.dumps([__file__, sys.path]))\n"

@@ -73,7 +73,8 @@ def _run_console_script(
     except ImportError as exc:
         if not known:
             raise
-        raise RunError(f"cannot run {name}: {exc}", status=1) from None
+        raise RunError(f"cannot run {name}: {exc}; it comes with Twisted: "
+                       "python -m pip install twisted", status=1) from None
     # The program's __main__ is a console script's wrapper, which has no docstring: Twisted's
     # usage falls back to __main__.__doc__ (under a plugin's options, in twistd NAME --help),
     # and must not find this module's there.
