@@ -467,13 +467,13 @@ def _header(**changes: object) -> Damage:
 
 
 def _column(key: str, change: Callable[[list[Any]], object]) -> Damage:
-    """The valid file with one column of the header's ``modules`` replaced (or removed, where
-    ``change`` returns ``...``)."""
+    """The valid file with one column of the header's ``modules`` replaced or added (or
+    removed, where ``change`` returns ``...``)."""
 
     def damage(good: StoredCache, raw: bytes) -> bytes:
         header, lines = layout(good)
         header["modules"] = copy.deepcopy(header["modules"])
-        value = change(header["modules"][key])
+        value = change(header["modules"].get(key))
         if value is ...:
             del header["modules"][key]
         else:
@@ -716,6 +716,8 @@ DAMAGES = [
         ]
     ),
     pytest.param(_column("names", lambda names: ["b", "b"]), id="names-duplicate"),
+    pytest.param(_column("extra", lambda column: 0), id="column-extra-number"),
+    pytest.param(_column("extra", lambda column: ["x", "y"]), id="column-extra-list"),
     # The name, file and stamp of one module.
     pytest.param(_module(lambda m: [7, *m[1:]]), id="name-int"),
     pytest.param(_module(lambda m: [None, *m[1:]]), id="name-null"),

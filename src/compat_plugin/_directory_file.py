@@ -78,6 +78,7 @@ from ._store import (
 
 SCHEMA = 5
 
+_COLUMNS = ("names", "files", "mtimes", "sizes")
 _HEADER = record(
     schema=equal_to(SCHEMA),
     modules=record(names=list_of(STR), files=list_of(STR), mtimes=list_of(INT),
@@ -256,7 +257,8 @@ def read_entries(path: str, directory: str, package: str) -> StoredEntries:
         header["checksum"] != checksum(details)
         or not details.isascii()
         or not ended
-        or any(len(column) != count for column in columns.values())
+        or len(columns) != len(_COLUMNS)  # the four columns, and nothing else
+        or any(len(columns[name]) != count for name in _COLUMNS)
     ):
         logger().debug("ignoring plugin cache %s: its checksum or line count does not match",
                        path)
