@@ -1422,11 +1422,19 @@ def test_entry_with_other_stamp_is_rescanned(
         assert stored(ptree) == good
 
 
-@pytest.mark.parametrize("lie", ["extra-interface", "missing-attribute"])
+@pytest.mark.parametrize("lie", ["extra-interface", "missing-attribute", "not-a-plugin"])
 def test_entry_claiming_what_the_module_does_not_provide(
     ptree: PluginTree, caplog: pytest.LogCaptureFixture, lie: str
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    if lie == "not-a-plugin":  # an object providing the asked interface, but no marker
+        ptree.plugin("a", counted("a", "ITestPlugin") + textwrap.dedent("""
+            from {pkg}.ifaces import ITestPlugin2
+            @implementer(ITestPlugin2)
+            class Bare:
+                tag = "bare"
+            bare = Bare()
+        """))
     assert tags(ptree, "ITestPlugin") == ["a"]
     good = fresh(ptree)
     other = f"{ptree.name}.ifaces.ITestPlugin2"
@@ -1436,7 +1444,8 @@ def test_entry_claiming_what_the_module_does_not_provide(
         plugin[2].append(other)
         plugin[3].append(other)
     else:
-        details["a"][1].append(["Missing", None, [other], [other, *IPLUGIN_NAMES]])
+        attribute = "Missing" if lie == "missing-attribute" else "bare"
+        details["a"][1].append([attribute, None, [other], [other, *IPLUGIN_NAMES]])
     beside(ptree).write_bytes(forged(good, details=details))
     ptree.purge()
     caplog.clear()

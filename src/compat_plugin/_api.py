@@ -153,12 +153,12 @@ def _plugins(interface: InterfaceClass, package: ModuleType, disable: Iterable[s
 def load(record: PluginRecord, interface: InterfaceClass | None = None) -> Any:
     """Import ``record``'s module and return its object, checked against the record.
 
-    Raises StaleRecord if the object no longer provides what the record says (providing
-    ``interface``, when given, is enough); any error from the import itself propagates (a
-    plugin module may raise anything).
+    Raises StaleRecord if the object is no plugin or no longer provides what the record says
+    (providing ``interface``, when given, is enough); any error from the import itself
+    propagates (a plugin module may raise anything).
     """
     from ._imports import module_named, resolve_attribute
-    from ._interfaces import interface_names
+    from ._interfaces import adapt_to_marker, interface_names
     from ._records import StaleRecord
 
     module = module_named(record.module)
@@ -166,7 +166,8 @@ def load(record: PluginRecord, interface: InterfaceClass | None = None) -> Any:
         value = resolve_attribute(module, record.attribute)
     except AttributeError:
         raise StaleRecord(f"{record.qualified_name} no longer exists") from None
-    if interface is not None and interface.providedBy(value):
+    if (interface is not None and interface.providedBy(value)
+            and adapt_to_marker(value) is not None):
         return value
     names = interface_names(value)
     if names is None or not set(record.interfaces).issubset(names[1]):
