@@ -218,6 +218,31 @@ def test_list_interface_short_name_that_two_interfaces_share(tree: PluginTree) -
                        f"{tree.name}.more.ITestPlugin")
 
 
+@pytest.mark.parametrize("json_output", [False, True], ids=["table", "json"])
+def test_text_the_terminal_cannot_show_is_escaped(tree: PluginTree, json_output: bool) -> None:
+    """A description the output's encoding lacks (a Latin-1 terminal), or that no encoding
+    has (a lone surrogate, which only a docstring set at run time can hold), is printed
+    escaped."""
+    for name, description in (("arrow", "Turns \u2192 left."), ("odd", "Odd \\ud800 one.")):
+        tree.plugin(name, f'''
+            from zope.interface import implementer
+            from compat_plugin import IPlugin
+            from {{pkg}}.ifaces import ITestPlugin
+            @implementer(IPlugin, ITestPlugin)
+            class P:
+                pass
+            P.__doc__ = "{description}"
+            plugin = P()
+        ''')
+    options = ["--json"] if json_output else ["--wide"]
+    for encoding in ("latin-1", "utf-8"):
+        printed = ran(cli("list", tree.plugins_name, *options, path=[tree.root],
+                          env={"PYTHONIOENCODING": encoding}))
+        assert "Odd \\ud800 one." in printed
+        assert ("Turns \\u2192 left." if encoding == "latin-1" else "Turns \u2192 left.") in (
+            printed)
+
+
 def test_list_interface_iplugin_names_both_markers_as_one(world: World) -> None:
     """Short, ``IPlugin`` names either marker; both are one concept, returning every plugin."""
     everything = ran(cli("list", PACKAGE, path=world.path), 1)

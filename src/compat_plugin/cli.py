@@ -183,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     library_logger.addHandler(quiet)
     library_logger.propagate = False
     parser = _parser()
+    escaped = _escaping()
     try:
         # Known, not all: what a command does not take is its own usage error, not the
         # top-level one argparse would make of it.
@@ -203,4 +204,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         library_logger.removeHandler(quiet)
         library_logger.propagate = propagate
+        for stream, errors in escaped:
+            stream.reconfigure(errors=errors)
     return status
+
+
+def _escaping() -> list[tuple[Any, str]]:
+    """Make standard output and error print what their encoding cannot show (a docstring's
+    arrow on a Latin-1 terminal, a lone surrogate) as an escape, not fail on it; return each
+    stream changed with how it handled errors before."""
+    changed: list[tuple[Any, str]] = []
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if callable(reconfigure) and isinstance(stream.errors, str):
+            changed.append((stream, stream.errors))
+            reconfigure(errors="backslashreplace")
+    return changed
