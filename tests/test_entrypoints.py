@@ -158,6 +158,8 @@ def test_index_document_round_trips(tmp_path: Path) -> None:
     for field in ("stamp", "names", "nameless", "distributions", "shadowed", "gates", "scans"):
         assert getattr(read, field) == getattr(written, field), field
     assert read_index_at(place, entry, "other.plugins") is None
+    raw = Path(place).read_bytes()
+    assert raw == sealed(json.loads(raw))  # written as documented
 
 
 def test_read_index_tells_a_current_index_from_a_stale_one(tmp_path: Path) -> None:
@@ -1025,21 +1027,34 @@ def test_a_hidden_copy_that_does_not_parse_leaves_the_index_complete(
 IndexDamage = Callable[[dict[str, Any], bytes, Path], bytes]
 
 
+def sealed(document: dict[str, Any]) -> bytes:
+    """An index's text as the module docstring describes it: compact JSON whose last member,
+    ``checksum``, is the CRC-32 of the text before it with the closing brace."""
+    fields = {key: value for key, value in document.items() if key != "checksum"}
+    body = json.dumps(fields, separators=(",", ":")).encode("ascii")
+    return body[:-1] + b',"checksum":' + str(zlib.crc32(body)).encode() + b"}"
+
+
 def _changed(**changes: object) -> IndexDamage:
+    """Fields replaced, the checksum made to match: only the fields' shapes can tell."""
+
     def damage(document: dict[str, Any], raw: bytes, marker: Path) -> bytes:
-        return json.dumps({**document, **changes}).encode()
+        if "checksum" in changes:
+            return json.dumps({**document, **changes}).encode()
+        return sealed({**document, **changes})
 
     return damage
 
 
 def _each(field: str, change: Callable[[Any], object]) -> IndexDamage:
-    """Change every item of a list field, or every value of an object field."""
+    """Change every item of a list field, or every value of an object field (the checksum made
+    to match)."""
 
     def damage(document: dict[str, Any], raw: bytes, marker: Path) -> bytes:
         value = document[field]
         changed = ({k: change(v) for k, v in value.items()} if isinstance(value, dict)
                    else [change(item) for item in value])
-        return json.dumps({**document, field: changed}).encode()
+        return sealed({**document, field: changed})
 
     return damage
 
@@ -1122,6 +1137,30 @@ def test_damaged_entry_point_index_is_ignored_and_rebuilt(
     assert [p.name for p in index.parent.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.parametrize(("old", "new"), [
+    pytest.param(b'"ep_good.good"', b'"ep_good.goof"', id="entry-point-module"),
+    pytest.param(b"\\nep-good\\n", b"\\nep-gooe\\n", id="names"),
+    pytest.param(b'"ep-good","ep-good"', b'"ep-gooe","ep-good"', id="distribution-key"),
+    pytest.param(b'"checksum":', b'"checksum":1', id="checksum"),
+])
+def test_a_byte_changed_anywhere_in_the_index_is_caught(
+    sites: Sites, caplog: pytest.LogCaptureFixture, old: bytes, new: bytes
+) -> None:
+    """A damage that leaves the index JSON of the right shapes is caught by its checksum:
+    the index is rebuilt, no plugin goes missing or comes from a copy that counts not."""
+    site = sites.make("site", "ephost", "ep-good")
+    assert tags() == ["a", "good"]
+    raw = beside(site).read_bytes()
+    assert raw.count(old) == 1, old
+    beside(site).write_bytes(raw.replace(old, new))
+    for _ in range(2):
+        sites.fresh()
+        caplog.clear()
+        assert tags() == ["a", "good"]
+        assert problems(caplog) == []
+    assert json.loads(beside(site).read_bytes()) == json.loads(raw)
+
+
 def _flip(details: str) -> str:
     """``details`` with one character of each interface name changed: still JSON."""
     return details.replace("IOne", "IOnE")
@@ -1150,9 +1189,7 @@ def forge(site: Path, change: Callable[[dict[str, Any]], None]) -> None:
     checksum matches, so that only what it claims can give it away."""
     document = json.loads(beside(site).read_bytes())
     change(document)
-    details = "".join(f"{scan[3]}\n" for scan in document["scans"].values())
-    document["checksum"] = zlib.crc32(details.encode())
-    beside(site).write_text(json.dumps(document))
+    beside(site).write_bytes(sealed(document))
 
 
 def lying_index(sites: Sites) -> Path:

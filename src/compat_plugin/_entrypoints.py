@@ -11,7 +11,7 @@ metadata before copies without.  Neither importlib-metadata nor packaging is imp
 
 Index format (``SCHEMA``), one JSON document::
 
-    {"schema": 8, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
+    {"schema": 9, "interpreter": "cpython-311", "entry": "/real/path", "group": "pkg.plugins",
      "stamp": [mtime_ns, size], "links": st_nlink,
      "unread": [[metadata directory, denied, its marks, its entry_points.txt's marks], ...],
      "watched": [[metadata directory, its entry_points.txt's [mtime_ns, size] | null], ...],
@@ -22,7 +22,11 @@ Index format (``SCHEMA``), one JSON document::
      "shadowed": [[key, version, metadata, winner's metadata], ...],
      "gates": {key: [reason, [[required key, entry, [mtime_ns, size] | null], ...]]},
      "scans": {scan key: [file, mtime_ns, size, details, [[missing, importer | null], ...]]},
-     "checksum": <CRC-32 of the scans' details, each followed by a newline, in order>}
+     "checksum": <CRC-32 of the document as written without this last member>}
+
+The checksum is of the text that precedes ``,"checksum":``, with the closing brace: any change
+to the file that does not also recompute it (a damaged byte that leaves it JSON, an edit) makes
+the index be ignored and rebuilt.
 
 ``stamp`` and ``links`` are the entry's when it was indexed (or just after its index was written
 into it, where that write changed nothing but the entry's size and link count: overlayfs copies
@@ -90,7 +94,7 @@ from ._store import (
 if TYPE_CHECKING:
     from ._path_entries import EntryState
 
-SCHEMA = 8
+SCHEMA = 9
 
 
 class Declared(Value):
@@ -273,7 +277,6 @@ class EntryIndex:
             "gates": {key: [gate.reason, [[k, e, list(s) if s else None] for k, e, s in
                                           gate.depends]] for key, gate in self.gates.items()},
             "scans": scans,
-            "checksum": _details_checksum(scans),
         }
 
 
@@ -284,11 +287,20 @@ def _is_entry(recorded: object, entry: str) -> bool:
                                       or recorded == real_entry(entry))
 
 
-def _details_checksum(scans: dict[str, list[Any]]) -> int:
-    """The checksum of what each scan found: the part a warm call searches undecoded (the
-    rest is checked field by field)."""
-    text = "".join(f"{scan[3]}\n" for scan in scans.values())
-    return checksum(text.encode("utf-8", "surrogatepass"))
+# What precedes an index's checksum, its last member.
+_SEAL = b',"checksum":'
+
+
+def _sealed(document: dict[str, Any]) -> bytes:
+    """The text of ``document`` (compact, ASCII) ending with its checksum."""
+    body = dump_json(document).encode("ascii")
+    return b"%s%s%d}" % (body[:-1], _SEAL, checksum(body))
+
+
+def _seal_holds(raw: bytes, recorded: int) -> bool:
+    """Whether ``raw``, an index's text, is what its checksum ``recorded`` was made of."""
+    body, seal, _ = raw.rpartition(_SEAL)
+    return bool(seal) and checksum(body + b"}") == recorded
 
 
 def _distribution_row(d: Distribution) -> list[Any]:
@@ -341,20 +353,20 @@ def read_index_at(place: str, entry: str, group: str) -> EntryIndex | None:
     if read is None:
         return None
     document = parse_json(read[0], place)
-    index = _index_from(document, entry, group) if document is not None else None
+    index = _index_from(document, read[0], entry, group) if document is not None else None
     if index is not None:
         index.written_ns = read[1]
     return index
 
 
-def _index_from(document: Any, entry: str, group: str) -> EntryIndex | None:
+def _index_from(document: Any, raw: bytes, entry: str, group: str) -> EntryIndex | None:
     if not (
         _INDEX(document)
         and equal_to(interpreter_tag())(document.get("interpreter"))
         and equal_to(group)(document.get("group"))
         # An index beside an entry travels with copies of it: it describes only its own.
         and _is_entry(document.get("entry"), entry)
-        and document["checksum"] == _details_checksum(document["scans"])
+        and _seal_holds(raw, document["checksum"])
     ):
         return None
     distributions = tuple(
@@ -396,4 +408,4 @@ def save_index(index: EntryIndex, file: CacheFile) -> str | None:
         return None
     index.checked()
     index.dirty = False
-    return file.write(dump_json(index.document()).encode("ascii"))
+    return file.write(_sealed(index.document()))
