@@ -49,7 +49,14 @@ from compat_plugin._entrypoints import (
 from compat_plugin._inventory import cache_states
 from compat_plugin._records import Stamp
 from compat_plugin._resolver import forget_state, resolver
-from compat_plugin._store import CacheFile, Entry, digest, interpreter_tag, user_cache_root
+from compat_plugin._store import (
+    LARGEST,
+    CacheFile,
+    Entry,
+    digest,
+    interpreter_tag,
+    user_cache_root,
+)
 from compat_plugin.cli import main
 from compat_plugin.testing import PluginPackage, build_wheels, install_wheels, run_python
 from compat_plugin.testing import write_project as project
@@ -1159,6 +1166,22 @@ def test_a_byte_changed_anywhere_in_the_index_is_caught(
         assert tags() == ["a", "good"]
         assert problems(caplog) == []
     assert json.loads(beside(site).read_bytes()) == json.loads(raw)
+
+
+def test_an_index_grown_larger_than_any_index_is_not_read(
+    sites: Sites, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Still JSON, and its checksum still holds, but every process would read it whole."""
+    site = sites.make("site", "ephost", "ep-good")
+    assert tags() == ["a", "good"]
+    raw = beside(site).read_bytes()
+    with beside(site).open("ab") as grown:
+        grown.write(b" " * (LARGEST + 1 - len(raw)))
+    sites.fresh()
+    caplog.clear()
+    assert tags() == ["a", "good"]
+    assert problems(caplog) == []
+    assert beside(site).read_bytes() == raw  # rebuilt
 
 
 def _flip(details: str) -> str:

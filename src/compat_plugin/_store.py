@@ -104,17 +104,24 @@ def write_atomic(path: str, data: bytes) -> None:
 _READING = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
+# Far more than any cache holds (one of a 10,000-module directory is a few megabytes): a larger
+# file is not read, where every process would read it whole before finding it unusable.
+LARGEST = 64 << 20
+
+
 def read_cache(path: str) -> tuple[bytes, int] | None:
     """The content of the cache file ``path`` and its ``st_mtime_ns`` (when it was written),
-    or None if it cannot be read or is no regular file (a FIFO, a device) -- or if
-    ``COMPAT_PLUGIN_NO_CACHE_READ`` asks that no cache be read (to see what a cold process
-    does)."""
+    or None if it cannot be read, is no regular file (a FIFO, a device) or is larger than
+    ``LARGEST`` -- or if ``COMPAT_PLUGIN_NO_CACHE_READ`` asks that no cache be read (to see
+    what a cold process does)."""
     if os.environ.get("COMPAT_PLUGIN_NO_CACHE_READ", "") not in ("", "0"):
         return None
     try:
         with open(os.open(path, _READING), "rb") as stream:
             status = os.fstat(stream.fileno())
-            return (stream.read(), status.st_mtime_ns) if S_ISREG(status.st_mode) else None
+            if not S_ISREG(status.st_mode) or status.st_size > LARGEST:
+                return None
+            return stream.read(), status.st_mtime_ns
     except (OSError, ValueError):
         return None
 
