@@ -628,6 +628,23 @@ def test_a_module_nothing_would_import_now_is_reported_as_a_cold_call_reports_it
             for name in ("good", "other")], run
 
 
+def test_a_module_gone_from_a_copy_not_imported_yet_is_an_import_error(
+    sites: Sites, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not imported, the copy's ``__init__`` could extend its ``__path__``: the kept scan
+    answers, and loading the plugin fails -- said as what it is."""
+    sites.make("site", "ephost", "ep-good")
+    assert tags() == ["a", "good"]
+    checkout = sites.make("checkout")
+    write(checkout / "ep_good" / "__init__.py", "")
+    sites.fresh()
+    caplog.clear()
+    assert tags() == ["a"]
+    (message,) = problems(caplog)
+    assert message.startswith("ep_good.good:plugin from ep-good 1.0")
+    assert ": import error: ModuleNotFoundError: " in message
+
+
 def test_an_entry_named_relative_to_the_working_directory_is_indexed_by_full_paths(
     sites: Sites, monkeypatch: pytest.MonkeyPatch, debug: pytest.LogCaptureFixture
 ) -> None:

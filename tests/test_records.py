@@ -154,3 +154,17 @@ def test_same_second_before_1970() -> None:
     assert _records.same_second(recorded, -6 * SECOND, 0)  # truncated towards the past
     assert not _records.same_second(recorded, -5 * SECOND, 0)
     assert not _records.same_second(recorded, -6 * SECOND, -5 * SECOND - SECOND // 2)  # in it
+
+
+@pytest.mark.parametrize(("target", "error", "kind"), [
+    ("pkg.mod", RuntimeError("boom"), "import error"),
+    ("pkg.mod:plugin", RuntimeError("boom"), "inspection error"),
+    # The record's own module (or its package) gone: it was never inspected.
+    ("pkg.mod:plugin", ModuleNotFoundError("gone", name="pkg.mod"), "import error"),
+    ("pkg.mod:plugin", ModuleNotFoundError("gone", name="pkg"), "import error"),
+    # What the module imports gone, or another module of a similar name.
+    ("pkg.mod:plugin", ModuleNotFoundError("gone", name="dependency"), "inspection error"),
+    ("pkg.mod:plugin", ModuleNotFoundError("gone", name="pkg.mo"), "inspection error"),
+])
+def test_a_load_error_says_what_failed(target: str, error: BaseException, kind: str) -> None:
+    assert LoadError(target, Origin("directory", path="/x"), error).kind == kind

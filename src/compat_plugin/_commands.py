@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
+from ._imports import missing_module
 from ._interfaces import MARKER_NAMES
 from ._output import (
     cache_columns,
@@ -52,7 +53,7 @@ def package_named(name: str, command: str) -> ModuleType:
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
+        if missing_module(exc, name):
             raise UsageError(f"no package named {name!r}", command) from None
         raise UsageError(f"cannot import {name}: {exc}", command) from None
     except (Exception, SystemExit) as exc:
@@ -130,9 +131,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     else:
         rows: list[Sequence[str]] = [
             (source(r.origin, args.wide), r.qualified_name, short(r.provided),
-             first_line(r.description))
-            for r in records
-        ]
+             first_line(r.description)) for r in records]
         print(table(("SOURCE", "PLUGIN", "PROVIDES", "DESCRIPTION"), rows, width(args.wide)))
         for error in found.errors:
             print(f"error: {error.target} from {error.origin}: {describe_error(error)}",

@@ -261,10 +261,15 @@ class LoadError(_LoadError):
     @property
     def kind(self) -> str:
         """What went wrong, in a few words: ``import error``, ``not a plugin``, ..."""
+        from ._imports import missing_module
+
         for kind, words in _KINDS:
             if isinstance(self.error, kind):
                 return words
-        return "import error" if ":" not in self.target else "inspection error"
+        module, attribute = self.target.partition(":")[::2]
+        # A plugin loaded from a record, whose module is gone, was not inspected.
+        return ("import error" if not attribute or missing_module(self.error, module)
+                else "inspection error")
 
     def describe(self) -> str:
         """One line naming the candidate, where it came from, and the exception."""
