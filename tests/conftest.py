@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import importlib_metadata
 import pytest
+from hypothesis import strategies as st
 from packaging.requirements import Requirement
 
 import compat_plugin
@@ -493,6 +494,24 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# -- Stored documents ----------------------------------------------------------------------------
+
+# Any JSON value, as json.loads gives them (floats other than NaN, so == works).
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner,
+                                                                 max_size=4),
+    max_leaves=15,
+)
 
 
 # -- Virtual environments ------------------------------------------------------------------------

@@ -45,8 +45,8 @@ from hypothesis import strategies as st
 from compat_plugin import _directory_cache, _directory_file, _scan, getPlugins
 from compat_plugin._directories import Listing
 from compat_plugin._directory_file import encode, read_entries
+from compat_plugin._entries import Entry
 from compat_plugin._records import Stamp
-from compat_plugin._store import Entry
 from compat_plugin.testing import PluginPackage, install_wheels
 
 from .conftest import (

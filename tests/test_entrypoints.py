@@ -33,6 +33,7 @@ import importlib_metadata
 import pytest
 
 from compat_plugin import _entrypoints, _metadata, discover, getPlugins
+from compat_plugin._entries import Entry
 from compat_plugin._entry_indexes import GroupView, may_live_beside, merge
 from compat_plugin._entrypoints import (
     Declared,
@@ -49,14 +50,7 @@ from compat_plugin._entrypoints import (
 from compat_plugin._inventory import cache_states
 from compat_plugin._records import Stamp
 from compat_plugin._resolver import forget_state, resolver
-from compat_plugin._store import (
-    LARGEST,
-    CacheFile,
-    Entry,
-    digest,
-    interpreter_tag,
-    user_cache_root,
-)
+from compat_plugin._store import LARGEST, CacheFile, digest, interpreter_tag, user_cache_root
 from compat_plugin.cli import main
 from compat_plugin.testing import PluginPackage, build_wheels, install_wheels, run_python
 from compat_plugin.testing import write_project as project

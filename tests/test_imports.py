@@ -18,7 +18,7 @@ from types import ModuleType
 
 import pytest
 
-from compat_plugin._imports import importable, missing_module, would_read
+from compat_plugin._imports import importable, would_read
 
 from .conftest import PluginTree, ProvidingFinder, plugin_source
 
@@ -286,16 +286,3 @@ def test_namespace_packages_in_a_zip_archive_are_searched(
     assert not importable(f"{name}.inner.absent")
     assert name not in sys.modules
 
-
-@pytest.mark.parametrize(("error", "expected"), [
-    (ModuleNotFoundError("gone", name="pkg.mod"), True),
-    (ModuleNotFoundError("gone", name="pkg"), True),
-    (ModuleNotFoundError("gone", name="pkg.mo"), False),
-    (ModuleNotFoundError("gone", name="dependency"), False),
-    (ModuleNotFoundError("gone"), False),
-    (ImportError("gone", name="pkg.mod"), False),  # found, but failing
-])
-def test_a_missing_module_is_told_from_a_missing_dependency(
-    error: BaseException, expected: bool
-) -> None:
-    assert missing_module(error, "pkg.mod") is expected

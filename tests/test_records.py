@@ -20,6 +20,7 @@ from compat_plugin._records import (
     PluginRecord,
     Skip,
     Stamp,
+    missing_module,
 )
 
 # Typed loosely: type checkers see NamedTuple classes, the run time sees Record classes.
@@ -168,3 +169,17 @@ def test_same_second_before_1970() -> None:
 ])
 def test_a_load_error_says_what_failed(target: str, error: BaseException, kind: str) -> None:
     assert LoadError(target, Origin("directory", path="/x"), error).kind == kind
+
+
+@pytest.mark.parametrize(("error", "expected"), [
+    (ModuleNotFoundError("gone", name="pkg.mod"), True),
+    (ModuleNotFoundError("gone", name="pkg"), True),
+    (ModuleNotFoundError("gone", name="pkg.mo"), False),
+    (ModuleNotFoundError("gone", name="dependency"), False),
+    (ModuleNotFoundError("gone"), False),
+    (ImportError("gone", name="pkg.mod"), False),  # found, but failing
+])
+def test_a_missing_module_is_told_from_a_missing_dependency(
+    error: BaseException, expected: bool
+) -> None:
+    assert missing_module(error, "pkg.mod") is expected

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from ._imports import missing_module
 from ._interfaces import MARKER_NAMES
 from ._output import (
     cache_columns,
@@ -30,7 +29,7 @@ from ._output import (
     unexported_reason,
     width,
 )
-from ._records import Discovery, Origin, Skip
+from ._records import Discovery, Origin, Skip, missing_module
 
 
 class UsageError(Exception):

@@ -16,8 +16,9 @@ from ._directory_file import (
     in_order,
     read_entries,
 )
+from ._entries import Entry, becomes_importable, mentions
 from ._records import Stamp, Value
-from ._store import CacheFile, Entry, becomes_importable, mentions, paused_gc
+from ._store import CacheFile, paused_gc
 
 
 class ModuleFile(Value):

@@ -24,7 +24,7 @@ its time cut to whole seconds, as image layers and tar files keep times: ``Stamp
 none of its missing names has become importable -- installed into any ``sys.path`` entry,
 appended to ``sys.path``, or provided by a new finder; then the module is scanned again.  A
 name whose importer is already imported in the process, while the name is not, is not asked
-about: importing the module does not run that importer again (``_store.becomes_importable``).
+about: importing the module does not run that importer again (``_entries.becomes_importable``).
 Nothing else invalidates it: not other distributions being installed, not another user's
 ``sys.path``, so a cache an administrator regenerated serves every user.  What is not
 noticed: a module whose plugins depend on something other than whether an import succeeds (a
@@ -53,14 +53,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ._directories import Listing
+from ._entries import Entry, becomes_importable, mentions, stored_misses
 from ._log import logger
 from ._records import Stamp, same_second
 from ._store import (
     INT,
     MISSES,
     STR,
-    Entry,
-    becomes_importable,
     checksum,
     digest,
     dump_json,
@@ -68,11 +67,9 @@ from ._store import (
     interpreter_tag,
     list_of,
     mapping,
-    mentions,
     parse_json,
     read_cache,
     record,
-    stored_misses,
     user_cache_root,
 )
 

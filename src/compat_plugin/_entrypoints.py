@@ -22,11 +22,10 @@ Index format (``SCHEMA``), one JSON document::
      "shadowed": [[key, version, metadata, winner's metadata], ...],
      "gates": {key: [reason, [[required key, entry, [mtime_ns, size] | null], ...]]},
      "scans": {scan key: [file, mtime_ns, size, details, [[missing, importer | null], ...]]},
-     "checksum": <CRC-32 of the document as written without this last member>}
+     "checksum": <CRC-32 of the rest: the text before ``,"checksum":``, closed by ``}``>}
 
-The checksum is of the text that precedes ``,"checksum":``, with the closing brace: any change
-to the file that does not also recompute it (a damaged byte that leaves it JSON, an edit) makes
-the index be ignored and rebuilt.
+Any change the checksum does not match (a damaged byte that leaves the file JSON, an edit)
+makes the index be ignored and rebuilt.
 
 ``stamp`` and ``links`` are the entry's when it was indexed (or just after its index was written
 into it, where that write changed nothing but the entry's size and link count: overlayfs copies
@@ -65,6 +64,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._entries import Entry, stored_misses
 from ._path_entries import Unread, Watched, real_entry
 from ._records import Stamp, Value
 from ._store import (
@@ -74,10 +74,7 @@ from ._store import (
     STAMP,
     STR,
     CacheFile,
-    Entry,
-    checksum,
     digest,
-    dump_json,
     equal_to,
     interpreter_tag,
     list_of,
@@ -87,7 +84,8 @@ from ._store import (
     read_cache,
     record,
     row,
-    stored_misses,
+    seal_holds,
+    sealed,
     user_cache_root,
 )
 
@@ -287,22 +285,6 @@ def _is_entry(recorded: object, entry: str) -> bool:
                                       or recorded == real_entry(entry))
 
 
-# What precedes an index's checksum, its last member.
-_SEAL = b',"checksum":'
-
-
-def _sealed(document: dict[str, Any]) -> bytes:
-    """The text of ``document`` (compact, ASCII) ending with its checksum."""
-    body = dump_json(document).encode("ascii")
-    return b"%s%s%d}" % (body[:-1], _SEAL, checksum(body))
-
-
-def _seal_holds(raw: bytes, recorded: int) -> bool:
-    """Whether ``raw``, an index's text, is what its checksum ``recorded`` was made of."""
-    body, seal, _ = raw.rpartition(_SEAL)
-    return bool(seal) and checksum(body + b"}") == recorded
-
-
 def _distribution_row(d: Distribution) -> list[Any]:
     stamp = list(d.declared_stamp) if d.declared_stamp else None
     return [d.key, d.name, d.version, d.metadata, stamp, d.has_metadata,
@@ -366,7 +348,7 @@ def _index_from(document: Any, raw: bytes, entry: str, group: str) -> EntryIndex
         and equal_to(group)(document.get("group"))
         # An index beside an entry travels with copies of it: it describes only its own.
         and _is_entry(document.get("entry"), entry)
-        and _seal_holds(raw, document["checksum"])
+        and seal_holds(raw, document["checksum"])
     ):
         return None
     distributions = tuple(
@@ -408,4 +390,4 @@ def save_index(index: EntryIndex, file: CacheFile) -> str | None:
         return None
     index.checked()
     index.dirty = False
-    return file.write(_sealed(index.document()))
+    return file.write(sealed(index.document()))

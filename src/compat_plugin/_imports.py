@@ -27,13 +27,6 @@ def module_named(name: str) -> ModuleType:
     return sys.modules[name]
 
 
-def missing_module(error: BaseException, name: str) -> bool:
-    """Whether ``error`` says that the module ``name``, or a package it lies in, is not there
-    (not that something it imports is missing)."""
-    missing = getattr(error, "name", None) if isinstance(error, ModuleNotFoundError) else None
-    return missing is not None and (name == missing or name.startswith(missing + "."))
-
-
 def resolve_attribute(module: ModuleType, path: str) -> object:
     """``module.a.b`` for ``path`` ``"a.b"``; AttributeError if any step is missing."""
     value: object = module

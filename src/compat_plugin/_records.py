@@ -261,8 +261,6 @@ class LoadError(_LoadError):
     @property
     def kind(self) -> str:
         """What went wrong, in a few words: ``import error``, ``not a plugin``, ..."""
-        from ._imports import missing_module
-
         for kind, words in _KINDS:
             if isinstance(self.error, kind):
                 return words
@@ -350,6 +348,13 @@ class IncompatiblePlugin(Exception):
 
 class StaleRecord(Exception):
     """A cached record no longer describes the object it names."""
+
+
+def missing_module(error: BaseException, name: str) -> bool:
+    """Whether ``error`` says that the module ``name``, or a package it lies in, is not there
+    (not that something it imports is missing)."""
+    missing = getattr(error, "name", None) if isinstance(error, ModuleNotFoundError) else None
+    return missing is not None and (name == missing or name.startswith(missing + "."))
 
 
 _KINDS: tuple[tuple[type[BaseException], str], ...] = (

@@ -36,7 +36,8 @@ from ._rules import Rules
 
 if TYPE_CHECKING:
     from ._scan import Scan, Scanner
-from ._store import Entry, becomes_importable, decode, details_of, mentions, paused_gc
+from ._entries import Entry, becomes_importable, decode, details_of, mentions
+from ._store import paused_gc
 
 
 class _Kept(Value):

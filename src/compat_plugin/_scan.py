@@ -8,7 +8,7 @@ name no other finder found -- so the scan knows which imports failed for want of
 (``importlib.util.find_spec`` calls included).  With each name goes the module whose first
 import looked for it with an ``import`` (``_importer``): the scanned module itself, or one it
 imported along the way.  The caches keep those misses with the module's entry;
-``_store.becomes_importable`` later tells, without importing anything, whether one has
+``_entries.becomes_importable`` later tells, without importing anything, whether one has
 appeared where it matters.
 """
 
@@ -20,6 +20,7 @@ from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
 from ._directories import module_stamp
+from ._entries import unrun_lazy
 from ._imports import importable, module_named, resolve_attribute
 from ._interfaces import implements_marker, interface_names
 from ._records import (
@@ -31,10 +32,9 @@ from ._records import (
     PluginRecord,
     Stamp,
 )
-from ._store import unrun_lazy
 
 if TYPE_CHECKING:
-    from ._store import Miss
+    from ._entries import Miss
 
 # Set on every module by the import system, never by a plugin's author.
 IMPORT_MACHINERY = frozenset({
