@@ -243,6 +243,26 @@ def test_text_the_terminal_cannot_show_is_escaped(tree: PluginTree, json_output:
             printed)
 
 
+def test_an_output_that_escapes_in_its_own_way_is_left_so(tree: PluginTree) -> None:
+    """As the C locale's ``surrogateescape``: what a file name's undecodable byte became is
+    printed as that byte again."""
+    tree.plugin("odd", '''
+        from zope.interface import implementer
+        from compat_plugin import IPlugin
+        @implementer(IPlugin)
+        class P:
+            pass
+        P.__doc__ = "Named caf\\udcff."
+        plugin = P()
+    ''')
+    environment = {**os.environ, "PYTHONIOENCODING": "utf-8:surrogateescape",
+                   "PYTHONPATH": os.pathsep.join([str(tree.root), *sys.path])}
+    done = subprocess.run([sys.executable, "-m", "compat_plugin", "list", tree.plugins_name],
+                          env=environment, capture_output=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert b"Named caf\xff." in done.stdout
+
+
 def test_list_interface_iplugin_names_both_markers_as_one(world: World) -> None:
     """Short, ``IPlugin`` names either marker; both are one concept, returning every plugin."""
     everything = ran(cli("list", PACKAGE, path=world.path), 1)
@@ -1013,6 +1033,9 @@ BAD_INPUT: dict[str, tuple[list[str], str, str]] = {
     "not a package name": (["list", ""], "list", "'' is not a dotted package name"),
     "a relative package name": (["doctor", ".plugins"], "doctor",
                                 "'.plugins' is not a dotted package name"),
+    "bad option before the command": (
+        ["--colour", "list", PACKAGE], "COMMAND", "unrecognized arguments: --colour"
+    ),
     "bad option of an action": (
         ["cache", "info", PACKAGE, "--bogus", "x"], "cache info",
         "unrecognized arguments: --bogus x"

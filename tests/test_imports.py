@@ -194,6 +194,40 @@ def test_below_a_package_not_imported_a_module_not_found_cannot_be_told(
     assert told("compat_plugin_test_nowhere") == CANNOT_TELL
 
 
+def test_below_a_namespace_portion_of_a_package_not_imported_nothing_is_certain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The portion's locations come from a package whose ``__init__`` (pkgutil's) has not run."""
+    name = f"compat_plugin_test_extended_{tmp_path.name}".replace("-", "_")
+    extend = "__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
+    for entry in ("one", "two"):
+        (tmp_path / entry / name / "inner").mkdir(parents=True)
+        (tmp_path / entry / name / "__init__.py").write_text(extend)
+        monkeypatch.syspath_prepend(str(tmp_path / entry))
+    (tmp_path / "one" / name / "inner" / "mod.py").write_text("")
+    assert told(f"{name}.inner.mod") == CANNOT_TELL
+    importlib.import_module(name)  # now its __path__ holds both portions
+    assert told(f"{name}.inner.mod", tmp_path / "one" / name / "inner" / "mod.py") == READS_IT
+    assert told(f"{name}.inner.absent") == READS_NOTHING_OR_ANOTHER
+
+
+class _FindModuleOnly:
+    """A finder of the protocol older than ``find_spec``, which Python asks before 3.12."""
+
+    def find_module(self, fullname: str, path: object = None) -> None:
+        return None
+
+
+def test_a_finder_of_the_older_protocol_leaves_nothing_certain_where_it_is_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "meta_path", [_FindModuleOnly(), *sys.meta_path])
+    asked = sys.version_info < (3, 12)
+    assert told("compat_plugin_test_nowhere") == (
+        CANNOT_TELL if asked else READS_NOTHING_OR_ANOTHER)
+    assert importable("json")
+
+
 def test_an_imported_module_answers_for_itself(tree: PluginTree, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Once imported, a module is read from where it was, whatever came ahead of it since."""

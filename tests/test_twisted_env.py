@@ -185,6 +185,20 @@ def test_run_of_nothing_runnable_is_one_line_and_status_2(
     assert result.stderr == f"python -m compat_plugin.twisted: {message}\n"
 
 
+@pytest.mark.parametrize("main", ["__main__/__init__.py", "__main__/inside.py"],
+                         ids=["a-package", "a-namespace-portion"])
+def test_run_of_a_directory_whose_main_is_no_module_is_one_line(
+    legacy: LegacyEnvironment, tmp_path: Path, main: str
+) -> None:
+    """runpy runs a ``__main__`` module only, as ``python DIRECTORY`` does."""
+    (tmp_path / "app" / main).parent.mkdir(parents=True)
+    (tmp_path / "app" / main).write_text("print('ran')\n")
+    result = legacy.runner("run", str(tmp_path / "app"))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == ("python -m compat_plugin.twisted: cannot find a __main__ module "
+                             f"in {str(tmp_path / 'app')!r}\n")
+
+
 def test_twisted_s_commands_without_twisted_say_what_to_install(tmp_path: Path) -> None:
     # -S: none of this environment's site-packages, only compat_plugin and what it needs.
     done = subprocess.run(

@@ -76,8 +76,8 @@ def _located(name: str) -> tuple[Any, bool]:
     parts = name.split(".")
     search: list[str] | None = None
     found: Any = None
-    # Whether the package searched last runs code of its own when imported, which may add
-    # to the search locations its spec gives.
+    # Whether a package not imported yet, the one searched last or one above it, runs code of
+    # its own when imported, which may add to the search locations the specs give.
     extensible = False
     try:
         for depth in range(1, len(parts) + 1):
@@ -93,7 +93,8 @@ def _located(name: str) -> tuple[Any, bool]:
                 if found is None:
                     return None, certain and not extensible
                 locations = found.submodule_search_locations
-                extensible = found.origin is not None  # a namespace package has no __init__
+                # A namespace package has no __init__ (but may lie in one that has).
+                extensible = extensible or found.origin is not None
             if depth < len(parts):
                 if locations is None:
                     return None, True  # a module, not a package: nothing lies below it
@@ -103,13 +104,18 @@ def _located(name: str) -> tuple[Any, bool]:
     return found, True
 
 
+_OLDER_FINDERS_ASKED = sys.version_info < (3, 12)
+
+
 def _find_spec(name: str, search: Sequence[str] | None) -> tuple[Any, bool]:
     """The first spec a finder on ``sys.meta_path`` gives for ``name``, and whether finding
-    none is certain: not if a finder failed."""
+    none is certain: not if a finder failed, or is one of the older protocol that the import
+    system still asks before Python 3.12 (``find_module`` only), which is not asked here."""
     certain = True
     for finder in list(sys.meta_path):
         find_spec = getattr(finder, "find_spec", None)
         if find_spec is None:
+            certain = certain and not (_OLDER_FINDERS_ASKED and hasattr(finder, "find_module"))
             continue
         try:
             if search is not None and is_import_path_finder(finder):

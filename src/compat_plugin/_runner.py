@@ -96,7 +96,9 @@ def _run_file(path: str, arguments: list[str]) -> object:
     plain = importer is None
     if plain and not os.path.isfile(absolute):
         raise RunError(f"cannot open file {path!r}: no such file")
-    if importer is not None and entry_spec(importer, "__main__") is None:
+    main = entry_spec(importer, "__main__") if importer is not None else None
+    # A module, not a package or a namespace portion, as runpy runs it.
+    if importer is not None and (main is None or main.submodule_search_locations is not None):
         raise RunError(f"cannot find a __main__ module in {path!r}")
     sys.argv[:] = [path, *arguments]
     _first_on_path(os.path.dirname(os.path.realpath(absolute)) if plain else None)

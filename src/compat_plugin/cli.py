@@ -189,10 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # top-level one argparse would make of it.
         args, unknown = parser.parse_known_args(argv)
         if unknown:
-            command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
-            if command not in _COMMANDS:
-                command = args.command
-            raise UsageError(f"unrecognized arguments: {' '.join(unknown)}", command)
+            raise UsageError(f"unrecognized arguments: {' '.join(unknown)}",
+                             _taking(args, unknown, argv))
         if getattr(args, "run", None) is None:
             missing = "an action" if args.command == "cache" else "a command"
             raise UsageError(f"{missing} is required", args.command)
@@ -209,14 +207,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
+def _taking(args: argparse.Namespace, unknown: list[str], argv: Sequence[str] | None
+            ) -> str | None:
+    """The command whose usage an unknown argument is an error of: the one it follows, or
+    none if it comes before the command's name."""
+    given = list(sys.argv[1:] if argv is None else argv)
+    named = given.index(args.command) if args.command in given else len(given)
+    if any(given.index(token) < named for token in unknown if token in given):
+        return None
+    command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
+    return command if command in _COMMANDS else args.command
+
+
 def _escaping() -> list[tuple[Any, str]]:
     """Make standard output and error print what their encoding cannot show (a docstring's
-    arrow on a Latin-1 terminal, a lone surrogate) as an escape, not fail on it; return each
+    arrow on a Latin-1 terminal, a lone surrogate) as an escape, not fail on it -- those that
+    would fail: another handler, as the C locale's ``surrogateescape``, is kept; return each
     stream changed with how it handled errors before."""
     changed: list[tuple[Any, str]] = []
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
-        if callable(reconfigure) and isinstance(stream.errors, str):
-            changed.append((stream, stream.errors))
+        if callable(reconfigure) and getattr(stream, "errors", None) == "strict":
+            changed.append((stream, "strict"))
             reconfigure(errors="backslashreplace")
     return changed
