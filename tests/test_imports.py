@@ -194,6 +194,18 @@ def test_below_a_package_not_imported_a_module_not_found_cannot_be_told(
     assert told("compat_plugin_test_nowhere") == CANNOT_TELL
 
 
+def test_below_a_plain_module_what_is_imported_is_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``import plain.sub`` finds ``plain.sub`` in ``sys.modules``, put there by ``plain``."""
+    plain, sub = ModuleType("compat_plugin_test_plain"), ModuleType("compat_plugin_test_plain.sub")
+    sub.__file__ = str(tmp_path / "sub.py")
+    monkeypatch.setitem(sys.modules, plain.__name__, plain)
+    monkeypatch.setitem(sys.modules, sub.__name__, sub)
+    assert told(sub.__name__, sub.__file__) == READS_IT
+    assert told(f"{plain.__name__}.other") == READS_NOTHING_OR_ANOTHER
+
+
 def test_below_a_namespace_portion_of_a_package_not_imported_nothing_is_certain(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

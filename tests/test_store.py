@@ -366,6 +366,16 @@ def test_read_cache_returns_the_bytes_and_the_time_written(tmp_path: Path) -> No
     assert _store.read_cache(str(tmp_path)) is None
 
 
+def test_read_cache_of_a_file_larger_than_any_cache_is_none(tmp_path: Path) -> None:
+    path = tmp_path / "grown.json"
+    with path.open("wb") as grown:
+        grown.truncate(_store.LARGEST + 1)  # sparse: nothing written
+    assert _store.read_cache(str(path)) is None
+    with path.open("r+b") as grown:
+        grown.truncate(_store.LARGEST)
+    assert _store.read_cache(str(path)) is not None
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 def test_read_cache_of_no_regular_file_is_none_at_once(tmp_path: Path) -> None:
     """A FIFO would wait for a writer, a device never end: in a child, with limits."""

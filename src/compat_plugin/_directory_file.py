@@ -75,11 +75,11 @@ from ._store import (
 
 SCHEMA = 5
 
-_COLUMNS = ("names", "files", "mtimes", "sizes")
+_COLUMNS = {"names": list_of(STR), "files": list_of(STR), "mtimes": list_of(INT),
+            "sizes": list_of(INT)}
 _HEADER = record(
     schema=equal_to(SCHEMA),
-    modules=record(names=list_of(STR), files=list_of(STR), mtimes=list_of(INT),
-                   sizes=list_of(INT)),
+    modules=record(**_COLUMNS),
     missing=mapping(MISSES),
     checksum=INT,
 )

@@ -79,6 +79,7 @@ def _located(name: str) -> tuple[Any, bool]:
     # Whether a package not imported yet, the one searched last or one above it, runs code of
     # its own when imported, which may add to the search locations the specs give.
     extensible = False
+    locations: Any = ()
     try:
         for depth in range(1, len(parts) + 1):
             partial = ".".join(parts[:depth])
@@ -88,6 +89,8 @@ def _located(name: str) -> tuple[Any, bool]:
                     return None, True
                 locations = getattr(found, "__path__", None)
                 extensible = False
+            elif locations is None:
+                return None, True  # below a module, not a package, only what is imported
             else:
                 found, certain = _find_spec(partial, search)
                 if found is None:
@@ -95,9 +98,7 @@ def _located(name: str) -> tuple[Any, bool]:
                 locations = found.submodule_search_locations
                 # A namespace package has no __init__ (but may lie in one that has).
                 extensible = extensible or found.origin is not None
-            if depth < len(parts):
-                if locations is None:
-                    return None, True  # a module, not a package: nothing lies below it
+            if depth < len(parts) and locations is not None:
                 search = list(locations)
     except Exception:  # a package whose __path__ cannot be read: nothing can be told
         return None, False

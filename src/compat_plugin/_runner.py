@@ -94,7 +94,7 @@ def _run_file(path: str, arguments: list[str]) -> object:
     absolute = os.path.abspath(path)
     importer = get_importer(absolute)
     plain = importer is None
-    if plain and not os.path.isfile(absolute):
+    if plain and not os.path.exists(absolute):
         raise RunError(f"cannot open file {path!r}: no such file")
     main = entry_spec(importer, "__main__") if importer is not None else None
     # A module, not a package or a namespace portion, as runpy runs it.
