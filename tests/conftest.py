@@ -164,7 +164,7 @@ def plugin_source(tag: str, interface: str = "ITestPlugin", *, counted: bool = F
 # -- Directory caches as the documentation describes them, read without the library --------
 
 CACHE_NAME = f"compat_plugin.{sys.implementation.cache_tag}.json"
-DIRECTORY_SCHEMA = 5
+DIRECTORY_SCHEMA = 6
 COLUMNS = ("names", "files", "mtimes", "sizes")
 HEADER_KEYS = {"schema", "interpreter", "directory", "package", "modules", "missing", "checksum"}
 
@@ -275,7 +275,8 @@ def read_cache(path: Path, directory: Path | str, package: str) -> StoredCache:
     """Parse the directory cache at ``path`` and check that it is exactly the documented
     format, written for ``directory`` (by its real path) and ``package`` by this interpreter:
     ASCII JSON lines, every line ended; a header of exactly the documented keys, with one
-    column entry and one compact detail line per module, and the CRC-32 of the detail lines."""
+    column entry and one compact detail line per module, and, last, the checksum: the CRC-32
+    of the header's own text before it, closed, then a newline and the detail lines."""
     raw = path.read_bytes()
     text = raw.decode("ascii")
     assert text.endswith("\n"), "the last line is not ended by a newline"
@@ -287,7 +288,9 @@ def read_cache(path: Path, directory: Path | str, package: str) -> StoredCache:
     assert header["interpreter"] == sys.implementation.cache_tag
     assert header["directory"] == os.path.realpath(directory)
     assert header["package"] == package
-    assert header["checksum"] == zlib.crc32(rest.encode("ascii"))
+    own, seal, tail = header_line.rpartition(',"checksum":')
+    assert seal and tail == f"{header['checksum']}}}", header_line
+    assert header["checksum"] == zlib.crc32(f"{own}}}\n{rest}".encode("ascii"))
     table = header["modules"]
     assert type(table) is dict and tuple(sorted(table)) == tuple(sorted(COLUMNS)), table
     assert all(type(table[key]) is list and len(table[key]) == len(lines) for key in COLUMNS)

@@ -182,19 +182,30 @@ def columns(stamps: dict[str, list[Any]]) -> dict[str, list[Any]]:
     }
 
 
-def cache_bytes(header: object, details: Sequence[str | bytes]) -> bytes:
-    """A cache file laid out as documented: ``header`` as a line of JSON, then the detail lines
-    (bytes as they are, text in UTF-8), each ended by a newline.
+def cache_bytes(header: object, details: Sequence[str | bytes], *, seal: bool = True) -> bytes:
+    """A cache file laid out as documented: ``header`` as a line of compact JSON, then the
+    detail lines (bytes as they are, text in UTF-8), each ended by a newline.
 
-    A header without ``checksum`` gets the CRC-32 of these lines; one that has it keeps it, so
-    a file whose lines were changed after the fact carries the old one.
+    A header without ``checksum`` gets, with ``seal``, the one the documented rule gives (the
+    CRC-32 of the header's text, a newline and these lines), as its last member; one that has
+    it keeps it, so a file changed after the fact carries the old one.
     """
     block = b"".join(
         (line if isinstance(line, bytes) else line.encode("utf-8")) + b"\n" for line in details
     )
-    if isinstance(header, dict) and "checksum" not in header:
-        header = {**header, "checksum": zlib.crc32(block)}
-    return json.dumps(header).encode("ascii") + b"\n" + block
+    if seal and isinstance(header, dict) and "checksum" not in header:
+        return sealed_file(header, block)
+    return json.dumps(header, separators=(",", ":")).encode("ascii") + b"\n" + block
+
+
+def sealed_file(header: dict[str, Any], details: bytes) -> bytes:
+    """A cache file of ``header``, its checksum made as documented (replacing any it has),
+    and the ``details`` that follow it."""
+    fields = {key: value for key, value in header.items() if key != "checksum"}
+    text = json.dumps(fields, separators=(",", ":")).encode("ascii")
+    checksum = zlib.crc32(text + b"\n" + details)
+    fields["checksum"] = checksum
+    return json.dumps(fields, separators=(",", ":")).encode("ascii") + b"\n" + details
 
 
 def forged(good: StoredCache, *, stamps: dict[str, list[Any]] | None = None,
@@ -355,7 +366,7 @@ def test_cache_is_json_lines_beside_the_plugins(ptree: PluginTree) -> None:
     assert ptree.cache_files() == [beside(ptree)]
     document = fresh(ptree)
     header = document.header
-    assert header["schema"] == _directory_file.SCHEMA == DIRECTORY_SCHEMA == 5
+    assert header["schema"] == _directory_file.SCHEMA == DIRECTORY_SCHEMA == 6
     assert header["interpreter"] == TAG
     # Modules in name order, each with its file and stamp; line n describes module n.
     assert header["modules"]["names"] == ["a", "b"]
@@ -456,12 +467,14 @@ def _header(**changes: object) -> Damage:
 
     def damage(good: StoredCache, raw: bytes) -> bytes:
         header, lines = layout(good)
+        if "checksum" not in changes:  # sealed again: only the shapes can tell
+            del header["checksum"]
         for key, value in changes.items():
             if value is ...:
                 del header[key]
             else:
                 header[key] = value
-        return cache_bytes(header, lines)
+        return cache_bytes(header, lines, seal="checksum" not in changes)
 
     return damage
 
@@ -472,6 +485,7 @@ def _column(key: str, change: Callable[[list[Any]], object]) -> Damage:
 
     def damage(good: StoredCache, raw: bytes) -> bytes:
         header, lines = layout(good)
+        del header["checksum"]  # sealed again: only the shapes can tell
         header["modules"] = copy.deepcopy(header["modules"])
         value = change(header["modules"].get(key))
         if value is ...:
@@ -491,6 +505,7 @@ def _module(change: Callable[[list[Any]], list[Any]]) -> Damage:
     def damage(good: StoredCache, raw: bytes) -> bytes:
         details = {**good.details, "a": ["Plugin module a.", [], []]}
         header = json.loads(forged(good, details=details).split(b"\n")[0])
+        del header["checksum"]  # sealed again: only the entry's own check can tell
         lines = [compact(details[name]) for name in good.stamps]
         table = header["modules"]
         position = table["names"].index("a")
@@ -513,6 +528,7 @@ def _missing(value: object, hide: bool = False) -> Damage:
             lines = [compact(details[name]) for name in good.stamps]
         else:
             header, lines = layout(good)
+        del header["checksum"]  # sealed again: only the shapes can tell
         if value is ...:
             del header["missing"]
         else:
@@ -1076,7 +1092,8 @@ def _expected_entries(raw: bytes) -> dict[str, Entry] | None:
     """What the documented layout says ``raw`` holds, or None if it is not such a file: a
     header for DIRECTORY/PACKAGE, four columns of one length n (names distinct strings, files
     strings, mtimes and sizes integers proper), ``missing`` naming lists of strings, and the
-    CRC-32 of the rest, followed by n ASCII lines each ended by a newline."""
+    checksum, last, of the header's text and the rest, followed by n ASCII lines each ended
+    by a newline."""
     first, _, rest = raw.partition(b"\n")
     try:
         header = json.loads(first)
@@ -1085,7 +1102,9 @@ def _expected_entries(raw: bytes) -> dict[str, Entry] | None:
     if type(header) is not dict or not _exactly_ours(header):
         return None
     table, missing, checksum = (header.get(key) for key in ("modules", "missing", "checksum"))
-    if type(checksum) is not int or checksum != zlib.crc32(rest) or not rest.isascii():
+    own, seal, tail = first.rpartition(b',"checksum":')
+    if (type(checksum) is not int or not seal or tail != b"%d}" % checksum
+            or checksum != zlib.crc32(own + b"}\n" + rest) or not rest.isascii()):
         return None
     if type(table) is not dict or not all(type(table.get(key)) is list for key in COLUMNS):
         return None
@@ -1308,7 +1327,7 @@ def test_sift_of_a_listing_in_the_files_own_order_agrees_with_the_loop(tmp_path:
     # A hostile file may name, as missing imports, modules it does not hold.
     header["missing"]["nowhere"] = [["json", None]]
     path = tmp_path / "cache.json"
-    path.write_bytes(json.dumps(header).encode() + b"\n" + details)
+    path.write_bytes(sealed_file(header, details))
     found = _read(path)
     listed = [(name, entries[name].filename, *entries[name].stamp) for name in order]
 
@@ -1916,6 +1935,26 @@ def test_a_new_finder_providing_the_missing_import_makes_the_entry_rescan(
     sys.meta_path.append(ProvidingFinder(dependency))
     assert tags(ptree, "ITestPlugin") == ["a", "cond"]
     assert fresh(ptree).missing == {}
+
+
+@pytest.mark.parametrize("part", ["name", "module"])
+def test_a_byte_changed_in_what_a_scan_missed_is_caught(ptree: PluginTree, part: str) -> None:
+    """Still JSON of the right shape, but naming another import, or another module: trusted,
+    it would keep the entry current once the real one is installed."""
+    dependency = optional_dependency()
+    ptree.plugin("cond", conditional(dependency))
+    assert tags(ptree, "ITestPlugin") == ["a"]
+    good = beside(ptree).read_bytes()
+    old = f'"{dependency}"' if part == "name" else '"cond":'
+    assert good.count(old.encode()) == 1
+    beside(ptree).write_bytes(good.replace(old.encode(), old.replace("d", "e", 1).encode()))
+    ptree.purge()
+    assert tags(ptree, "ITestPlugin") == ["a"]
+    assert beside(ptree).read_bytes() == good  # ignored and rewritten
+
+    ptree.purge()
+    sys.meta_path.append(ProvidingFinder(dependency))
+    assert tags(ptree, "ITestPlugin") == ["a", "cond"]
 
 
 def test_a_blocked_import_stays_missing(
@@ -2807,9 +2846,8 @@ def test_a_file_whose_lines_are_not_its_modules_holds_nothing_once_split(tmp_pat
     header_text, _, details = encode(DIRECTORY, PACKAGE, entries, ["a", "b"]).partition(b"\n")
     header = json.loads(header_text)
     shorter = details.split(b"\n", 1)[1]
-    header["checksum"] = zlib.crc32(shorter)
     path = tmp_path / "cache.json"
-    path.write_bytes(json.dumps(header).encode() + b"\n" + shorter)
+    path.write_bytes(sealed_file(header, shorter))
     found = _read(path)
     listing = listing_of(("a", "a.py", 0, 0), ("b", "b.py", 1, 1))
     # Nothing mentions what is asked: nothing needs a line, and the text is what was written.

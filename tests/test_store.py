@@ -407,13 +407,6 @@ def test_digest_agrees_with_the_documented_composition(value: str) -> None:
     assert digest(value) == crc_adler(value)
 
 
-def test_checksum_is_crc32() -> None:
-    import zlib
-
-    for data in (b"", b"a\n", bytes(range(256))):
-        assert _store.checksum(data) == zlib.crc32(data)
-
-
 # -- reading ------------------------------------------------------------------------------------
 
 
@@ -455,24 +448,31 @@ def test_dump_json_is_compact_ascii() -> None:
 
 @settings(max_examples=200)
 @given(document=st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=5),
-       at=st.integers(min_value=0))
-def test_a_sealed_document_shows_any_change(document: dict[str, Any], at: int) -> None:
+       after=st.binary(max_size=20), at=st.integers(min_value=0))
+def test_a_sealed_document_shows_any_change(document: dict[str, Any], after: bytes,
+                                            at: int) -> None:
     """Its text is compact ASCII JSON whose last member is its checksum, the CRC-32 of the
-    document's own compact text; a byte changed anywhere no longer holds (or is no JSON)."""
+    document's own compact text and of what follows it in the file; a byte changed anywhere
+    in either, or added after the document, no longer holds (or is no JSON)."""
     document.pop("checksum", None)
-    raw = _store.sealed(document)
+    raw = _store.sealed(document, after)
     read = json.loads(raw)
     assert read == {**document, "checksum": read["checksum"]}
     assert raw.isascii() and raw.endswith(b'"checksum":%d}' % read["checksum"])
-    assert read["checksum"] == zlib.crc32(json.dumps(document, separators=(",", ":")).encode())
-    assert _store.seal_holds(raw, read["checksum"])
-    position = at % len(raw)
-    changed = raw[:position] + bytes([raw[position] ^ 1]) + raw[position + 1:]
+    own = json.dumps(document, separators=(",", ":")).encode()
+    assert read["checksum"] == zlib.crc32(own + after)
+    assert _store.seal_holds(raw, read["checksum"], after)
+    assert _store.seal_holds(raw, read["checksum"], memoryview(after))
+    assert not _store.seal_holds(raw + b" ", read["checksum"], after)
+    whole = raw + after
+    position = at % len(whole)
+    changed = whole[:position] + bytes([whole[position] ^ 1]) + whole[position + 1:]
+    text, rest = changed[:len(raw)], changed[len(raw):]
     try:
-        recorded = json.loads(changed)["checksum"]
+        recorded = json.loads(text)["checksum"]
     except (ValueError, KeyError, TypeError):
         return
-    assert not (type(recorded) is int and _store.seal_holds(changed, recorded))
+    assert not (type(recorded) is int and _store.seal_holds(text, recorded, rest))
 
 
 def test_paused_gc_holds_the_collector_and_restores_it() -> None:

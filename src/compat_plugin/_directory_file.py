@@ -2,10 +2,11 @@
 
 Format (``SCHEMA``), JSON Lines: a header line, then one line per module::
 
-    {"schema": 5, "interpreter": "cpython-311", "directory": "/real/dir", "package": "pkg.plugins",
+    {"schema": 6, "interpreter": "cpython-311", "directory": "/real/dir", "package": "pkg.plugins",
      "modules": {"names": [...], "files": [...], "mtimes": [...], "sizes": [...]},
      "missing": {"<module name>": [["optdep", "<importer>" | null], ...]},
-     "checksum": <CRC-32 of the lines that follow>}
+     "checksum": <CRC-32 of the header's text before ``,"checksum":`` closed by ``}``,
+                  then a newline and the lines that follow>}
     [docstring, [[attribute, docstring, [declared interface names], [all interface names]], ...],
      [classes implementing IPlugin, named only for a module without plugins]]
     ...
@@ -38,8 +39,8 @@ describes only the original, while a directory later replaced by a link to a cop
 is still read by its old name -- each entry is checked against its own module's stamp).
 
 Only the lines of modules whose details mention the asked interface are ever decoded; the
-checksum is what lets the others be trusted undecoded -- a damaged line damages the whole
-file, which is then ignored and rewritten.
+checksum is what lets the others be trusted undecoded -- a damaged line, or a damaged header
+(a byte of ``missing`` too), damages the whole file, which is then ignored and rewritten.
 
 Where it lives: ``<plugin dir>/__pycache__/compat_plugin.<interpreter>.json``; when that cannot
 be written (site-wide installs, zip archives), ``<per-user cache>/<digest of the directory's
@@ -60,9 +61,7 @@ from ._store import (
     INT,
     MISSES,
     STR,
-    checksum,
     digest,
-    dump_json,
     equal_to,
     interpreter_tag,
     list_of,
@@ -70,10 +69,12 @@ from ._store import (
     parse_json,
     read_cache,
     record,
+    seal_holds,
+    sealed,
     user_cache_root,
 )
 
-SCHEMA = 5
+SCHEMA = 6
 
 _COLUMNS = {"names": list_of(STR), "files": list_of(STR), "mtimes": list_of(INT),
             "sizes": list_of(INT)}
@@ -251,7 +252,8 @@ def read_entries(path: str, directory: str, package: str) -> StoredEntries:
     # As many lines as modules, each ended: the lines are counted when first split.
     ended = details.endswith(b"\n") if count else not details
     if (
-        header["checksum"] != checksum(details)
+        # What follows the header, its newline included, read where it lies: not copied.
+        not seal_holds(header_text, header["checksum"], memoryview(raw)[len(header_text):])
         or not details.isascii()
         or not ended
         or len(columns) != len(_COLUMNS)  # the four columns, and nothing else
@@ -287,8 +289,7 @@ def encode(directory: str, package: str, entries: dict[str, Entry],
     names = in_order(entries, order)
     header: dict[str, Any] = {"schema": SCHEMA, **_identity(directory, package)}
     header["modules"], header["missing"], details = columns(names, entries)
-    header["checksum"] = checksum(details)
-    return dump_json(header).encode("ascii") + b"\n" + details
+    return sealed(header, b"\n" + details) + b"\n" + details
 
 
 def in_order(entries: dict[str, Entry], order: Sequence[str]) -> list[str]:

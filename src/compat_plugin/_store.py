@@ -69,9 +69,6 @@ def digest(text: str) -> str:
     return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
-def checksum(data: bytes) -> int:
-    """The CRC-32 a cache records of the parts it lets readers skip undecoded."""
-    return zlib.crc32(data)
 
 
 def write_atomic(path: str, data: bytes) -> None:
@@ -142,19 +139,21 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"))
 _SEAL = b'"checksum":'
 
 
-def sealed(document: dict[str, Any]) -> bytes:
+def sealed(document: dict[str, Any], after: bytes = b"") -> bytes:
     """``document`` as compact ASCII JSON with one more member, last: ``checksum``, the CRC-32
-    of ``document``'s own compact text (the form of a cache that is one document)."""
+    of ``document``'s own compact text followed by ``after`` (what the file holds after it)."""
     body = dump_json(document).encode("ascii")
-    return b"%s%s%s%d}" % (body[:-1], b"," if document else b"", _SEAL, checksum(body))
+    joint = b"," if document else b""
+    return b"%s%s%s%d}" % (body[:-1], joint, _SEAL, zlib.crc32(after, zlib.crc32(body)))
 
 
-def seal_holds(raw: bytes, recorded: int) -> bool:
-    """Whether ``raw``, a sealed document's text, is what its checksum ``recorded`` was made
-    of: a change not also made to the checksum shows."""
-    head, seal, _ = raw.rpartition(_SEAL)
+def seal_holds(raw: bytes, recorded: int, after: bytes | memoryview = b"") -> bool:
+    """Whether ``raw``, a sealed document's text, and ``after`` are what its checksum
+    ``recorded`` was made of: a change not also made to the checksum shows."""
+    head, seal, tail = raw.rpartition(_SEAL)
     body = (head[:-1] if head.endswith(b",") else head) + b"}"
-    return bool(seal) and checksum(body) == recorded
+    return (bool(seal) and tail == b"%d}" % recorded
+            and zlib.crc32(after, zlib.crc32(body)) == recorded)
 
 
 @contextlib.contextmanager
