@@ -243,6 +243,25 @@ def test_text_the_terminal_cannot_show_is_escaped(tree: PluginTree, json_output:
             printed)
 
 
+def test_what_a_terminal_would_act_on_is_shown_as_escapes(tree: PluginTree) -> None:
+    """A docstring clearing the screen, an exception message reversing the line: tables and
+    error lines show them as escapes (JSON escapes control characters itself)."""
+    tree.plugin("loud", '''
+        from zope.interface import implementer
+        from compat_plugin import IPlugin
+        @implementer(IPlugin)
+        class P:
+            "Clears \\x1b[2J the screen."
+        plugin = P()
+    ''')
+    tree.plugin("broken", 'raise RuntimeError("reversed \\u202e text")\n')
+    done = cli("list", tree.plugins_name, "--wide", path=[tree.root])
+    assert done.returncode == 1
+    assert "Clears \\x1b[2J the screen." in done.stdout
+    assert "reversed \\u202e text" in done.stderr
+    assert "\x1b" not in done.stdout + done.stderr and "\u202e" not in done.stderr
+
+
 def test_an_output_that_escapes_in_its_own_way_is_left_so(tree: PluginTree) -> None:
     """As the C locale's ``surrogateescape``: what a file name's undecodable byte became is
     printed as that byte again."""

@@ -60,8 +60,23 @@ def cache_columns(state: Any, wide: bool) -> tuple[str, str, str]:
             "per-user" if state.per_user else "beside", place)
 
 
+# Characters a terminal acts on rather than shows -- controls (C0, DEL, C1) and those that
+# reorder what follows (bidirectional overrides and isolates) -- as escapes: a docstring or an
+# exception message (a plugin's, a cache's) must not move the cursor or reverse a line.
+_ACTED_ON = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+_ACTED_ON.update({code: f"\\u{code:04x}" for code in (*range(0x202A, 0x202F),
+                                                       *range(0x2066, 0x206A))})
+
+
+def shown(text: str) -> str:
+    """``text`` with the characters a terminal would act on written as escapes."""
+    return text.translate(_ACTED_ON)
+
+
 def table(header: Sequence[str], rows: list[Sequence[str]], width: int | None = None) -> str:
-    """Rows in aligned columns; the last column is cut to keep lines within ``width``."""
+    """Rows in aligned columns, each cell :func:`shown`; the last column is cut to keep lines
+    within ``width``."""
+    rows = [[shown(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = []
     for row in [header, *rows]:
@@ -128,14 +143,14 @@ def unexported_reason(module: ModuleRecords) -> str | None:
 
 def describe_error(error: LoadError) -> str:
     """The exception, and where the plugin's own code raised it (or which entry point named
-    what could not be imported)."""
+    what could not be imported), :func:`shown`."""
     text = f"{type(error.error).__name__}: {error.error}"
     where = error.raised_at()
     if where:
-        return f"{text} (raised at {where})"
-    if isinstance(error.error, ImportError) and error.origin.entry_point is not None:
-        return (f"{text} (named by the entry point {error.origin.entry_point!r} of "
+        text = f"{text} (raised at {where})"
+    elif isinstance(error.error, ImportError) and error.origin.entry_point is not None:
+        text = (f"{text} (named by the entry point {error.origin.entry_point!r} of "
                 f"{error.origin.distribution} {error.origin.version})")
-    return text
+    return shown(text)
 
 
