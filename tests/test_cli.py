@@ -254,12 +254,21 @@ def test_what_a_terminal_would_act_on_is_shown_as_escapes(tree: PluginTree) -> N
             "Clears \\x1b[2J the screen."
         plugin = P()
     ''')
-    tree.plugin("broken", 'raise RuntimeError("reversed \\u202e text")\n')
+    tree.plugin("broken", 'raise RuntimeError("reversed \\u202e \\x1b[7m text")\n')
+    # A distribution whose version (as its metadata spells it) holds one too.
+    info = tree.root / "evil-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: evil\nVersion: 1.0\x1b[7m\n")
+    (info / "entry_points.txt").write_text(f"[{tree.plugins_name}]\ne = nosuchmod_evil\n")
     done = cli("list", tree.plugins_name, "--wide", path=[tree.root])
     assert done.returncode == 1
     assert "Clears \\x1b[2J the screen." in done.stdout
-    assert "reversed \\u202e text" in done.stderr
-    assert "\x1b" not in done.stdout + done.stderr and "\u202e" not in done.stderr
+    assert "reversed \\u202e \\x1b[7m text" in done.stderr
+    for command, name in ((["list"], ""), (["explain"], "broken"), (["explain"], "e"),
+                          (["doctor"], ""), (["cache", "regenerate"], "")):
+        printed = cli(*command, tree.plugins_name, *filter(None, [name]), path=[tree.root])
+        assert "\\x1b[7m" in printed.stdout + printed.stderr, command
+        assert not {"\x1b", "\u202e"} & set(printed.stdout + printed.stderr), command
 
 
 def test_an_output_that_escapes_in_its_own_way_is_left_so(tree: PluginTree) -> None:

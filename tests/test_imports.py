@@ -175,6 +175,7 @@ def test_nothing_is_read_where_no_finder_would_find_the_module(
     (spaced / name / "mod.py").write_text("")
     monkeypatch.syspath_prepend(str(spaced))
     tree.package()
+    importlib.import_module(f"{tree.name}.plainmodule")  # not a package, once it has run
     monkeypatch.setitem(sys.modules, "compat_plugin_test_blocked", None)
     for absent in ("compat_plugin_test_nowhere", f"{tree.plugins_name}.absent",
                    f"{name}.absent", f"{tree.name}.plainmodule.sub",
@@ -223,6 +224,20 @@ def test_below_a_namespace_portion_of_a_package_not_imported_nothing_is_certain(
     assert told(f"{name}.inner.absent") == READS_NOTHING_OR_ANOTHER
 
 
+def test_below_a_plain_module_not_imported_yet_nothing_is_certain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its code may make it a package (``six`` sets ``__path__``) when it runs."""
+    name = f"compat_plugin_test_selfmade_{tmp_path.name}".replace("-", "_")
+    (tmp_path / f"{name}.py").write_text(f"__path__ = [{str(tmp_path / 'inside')!r}]\n")
+    (tmp_path / "inside").mkdir()
+    (tmp_path / "inside" / "child.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert told(f"{name}.child") == CANNOT_TELL
+    importlib.import_module(name)
+    assert told(f"{name}.child", tmp_path / "inside" / "child.py") == READS_IT
+
+
 class _FindModuleOnly:
     """A finder of the protocol older than ``find_spec``, which Python asks before 3.12."""
 
@@ -231,13 +246,47 @@ class _FindModuleOnly:
 
 
 def test_a_finder_of_the_older_protocol_leaves_nothing_certain_where_it_is_asked(
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    name = f"compat_plugin_test_behind_{tmp_path.name}".replace("-", "_")
+    (tmp_path / f"{name}.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(sys, "meta_path", [_FindModuleOnly(), *sys.meta_path])
     asked = sys.version_info < (3, 12)
     assert told("compat_plugin_test_nowhere") == (
         CANNOT_TELL if asked else READS_NOTHING_OR_ANOTHER)
-    assert importable("json")
+    # Asked first, it could have found the module elsewhere.
+    assert told(name, tmp_path / f"{name}.py") == (CANNOT_TELL if asked else READS_IT)
+    assert importable(name)
+
+
+class _PathEntryFinderOfModules:
+    """A path entry's finder of the protocol older than ``find_spec``: ``find_module`` only."""
+
+    def __init__(self, entry: str) -> None:
+        if not entry.endswith("compat-plugin-test-old-entry"):
+            raise ImportError(entry)
+
+    def find_module(self, fullname: str) -> importlib.abc.Loader | None:
+        return _Empty() if fullname == "compat_plugin_test_old_entry_mod" else None
+
+
+class _Empty(importlib.abc.Loader):
+    def create_module(self, spec: object) -> None:
+        return None
+
+    def exec_module(self, module: ModuleType) -> None:
+        return None
+
+
+def test_a_path_entry_finder_of_the_older_protocol_is_asked_as_import_asks_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "path_hooks", [_PathEntryFinderOfModules, *sys.path_hooks])
+    monkeypatch.syspath_prepend("/compat-plugin-test-old-entry")
+    asked = sys.version_info < (3, 12)
+    assert importable("compat_plugin_test_old_entry_mod") is asked
+    assert not importable("compat_plugin_test_old_entry_other")
 
 
 def test_an_imported_module_answers_for_itself(tree: PluginTree, tmp_path: Path,
@@ -279,10 +328,13 @@ class _Strict:
 def test_finders_are_asked_as_the_import_system_asks_them(
     tree: PluginTree, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A finder that takes three arguments, or one that raises, hides nothing behind it."""
+    """A finder that takes three arguments hides nothing behind it; one that raises hides
+    nothing from ``importable``, but what it would have found is not known."""
     source = tree.plugin("a", plugin_source("a"))
-    monkeypatch.setattr(sys, "meta_path", [_Strict(), _Raises(), *sys.meta_path])
+    monkeypatch.setattr(sys, "meta_path", [_Strict(), *sys.meta_path])
     assert told(f"{tree.plugins_name}.a", source) == READS_IT
+    sys.meta_path.insert(1, _Raises())
+    assert told(f"{tree.plugins_name}.a", source) == CANNOT_TELL
     assert importable(f"{tree.plugins_name}.a")
     sys.meta_path.insert(0, ProvidingFinder("compat_plugin_test_virtual_file"))
     assert importable("compat_plugin_test_virtual_file")

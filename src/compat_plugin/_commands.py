@@ -23,6 +23,7 @@ from ._output import (
     record_json,
     short,
     short_path,
+    shown,
     skip_json,
     source,
     table,
@@ -133,7 +134,7 @@ def cmd_list(args: argparse.Namespace) -> int:
              first_line(r.description)) for r in records]
         print(table(("SOURCE", "PLUGIN", "PROVIDES", "DESCRIPTION"), rows, width(args.wide)))
         for error in found.errors:
-            print(f"error: {error.target} from {error.origin}: {describe_error(error)}",
+            print(shown(f"error: {error.target} from {error.origin}: {describe_error(error)}"),
                   file=sys.stderr)
     return 1 if found.errors else 0
 
@@ -220,7 +221,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
               f"{_other_groups(args.name, package.__name__)}", file=sys.stderr)
         return 1
     for verdict in verdicts:
-        print(_explanation(verdict, args.wide))
+        print(shown(_explanation(verdict, args.wide)))
     return 0 if returned else 1
 
 
@@ -286,7 +287,7 @@ def cmd_regenerate(args: argparse.Namespace) -> int:
               f"{count(len(found.plugins), 'plugin')}")
         for error in found.errors:
             failed += 1
-            print(f"  FAILED {error.target} ({error.origin}): {describe_error(error)}")
+            print(shown(f"  FAILED {error.target} ({error.origin}): {describe_error(error)}"))
     return 1 if failed else 0
 
 
@@ -385,7 +386,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                      "problems": problems})
     else:
         for report in reports:
-            print(report_text(report, args.wide))
+            print(shown(report_text(report, args.wide)))
     return 1 if problems else 0
 
 

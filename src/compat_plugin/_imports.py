@@ -47,7 +47,7 @@ def would_read(name: str, recorded: str) -> bool:
     running it would add.
     """
     found, certain = _located(name)
-    if found is None:
+    if found is None or not certain:
         return not certain
     now = getattr(found, "__file__" if isinstance(found, ModuleType) else "origin", None)
     return (not isinstance(now, str) or recorded == now
@@ -71,7 +71,7 @@ def importable(name: str) -> bool:
 
 def _located(name: str) -> tuple[Any, bool]:
     """The module ``name`` if imported, else the spec the finders give for it -- or None if a
-    part of the name is not found (or is blocked in ``sys.modules``); with whether that None
+    part of the name is not found (or is blocked in ``sys.modules``); with whether the answer
     is certain (see :func:`would_read` for when it is not)."""
     parts = name.split(".")
     search: list[str] | None = None
@@ -79,6 +79,7 @@ def _located(name: str) -> tuple[Any, bool]:
     # Whether a package not imported yet, the one searched last or one above it, runs code of
     # its own when imported, which may add to the search locations the specs give.
     extensible = False
+    doubtful = False  # a finder the import system would ask first was not asked
     locations: Any = ()
     try:
         for depth in range(1, len(parts) + 1):
@@ -89,12 +90,13 @@ def _located(name: str) -> tuple[Any, bool]:
                     return None, True
                 locations = getattr(found, "__path__", None)
                 extensible = False
-            elif locations is None:
-                return None, True  # below a module, not a package, only what is imported
+            elif locations is None:  # below a module, not a package, only what is imported --
+                return None, not extensible  # unless its code, not run yet, makes it one
             else:
                 found, certain = _find_spec(partial, search)
                 if found is None:
                     return None, certain and not extensible
+                doubtful = doubtful or not certain
                 locations = found.submodule_search_locations
                 # A namespace package has no __init__ (but may lie in one that has).
                 extensible = extensible or found.origin is not None
@@ -102,16 +104,16 @@ def _located(name: str) -> tuple[Any, bool]:
                 search = list(locations)
     except Exception:  # a package whose __path__ cannot be read: nothing can be told
         return None, False
-    return found, True
+    return found, not doubtful
 
 
 _OLDER_FINDERS_ASKED = sys.version_info < (3, 12)
 
 
 def _find_spec(name: str, search: Sequence[str] | None) -> tuple[Any, bool]:
-    """The first spec a finder on ``sys.meta_path`` gives for ``name``, and whether finding
-    none is certain: not if a finder failed, or is one of the older protocol that the import
-    system still asks before Python 3.12 (``find_module`` only), which is not asked here."""
+    """The first spec a finder on ``sys.meta_path`` gives for ``name``, and whether that is
+    certain: not if a finder failed, or is one of the older protocol that the import system
+    still asks before Python 3.12 (``find_module`` only), which is not asked here."""
     certain = True
     for finder in list(sys.meta_path):
         find_spec = getattr(finder, "find_spec", None)
@@ -127,7 +129,7 @@ def _find_spec(name: str, search: Sequence[str] | None) -> tuple[Any, bool]:
             certain = False
             continue
         if spec is not None:
-            return spec, True
+            return spec, certain
     return None, certain
 
 
@@ -166,14 +168,18 @@ def _path_spec(name: str, search: Sequence[str]) -> Any:
 
 
 def entry_spec(finder: Any, name: str) -> Any:
-    """What one path entry's finder finds for ``name``; a finder of the older protocol (Python
-    3.9's zipimporter has only ``find_loader``) is asked as the import system asks it."""
+    """What one path entry's finder finds for ``name``; a finder of the older protocols
+    (Python 3.9's zipimporter has only ``find_loader``; before 3.12, ``find_module`` is asked
+    too) is asked as the import system asks it."""
     if hasattr(finder, "find_spec"):
         return finder.find_spec(name)
-    find_loader = getattr(finder, "find_loader", None)
-    if find_loader is None:
+    portions: Sequence[str] = ()
+    if hasattr(finder, "find_loader"):
+        loader, portions = finder.find_loader(name)
+    elif _OLDER_FINDERS_ASKED and hasattr(finder, "find_module"):
+        loader = finder.find_module(name)
+    else:
         return None
-    loader, portions = find_loader(name)
     if loader is None:
         return _namespace(name, portions) if portions else None
     from importlib.util import spec_from_loader

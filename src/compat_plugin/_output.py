@@ -60,16 +60,19 @@ def cache_columns(state: Any, wide: bool) -> tuple[str, str, str]:
             "per-user" if state.per_user else "beside", place)
 
 
-# Characters a terminal acts on rather than shows -- controls (C0, DEL, C1) and those that
-# reorder what follows (bidirectional overrides and isolates) -- as escapes: a docstring or an
-# exception message (a plugin's, a cache's) must not move the cursor or reverse a line.
-_ACTED_ON = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+# Characters a terminal acts on rather than shows -- controls (C0 but the newline, DEL, C1)
+# and those that reorder what follows (bidirectional overrides and isolates) -- as escapes: a
+# docstring, a name or an exception message (a plugin's, a cache's) must not move the cursor
+# or reverse a line.
+_ACTED_ON = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))
+             if code != 0x0A}
 _ACTED_ON.update({code: f"\\u{code:04x}" for code in (*range(0x202A, 0x202F),
                                                        *range(0x2066, 0x206A))})
 
 
 def shown(text: str) -> str:
-    """``text`` with the characters a terminal would act on written as escapes."""
+    """``text`` with the characters a terminal would act on written as escapes (its lines
+    kept); shown twice, it is as shown once."""
     return text.translate(_ACTED_ON)
 
 

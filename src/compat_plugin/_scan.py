@@ -49,7 +49,7 @@ class Scan(NamedTuple):
     ``records`` is None if nothing could be taken from it (the import failed, or an entry
     point's object is missing or no plugin); ``errors`` says why, and names objects whose
     inspection failed; ``missing`` holds the modules its import looked for in vain, each with
-    the module whose first import looked (``_store.Miss``), sorted;
+    the module whose first import looked (``_entries.Miss``), sorted;
     ``preloaded`` is true if the module was imported before this scan (by another plugin
     module, say), so what was seen may predate its file (``Scanner.reflects``) and, if no scan
     of this process imported it, ``missing`` may be incomplete; ``file`` is the module's

@@ -69,8 +69,6 @@ def digest(text: str) -> str:
     return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
-
-
 def write_atomic(path: str, data: bytes) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix.
 
