@@ -41,10 +41,11 @@ def would_read(name: str, recorded: str) -> bool:
     symbolic link) are one.
 
     Asked as :func:`importable` asks.  No when nothing would import the module at all.  Yes
-    where the finders cannot tell, and the scan's stamp alone decides: a finder fails, the
-    module has no file, or it is not found in a package not imported yet -- its ``__init__``
-    may extend its own ``__path__`` (pkgutil's namespace packages), and no finder sees what
-    running it would add.
+    where the finders cannot tell, and the scan's stamp alone decides: a finder fails, or is
+    of the protocol older than ``find_spec``, which Python asks before 3.12; the module has no
+    file; or it is not found below a package (or a module) not imported yet, whose code may
+    extend its ``__path__`` (pkgutil's namespace packages; a module making itself a package),
+    and no finder sees what running it would add.
     """
     found, certain = _located(name)
     if found is None or not certain:
