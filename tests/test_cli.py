@@ -269,6 +269,10 @@ def test_what_a_terminal_would_act_on_is_shown_as_escapes(tree: PluginTree) -> N
         printed = cli(*command, tree.plugins_name, *filter(None, [name]), path=[tree.root])
         assert "\\x1b[7m" in printed.stdout + printed.stderr, command
         assert not {"\x1b", "\u202e"} & set(printed.stdout + printed.stderr), command
+    # JSON is for programs: the text as raised, escaped by JSON's own rules.
+    explained = json.loads(cli("explain", tree.plugins_name, "broken", "--json",
+                               path=[tree.root]).stdout)
+    assert "reversed \u202e \x1b[7m text" in explained["verdicts"][0]["reason"]
 
 
 def test_an_output_that_escapes_in_its_own_way_is_left_so(tree: PluginTree) -> None:

@@ -146,7 +146,8 @@ def unexported_reason(module: ModuleRecords) -> str | None:
 
 def describe_error(error: LoadError) -> str:
     """The exception, and where the plugin's own code raised it (or which entry point named
-    what could not be imported), :func:`shown`."""
+    what could not be imported).  As raised: what prints it shows it (:func:`shown`), and JSON
+    escapes it its own way."""
     text = f"{type(error.error).__name__}: {error.error}"
     where = error.raised_at()
     if where:
@@ -154,6 +155,6 @@ def describe_error(error: LoadError) -> str:
     elif isinstance(error.error, ImportError) and error.origin.entry_point is not None:
         text = (f"{text} (named by the entry point {error.origin.entry_point!r} of "
                 f"{error.origin.distribution} {error.origin.version})")
-    return shown(text)
+    return text
 
 
