@@ -746,6 +746,44 @@ def test_cache_clear_removes_one_package_s_caches(
     assert not fallback.exists()
 
 
+# A writer killed between writing its temporary file and renaming it over the cache: here
+# no temporary is renamed, then the process is killed, leaving every one it wrote.
+_KILLED_WRITER = """
+import os, signal, sys
+os.replace = lambda source, target: None
+import compat_plugin, {package} as plugins
+list(compat_plugin.getPlugins(compat_plugin.IPlugin, plugins))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("command", ["clear", "regenerate"])
+def test_cache_commands_remove_what_a_killed_writer_left(
+    tree: PluginTree, wheels: dict[str, Path], tmp_path: Path, command: str
+) -> None:
+    tree.plugin("alpha", ALPHA)
+    site = install_wheels(tmp_path / "site", wheels["hostapp-2.0"])
+    path = [tree.root, site]
+    killed = run_python(_KILLED_WRITER.format(package=tree.plugins_name), path=path,
+                        check=False)
+    assert killed.returncode == -9, killed.stderr
+    left = sorted([*tree.plugins_dir.glob("__pycache__/.compat_plugin.*"),
+                   *site.glob("__pycache__/.compat_plugin.*")])
+    assert {path.parent for path in left} == {tree.plugins_dir / "__pycache__",
+                                             site / "__pycache__"}
+    assert tree.cache_files() == [] and indexes_of(tree.plugins_name, site) == []
+    # A file of another name beside them is not compat_plugin's.
+    other = tree.plugins_dir / "__pycache__" / ".compat_plugin.notes"
+    other.write_text("mine")
+
+    ran(cli("cache", command, tree.plugins_name, path=path))
+    assert not any(path.exists() for path in left)
+    assert other.read_text() == "mine"
+    written = command == "regenerate"
+    assert bool(tree.cache_files()) is written
+    assert bool(indexes_of(tree.plugins_name, site)) is written
+
+
 def test_cache_clear_without_package_empties_the_user_cache(tree: PluginTree) -> None:
     tree.plugin("alpha", ALPHA)
     tree.write("more/__init__.py", PLUGINS_INIT)

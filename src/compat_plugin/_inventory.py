@@ -59,20 +59,24 @@ def cache_states(package: ModuleType) -> Iterator[CacheState]:
 
 
 def cache_places(package: ModuleType) -> list[str]:
-    """Every file that may hold a cache of ``package``, written or not."""
+    """Every file that may hold a cache of ``package``, written or not, and the temporaries
+    of them that writers killed before renaming them left beside them."""
     places: list[str] = []
     for listing in plugin_directories(package):
         places += directory_places(listing.directory, listing.in_archive)
     for _, entry in path_entries():
         places += index_places(entry, package.__name__, True)
-    return places
+    return places + [left for place in places for left in _left_behind(place)]
 
 
+# ``write_atomic``'s temporary of a file NAME is ``.NAME`` and this; it stays only where its
+# writer was killed between writing and renaming it.
+_TEMPORARY = r"\.[0-9]+\.[0-9a-f]{8}"
 # The names of the files compat_plugin keeps in the per-user cache: a directory's cache at its
 # top (``_directory_file.per_user_path``), an entry's index in ``entry-points/``
 # (``_entrypoints``), each a 16-digit digest, a group for an index, the interpreter tag and
-# ``.json``; and ``write_atomic``'s temporaries of them, left by a writer that was killed.
-_OWN_FILE = re.compile(r"\.?[0-9a-f]{16}\..+\.json(\.[0-9]+\.[0-9a-f]{8})?")
+# ``.json``; and the temporaries of them.
+_OWN_FILE = re.compile(rf"\.?[0-9a-f]{{16}}\..+\.json({_TEMPORARY})?")
 _OWN_FOLDERS = ("", "entry-points")
 
 
@@ -90,6 +94,18 @@ def per_user_files() -> list[str]:
         except OSError:
             continue
     return sorted(found)
+
+
+def _left_behind(place: str) -> list[str]:
+    """The temporaries of the file ``place`` left beside it (files only)."""
+    folder, name = os.path.split(place)
+    temporary = re.compile(re.escape(f".{name}") + _TEMPORARY)
+    try:
+        with os.scandir(folder) as listing:
+            return [entry.path for entry in listing if temporary.fullmatch(entry.name)
+                    and entry.is_file(follow_symlinks=False)]
+    except OSError:
+        return []
 
 
 def _directory_states(package: str, listing: Listing, own: Listing) -> Iterator[CacheState]:

@@ -77,6 +77,7 @@ def write_atomic(path: str, data: bytes) -> None:
     """
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
+    # Named as ``_inventory`` knows a temporary a killed writer left, for ``cache clear``.
     unique = f"{os.getpid()}.{os.urandom(4).hex()}"
     temporary = os.path.join(parent, f".{os.path.basename(path)}.{unique}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
