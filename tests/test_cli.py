@@ -854,6 +854,28 @@ def test_cache_info_lists_files_sizes_and_currency(
                      "writable": True, "per_user": False}
 
 
+def test_cache_info_says_a_damaged_cache_is_unusable(
+    tree: PluginTree, wheels: dict[str, Path], tmp_path: Path
+) -> None:
+    """Not "not current for" every module: the file itself is of no use."""
+    tree.plugin("alpha", ALPHA)
+    site = install_wheels(tmp_path / "site", wheels["hostapp-2.0"])
+    path = [tree.root, site]
+    ran(cli("list", tree.plugins_name, path=path))
+    described = (f"directory {tree.plugins_dir}", f"entry points {site}")
+
+    def rows() -> dict[str, tuple[str, ...]]:
+        _, found = table(ran(cli("cache", "info", tree.plugins_name, "--wide", path=path)))
+        return {row[1]: row for row in found if row[1] in described}
+
+    written = rows()
+    assert [written[name][4] for name in described] == ["yes", "yes"]
+    for name in described:
+        Path(written[name][5]).write_bytes(b"not a cache\n")
+    assert [rows()[name][4] for name in described] == [
+        "no: unusable: unreadable, damaged or written for another place"] * 2
+
+
 def test_cache_info_after_clear_shows_where_each_cache_would_be(tree: PluginTree) -> None:
     tree.plugin("alpha", ALPHA)
     ran(cli("list", tree.plugins_name, path=[tree.root]))

@@ -14,10 +14,14 @@ from typing import NamedTuple
 
 from ._directories import Listing, plugin_directories
 from ._directory_cache import DirectoryCache, ModuleFile, describes
+from ._directory_file import NOTHING_STORED
 from ._directory_file import cache_places as directory_places
 from ._entrypoints import EntryIndex, index_places, read_index_at
 from ._path_entries import entry_state, holds_no_metadata, path_entries
 from ._store import user_cache_root
+
+# Why a cache file that is there is of no use; which of these it is, the debug log says.
+_UNUSABLE = "unusable: unreadable, damaged or written for another place"
 
 
 class CacheState(NamedTuple):
@@ -121,9 +125,12 @@ def _directory_states(package: str, listing: Listing, own: Listing) -> Iterator[
             if not describes(stored.get(name), ModuleFile(name, own.files[at], own.stamp(at)),
                              stored.written_ns)
         ]
-        why = f"not current for {', '.join(sorted(stale))}" if stale else ""
+        usable = stored is not NOTHING_STORED
+        why = (_UNUSABLE if not usable
+               else f"not current for {', '.join(sorted(stale))}" if stale else "")
         states.append(CacheState(package, "directory", listing.directory, place, True, size,
-                                 not stale, why, _writable(place), _per_user(place)))
+                                 usable and not stale, why, _writable(place),
+                                 _per_user(place)))
     yield from states or [_unwritten(package, "directory", listing.directory, places)]
 
 
@@ -142,7 +149,7 @@ def _index_states(group: str, entry: str) -> Iterator[CacheState]:
             continue
         index = read_index_at(place, entry, group)
         current = index is not None and index.describes(state)
-        why = "unreadable" if index is None else _index_note(index, current)
+        why = _UNUSABLE if index is None else _index_note(index, current)
         states.append(CacheState(group, "entry points", entry or ".", place, True, size,
                                  current, why, _writable(place), _per_user(place)))
     # Unwritten, it would go beside only where a __pycache__ is already kept (or once the
