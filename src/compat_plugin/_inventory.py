@@ -20,7 +20,8 @@ from ._entrypoints import EntryIndex, index_places, read_index_at
 from ._path_entries import entry_state, holds_no_metadata, path_entries
 from ._store import user_cache_root
 
-# Why a cache file that is there is of no use; which of these it is, the debug log says.
+# Why a cache file that is there is of no use: one phrase for both kinds of cache, which
+# their readers do not tell apart.
 _UNUSABLE = "unusable: unreadable, damaged or written for another place"
 
 
