@@ -851,7 +851,7 @@ def test_cache_info_lists_files_sizes_and_currency(
     assert state == {"package": tree.plugins_name, "kind": "directory",
                      "describes": str(tree.plugins_dir), "place": str(cache), "written": True,
                      "size": cache.stat().st_size, "current": True, "why": "",
-                     "writable": True, "per_user": False}
+                     "writable": True, "per_user": False, "stale": []}
 
     # A file that is of no use at all is not "not current for" every module.
     (index,) = [row[5] for row in info() if row[1] == f"entry points {site}"]

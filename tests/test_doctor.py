@@ -210,6 +210,14 @@ def test_stale_caches_that_nobody_can_rewrite_are_problems(
     report(tree.plugins_name, path=[base], env=env, status=0)
     assert report(tree.plugins_name, path=[base], env=env, user=NOBODY,
                   status=0)["problems"] == []
+    # A module that fails to import is in no cache: a rewrite would not help, so the cache
+    # it leaves stale is no second problem.
+    tree.plugin("broken", 'raise ValueError("broken")\n')
+    report(tree.plugins_name, path=[base], env=env)
+    document = report(tree.plugins_name, path=[base], env=env, user=NOBODY)
+    (state,) = [c for c in document["caches"] if c["kind"] == "directory" and c["written"]]
+    assert (state["current"], state["writable"], state["stale"]) == (False, False, ["broken"])
+    assert document["problems"] == [f"failed: {tree.plugins_name}.broken"]
 
 
 def test_runs_in_a_few_seconds_for_twisted_s_own_plugins() -> None:

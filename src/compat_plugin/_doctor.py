@@ -83,10 +83,13 @@ class Report(NamedTuple):
     @property
     def problems(self) -> list[str]:
         """What a CI job should fail on: candidates that failed or are not plugins, caches
-        that are stale where nothing can rewrite them, and name clashes."""
+        that are stale where nothing can rewrite them (for more than modules that fail to
+        import: no cache holds those, a rewrite would not help), and name clashes."""
         found = [f"{f.fate}: {f.target}" for f in self.fates if f.fate in _BAD_FATES]
+        failing = {f.target for f in self.fates if f.fate == "failed"}
         found += [f"stale and not writable: {c.place}" for c in self.caches
-                  if c.written and not c.current and not c.writable]
+                  if c.written and not c.current and not c.writable
+                  and not (c.stale and {f"{c.package}.{name}" for name in c.stale} <= failing)]
         found += [f"{c.key} {c.value!r} claimed by {', '.join(c.plugins)}" for c in self.clashes]
         return found
 

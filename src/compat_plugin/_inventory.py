@@ -34,7 +34,8 @@ class CacheState(NamedTuple):
     (None when not written); ``why`` what is stale, if anything (for a current entry-point
     index, what it could not read, if anything); ``writable`` whether this
     process could write it; ``per_user`` whether it is in the per-user cache (else beside
-    what it describes).
+    what it describes); ``stale`` the short names of the modules a written directory cache
+    is not current for, sorted (every module, for an unusable file; empty for an index).
     """
 
     package: str
@@ -47,6 +48,7 @@ class CacheState(NamedTuple):
     why: str
     writable: bool
     per_user: bool
+    stale: tuple[str, ...] = ()
 
 
 def cache_states(package: ModuleType) -> Iterator[CacheState]:
@@ -121,17 +123,17 @@ def _directory_states(package: str, listing: Listing, own: Listing) -> Iterator[
         if size is None:
             continue
         stored = DirectoryCache(listing, package).stored(place)
-        stale = [
+        stale = tuple(sorted(
             name for at, name in enumerate(own.names)
             if not describes(stored.get(name), ModuleFile(name, own.files[at], own.stamp(at)),
                              stored.written_ns)
-        ]
+        ))
         usable = stored is not NOTHING_STORED
         why = (_UNUSABLE if not usable
-               else f"not current for {', '.join(sorted(stale))}" if stale else "")
+               else f"not current for {', '.join(stale)}" if stale else "")
         states.append(CacheState(package, "directory", listing.directory, place, True, size,
                                  usable and not stale, why, _writable(place),
-                                 _per_user(place)))
+                                 _per_user(place), stale))
     yield from states or [_unwritten(package, "directory", listing.directory, places)]
 
 
