@@ -66,7 +66,7 @@ def _rewritten_in_place(entry: str, found: list[Any]) -> tuple[Watched, ...]:
                  *filter(None, [getattr(site, "getusersitepackages", str)()])]
     if os.path.realpath(entry or ".") in {os.path.realpath(place) for place in installed}:
         return ()
-    places = (_location(dist)[0] for dist in found)
+    places = (_metadata_directory(dist) for dist in found)
     return tuple(Watched.now(where) for where in places
                  if where.endswith(".egg-info") and os.path.isdir(where))
 
@@ -169,9 +169,8 @@ def _has_metadata(dist: Any) -> bool:
         return False
 
 
-def _location(dist: Any) -> tuple[str, Stamp | None]:
-    """Where ``dist``'s metadata is, and the stamp of its ``entry_points.txt`` when that is a
-    file on the file system (inside an archive the archive's own stamp stands for it).
+def _metadata_directory(dist: Any) -> str:
+    """Where ``dist``'s metadata is.
 
     importlib-metadata has no public name for a distribution's metadata directory; its
     ``PathDistribution`` keeps it as ``_path``, relative where the ``sys.path`` entry is
@@ -179,9 +178,17 @@ def _location(dist: Any) -> tuple[str, Stamp | None]:
     """
     path = getattr(dist, "_path", None)
     if isinstance(path, pathlib.PurePath):
-        where = os.path.abspath(path)
+        return os.path.abspath(path)
+    return str(path if path is not None else dist)
+
+
+def _location(dist: Any) -> tuple[str, Stamp | None]:
+    """Where ``dist``'s metadata is, and the stamp of its ``entry_points.txt`` when that is a
+    file on the file system (inside an archive the archive's own stamp stands for it)."""
+    where = _metadata_directory(dist)
+    if isinstance(getattr(dist, "_path", None), pathlib.PurePath):
         return where, Stamp.of(os.path.join(where, "entry_points.txt"))
-    return str(path if path is not None else dist), None
+    return where, None
 
 
 class _Failed(Value):
