@@ -962,6 +962,43 @@ def test_each_optimization_level_keeps_its_own_cache(tree: PluginTree) -> None:
         f"compat_plugin.{TAG}.opt-2.json"]
 
 
+def test_a_pycache_prefix_keeps_every_cache_out_of_the_tree(
+    tree: PluginTree, tmp_path: Path, wheels: dict[str, Path]
+) -> None:
+    """``PYTHONPYCACHEPREFIX`` moves bytecode out of the source tree (kept clean, or mounted
+    read-only); the caches go where the bytecode goes, and a warm call still uses them: no
+    ``__pycache__`` appears in the plugin directory nor in a ``sys.path`` entry holding a
+    distribution, and ``cache clear`` finds what it removes there."""
+    tree.plugin("wanted", plugin_source("wanted"))
+    tree.plugin("other", plugin_source("other", "ITestPlugin2"))
+    extra = install_wheels(tmp_path / "extra", wheels["optdep-1.0"])
+    prefix = tmp_path / "prefix"
+    env = {"PYTHONPYCACHEPREFIX": str(prefix), "PYTHONDONTWRITEBYTECODE": ""}
+    body = 'out["calls"] = [tags("ITestPlugin")]'
+    cold = run_tree(tree, body, path=[extra], env=env, counter=None)
+    warm = run_tree(tree, body, path=[extra], env=env, counter=None)
+    assert cold["calls"] == warm["calls"] == [["wanted"]]
+    assert (cold["loaded"], warm["loaded"]) == (["other", "wanted"], ["wanted"])
+    # (pip wrote the bytecode of the modules it installed; nothing else may add one)
+    assert sorted(tree.root.rglob("__pycache__")) == [] and not (extra / "__pycache__").exists()
+
+    def mirrored(directory: Path) -> Path:
+        return prefix / directory.resolve().relative_to(directory.resolve().anchor)
+
+    directory_cache = mirrored(tree.plugins_dir) / f"compat_plugin.{TAG}.json"
+    index = (mirrored(extra) /
+             f"compat_plugin.entry-points.{tree.plugins_name}.{TAG}.json")
+    assert read_cache(directory_cache, tree.plugins_dir, tree.plugins_name).stamps.keys() == {
+        "wanted", "other"}
+    assert json.loads(index.read_text())["group"] == tree.plugins_name
+    environment = {**os.environ, **env,
+                   "PYTHONPATH": os.pathsep.join([str(tree.root), str(extra), LIBRARY])}
+    cleared = subprocess.run(
+        [sys.executable, "-m", "compat_plugin", "cache", "clear", tree.plugins_name],
+        env=environment, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert cleared.returncode == 0, cleared.stderr
+    assert not directory_cache.exists() and not index.exists()
+
 def test_boolean_mtime_is_not_an_integer(
     ptree: PluginTree, caplog: pytest.LogCaptureFixture
 ) -> None:

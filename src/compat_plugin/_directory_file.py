@@ -42,7 +42,8 @@ Only the lines of modules whose details mention the asked interface are ever dec
 checksum is what lets the others be trusted undecoded -- a damaged line, or a damaged header
 (a byte of ``missing`` too), damages the whole file, which is then ignored and rewritten.
 
-Where it lives: ``<plugin dir>/__pycache__/compat_plugin.<interpreter>.json``; when that cannot
+Where it lives: ``<plugin dir>/__pycache__/compat_plugin.<interpreter>.json`` (under a pycache
+prefix, beside the directory's bytecode there: ``_store.bytecode_directory``); when that cannot
 be written (site-wide installs, zip archives), ``<per-user cache>/<digest of the directory's
 real path>.<interpreter>.json``.
 """
@@ -61,6 +62,7 @@ from ._store import (
     INT,
     MISSES,
     STR,
+    bytecode_directory,
     digest,
     equal_to,
     interpreter_tag,
@@ -88,7 +90,8 @@ _HEADER = record(
 
 def beside_path(directory: str) -> str:
     """The cache file kept beside the plugin modules it describes."""
-    return os.path.join(directory, "__pycache__", f"compat_plugin.{interpreter_tag()}.json")
+    return os.path.join(bytecode_directory(directory),
+                        f"compat_plugin.{interpreter_tag()}.json")
 
 
 def per_user_path(directory: str) -> str:

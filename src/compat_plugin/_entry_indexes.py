@@ -21,7 +21,7 @@ from ._entrypoints import (
 from ._log import logger
 from ._path_entries import custom_finders, entry_state, holds_no_metadata, path_entries
 from ._records import Origin, Stamp, Value
-from ._store import CacheFile, writes_disabled
+from ._store import CacheFile, bytecode_directory, writes_disabled
 
 # -- a group's view: the indexes merged -----------------------------------------------------
 
@@ -265,14 +265,14 @@ def _built(entry: str, group: str, stamp: Stamp | None, links: int,
 
 
 def may_live_beside(index: EntryIndex, forced: bool = False) -> bool:
-    """Whether an index may be written into its entry's ``__pycache__``: the entry is a
-    directory that holds distributions or already has one (so no cache directory is created
+    """Whether an index may be written where its entry's bytecode is kept (its
+    ``__pycache__``, or under the pycache prefix): the entry is a directory that holds
+    distributions or already has that bytecode directory (so no cache directory is made for
     where a program merely runs), or ``forced`` (``cache regenerate``)."""
-    directory = index.entry or "."
-    if not os.path.isdir(directory):
+    if not os.path.isdir(index.entry or "."):
         return False
     return (forced or index.names != "\n" or index.nameless != "\n"
-            or os.path.isdir(os.path.join(directory, "__pycache__")))
+            or os.path.isdir(bytecode_directory(index.entry)))
 
 
 def make_pycaches() -> None:
@@ -290,10 +290,10 @@ def _made_pycache(entry: str) -> bool:
 
     Creating it changes the entry's stamp, and so would the first module imported from there
     (Python writes its bytecode beside it): an index stamped before either would be stale for
-    the next process.
+    the next process.  Under a pycache prefix neither goes into the entry: nothing is made.
     """
-    directory = os.path.join(entry or ".", "__pycache__")
-    if writes_disabled() or os.path.isdir(directory):
+    directory = bytecode_directory(entry)
+    if writes_disabled() or sys.pycache_prefix is not None or os.path.isdir(directory):
         return False
     try:
         os.mkdir(directory)

@@ -53,9 +53,10 @@ module would still be imported from that file (``_resolver``); they survive a re
 
 Where it lives: ``<entry>/__pycache__/compat_plugin.entry-points.<group>.<interpreter>.json``
 when the entry is a directory that holds distributions or already has a ``__pycache__`` (and is
-writable), else ``<per-user cache>/entry-points/<digest of the entry's real path>.<group>.
-<interpreter>.json``.  An entry that does not exist holds nothing and gets no index, nor does a
-directory none of whose names is a metadata directory (``holds_no_metadata``).
+writable; under a pycache prefix, the entry's bytecode directory there), else
+``<per-user cache>/entry-points/<digest of the entry's real path>.<group>.<interpreter>.json``.
+An entry that does not exist holds nothing and gets no index, nor does a directory none of
+whose names is a metadata directory (``holds_no_metadata``).
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ from ._store import (
     STAMP,
     STR,
     CacheFile,
+    bytecode_directory,
     digest,
     equal_to,
     interpreter_tag,
@@ -296,7 +298,7 @@ BESIDE_PREFIX = "compat_plugin.entry-points."
 
 
 def _beside_place(entry: str, group: str) -> str:
-    return os.path.join(entry or ".", "__pycache__",
+    return os.path.join(bytecode_directory(entry),
                         f"{BESIDE_PREFIX}{group}.{interpreter_tag()}.json")
 
 

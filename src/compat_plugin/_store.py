@@ -2,7 +2,8 @@
 
 Two caches use these helpers: a plugin directory's (``_directory_file``) and a ``sys.path``
 entry's entry-point index (``_entrypoints``), each *beside* what it describes when that place
-can be written, else in the *per-user cache*: ``$COMPAT_PLUGIN_CACHE_DIR``, else the system's
+can be written -- where Python keeps the bytecode of modules there (``bytecode_directory``) --
+else in the *per-user cache*: ``$COMPAT_PLUGIN_CACHE_DIR``, else the system's
 cache directory (``$XDG_CACHE_HOME`` or ``~/.cache`` on Linux and other Unix systems,
 ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows) followed by ``compat_plugin``.
 ``COMPAT_PLUGIN_NO_CACHE_WRITE`` (non-empty, not ``0``) stops all writing, and
@@ -38,6 +39,20 @@ def interpreter_tag() -> str:
     tag = sys.implementation.cache_tag
     tag = tag or f"{sys.implementation.name}-{sys.version_info[0]}{sys.version_info[1]}"
     return f"{tag}.opt-{sys.flags.optimize}" if sys.flags.optimize else tag
+
+
+def bytecode_directory(directory: str) -> str:
+    """Where Python keeps the bytecode of the modules in ``directory`` (``""``: the working
+    directory), and so where a cache kept *beside* them goes: their ``__pycache__``, or, when
+    ``sys.pycache_prefix`` is set (``PYTHONPYCACHEPREFIX``, ``-X pycache_prefix``), the
+    directory the import system's own rule gives under that prefix -- nothing is then written
+    into ``directory`` itself."""
+    directory = directory or "."
+    if sys.pycache_prefix is None:
+        return os.path.join(directory, "__pycache__")
+    from importlib.util import cache_from_source
+
+    return os.path.dirname(cache_from_source(os.path.join(directory, "module.py")))
 
 
 def user_cache_root() -> str:

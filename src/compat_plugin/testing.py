@@ -222,10 +222,11 @@ def _isolated_plugin_discovery(tmp_path_factory: pytest.TempPathFactory,
 def _indexes_beside(entries: list[str]) -> set[str]:
     """The entry-point indexes kept beside ``entries``."""
     from ._entrypoints import BESIDE_PREFIX
+    from ._store import bytecode_directory
 
     found: set[str] = set()
     for entry in entries:
-        directory = os.path.join(entry or ".", "__pycache__")
+        directory = bytecode_directory(entry)
         try:
             names = os.listdir(directory)
         except (OSError, TypeError, ValueError):
