@@ -345,6 +345,27 @@ def test_interpreter_tag(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _store.interpreter_tag() == f"{sys.implementation.name}-{major}{minor}"
 
 
+def test_bytecode_directory_follows_the_pycache_prefix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beside is where the bytecode goes: ``__pycache__``, or the directory's mirror under
+    ``sys.pycache_prefix`` (a relative directory, the working directory's, taken from where
+    the process is)."""
+    plugins = tmp_path / "src" / "plugins"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "pycache_prefix", None)
+    assert _store.bytecode_directory(str(plugins)) == str(plugins / "__pycache__")
+    assert _store.bytecode_directory("") == os.path.join(".", "__pycache__")
+    prefix = tmp_path / "prefix"
+    monkeypatch.setattr(sys, "pycache_prefix", str(prefix))
+    mirror = prefix / plugins.relative_to(plugins.anchor)
+    assert _store.bytecode_directory(str(plugins)) == str(mirror)
+    assert _store.bytecode_directory(os.path.join("src", "plugins")) == str(mirror)
+    assert _store.bytecode_directory("") == str(prefix / tmp_path.relative_to(tmp_path.anchor))
+    monkeypatch.setattr(sys.implementation, "cache_tag", None)
+    assert _store.bytecode_directory(str(plugins)) == str(plugins / "__pycache__")
+
+
 @pytest.mark.parametrize("level", ["1", "2"])
 def test_interpreter_tag_names_the_optimization_level(level: str) -> None:
     """As bytecode: ``-O`` drops ``if __debug__:`` code, ``-OO`` docstrings too."""

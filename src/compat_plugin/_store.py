@@ -48,11 +48,13 @@ def bytecode_directory(directory: str) -> str:
     directory the import system's own rule gives under that prefix -- nothing is then written
     into ``directory`` itself."""
     directory = directory or "."
-    if sys.pycache_prefix is None:
+    # An interpreter without a cache tag keeps no bytecode at all, nor a rule for where.
+    if sys.pycache_prefix is None or sys.implementation.cache_tag is None:
         return os.path.join(directory, "__pycache__")
     from importlib.util import cache_from_source
 
-    return os.path.dirname(cache_from_source(os.path.join(directory, "module.py")))
+    return os.path.dirname(cache_from_source(os.path.join(os.path.abspath(directory),
+                                                          "module.py")))
 
 
 def user_cache_root() -> str:
