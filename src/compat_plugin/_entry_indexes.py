@@ -292,8 +292,8 @@ def _made_pycache(entry: str) -> bool:
     (Python writes its bytecode beside it): an index stamped before either would be stale for
     the next process.  Under a pycache prefix neither goes into the entry: nothing is made.
     """
-    directory = bytecode_directory(entry)
-    if writes_disabled() or sys.pycache_prefix is not None or os.path.isdir(directory):
+    directory = os.path.join(entry or ".", "__pycache__")
+    if writes_disabled() or bytecode_directory(entry) != directory or os.path.isdir(directory):
         return False
     try:
         os.mkdir(directory)
