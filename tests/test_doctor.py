@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,6 +173,30 @@ def test_healthy_package_exits_0(tree: PluginTree) -> None:
     result = doctor(tree.plugins_name, path=[tree.root])
     assert result.returncode == 0
     assert result.stdout.strip().endswith(": healthy")
+
+
+def test_measurements_use_the_caches_of_the_doctor_s_own_interpreter_options(
+    tree: PluginTree, tmp_path: Path
+) -> None:
+    """Run as ``python -O -X pycache_prefix=...``, the doctor's timing children run the same
+    way: they use (and write) the ``-O`` caches under the prefix, not others in the tree."""
+    tree.plugin("one", TAP.replace("{name}", "one"))
+    prefix = tmp_path / "prefix"
+    # The doctor itself, started with those options by a child that has PYTHONPATH set up.
+    options = ["-O", "-X", f"pycache_prefix={prefix}", "-c", DOCTOR.format(user=None)]
+    relay = ("import subprocess, sys\n"
+             f"command = [sys.executable, *{options!r}, *sys.argv[1:]]\n"
+             "sys.exit(subprocess.run(command).returncode)\n")
+    environment = {"PYTHONOPTIMIZE": "", "PYTHONPYCACHEPREFIX": ""}
+    result = run_python(relay, path=[tree.root], env=environment, check=False,
+                        args=["doctor", tree.plugins_name, "--json"])
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    (one,) = json.loads(result.stdout)["reports"]
+    assert [call["warm"] is not None for call in one["calls"]] == [True]
+    assert not (tree.plugins_dir / "__pycache__").exists()
+    mirror = prefix / tree.plugins_dir.resolve().relative_to(tree.plugins_dir.resolve().anchor)
+    assert sorted(p.name for p in mirror.glob("compat_plugin.*")) == [
+        f"compat_plugin.{sys.implementation.cache_tag}.opt-1.json"]
 
 
 @pytest.fixture

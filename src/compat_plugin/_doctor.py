@@ -216,8 +216,16 @@ def _children(codes: Sequence[str], env: dict[str, str] | None = None) -> list[f
     """Run each code in a fresh interpreter, as many at once as there are CPUs; the number
     each printed last (None if it failed)."""
     environment = {**os.environ, **(env or {})}
-    # The children's sys.path is this process's, so they find what it found.
+    # The children's sys.path is this process's, so they find what it found; and they use the
+    # caches it uses: those of its optimization level, where its pycache prefix puts them
+    # (set by options, ``-O`` and ``-X pycache_prefix``, these would be lost).
     environment["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if isinstance(p, str))
+    for name, value in (("PYTHONOPTIMIZE", sys.flags.optimize or None),
+                        ("PYTHONPYCACHEPREFIX", sys.pycache_prefix)):
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = str(value)
 
     def run(code: str) -> float | None:
         try:
