@@ -838,6 +838,9 @@ def test_cache_info_lists_files_sizes_and_currency(
     assert entries[f"entry points {site}"][4] == "not written"
 
     ran(cli("list", tree.plugins_name, path=path))
+    # Each was written where it was said to go.
+    written = {row[1]: row for row in info()}
+    assert written[f"entry points {site}"][5] == entries[f"entry points {site}"][5]
     (cache,) = tree.cache_files()
     assert directory_row(info())[3:] == (str(cache.stat().st_size), "yes", str(cache))
     tree.plugin("gamma", GAMMA)

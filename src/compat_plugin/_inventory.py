@@ -18,7 +18,7 @@ from ._directory_file import NOTHING_STORED
 from ._directory_file import cache_places as directory_places
 from ._entrypoints import EntryIndex, index_places, read_index_at
 from ._path_entries import entry_state, holds_no_metadata, path_entries
-from ._store import bytecode_directory, user_cache_root
+from ._store import user_cache_root
 
 # Why a cache file that is there is of no use: one phrase for both kinds of cache, which
 # their readers do not tell apart.
@@ -155,11 +155,9 @@ def _index_states(group: str, entry: str) -> Iterator[CacheState]:
         why = _UNUSABLE if index is None else _index_note(index, current)
         states.append(CacheState(group, "entry points", entry or ".", place, True, size,
                                  current, why, _writable(place), _per_user(place)))
-    # Unwritten, it would go beside only where the entry's bytecode directory already is (or
-    # once the entry is found to hold distributions, which only reading its metadata tells).
-    cached = os.path.isdir(bytecode_directory(entry))
-    yield from states or [_unwritten(group, "entry points", entry or ".",
-                                     places if cached else places[-1:])]
+    # Unwritten, it goes to the first of its places that can be written: the entry holds
+    # metadata directories, so a first call writes its index beside it where it can.
+    yield from states or [_unwritten(group, "entry points", entry or ".", places)]
 
 
 def _unwritten(package: str, kind: str, describes: str, places: list[str]) -> CacheState:
