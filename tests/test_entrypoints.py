@@ -586,6 +586,84 @@ def test_a_working_copy_imported_ahead_of_the_installed_module_leaves_the_index_
     assert sys.modules["ep_good.good"].__file__ == str(checkout / "ep_good" / "good.py")
 
 
+def test_a_working_copy_of_a_module_a_warm_call_loads_is_taken_for_what_it_holds(
+    sites: Sites, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The kept scan mentions the asked interface: getPlugins takes it without asking the
+    finders first, and the module's own import shows that the copy ahead was read."""
+    sites.make("site", "ephost", "ep-opt")
+    assert tags() == ["a", "always"]  # indexed: the installed module's scan
+    checkout = sites.make("checkout")
+    write(checkout / "ep_opt" / "__init__.py", "")
+    write(checkout / "ep_opt" / "mod.py", plugin("copy") + "\nmore = Plugin('more')\n")
+    for _process in range(2):  # the index keeps the installed module's scan, which is true
+        sites.fresh()
+        caplog.clear()
+        assert tags() == ["a", "copy", "more"]
+        assert problems(caplog) == []
+    sys.path.remove(str(checkout))
+    sites.fresh()
+    assert tags() == ["a", "always"]
+
+
+class Asked:
+    """A finder first on ``sys.meta_path`` that finds nothing and notes what it is asked."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        self.names.append(name)
+
+
+def test_a_warm_call_asks_the_finders_for_a_module_it_loads_only_to_import_it(
+    sites: Sites, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sites.make("site", "ephost", "ep-good")
+    assert tags() == ["a", "good"]
+    sites.fresh()
+    asked = Asked()
+    monkeypatch.setattr(sys, "meta_path", [asked, *sys.meta_path])
+    assert tags() == ["a", "good"]
+    assert asked.names.count("ep_good.good") == 1  # imported; ep_good.other (ITwo) is not
+    assert asked.names.count("ep_good.other") == 1  # asked where it would be read from
+
+
+LOOKALIKE = '''
+from zope.interface import Interface, implementer
+
+from compat_plugin import IPlugin
+
+
+class IOne(Interface):
+    "Named as the host's interface is, but another."
+
+
+@implementer(IPlugin, IOne)
+class Plugin:
+    tag = "lookalike"
+
+
+lookalike = Plugin()
+'''
+
+
+def test_a_copy_ahead_of_a_module_whose_scan_only_seemed_to_answer_is_scanned_after_the_rest(
+    sites: Sites,
+) -> None:
+    """Taken unasked because its text mentions an interface of the asked name, a kept scan
+    whose plugins provide another is confirmed once nothing is left to load."""
+    site = sites.make("site", "ephost", "ep-opt")
+    write(site / "ep_opt" / "mod.py", LOOKALIKE)
+    assert tags() == ["a"]  # indexed: its plugin provides ep_opt.mod.IOne
+    checkout = sites.make("checkout")
+    write(checkout / "ep_opt" / "__init__.py", "")
+    write(checkout / "ep_opt" / "mod.py", plugin("copy"))
+    sites.fresh()
+    assert tags() == ["a", "copy"]
+    assert sys.modules["ep_opt.mod"].__file__ == str(checkout / "ep_opt" / "mod.py")
+
+
 def test_a_module_imported_before_the_call_is_checked_where_it_was_imported_from(
     sites: Sites,
 ) -> None:

@@ -15,6 +15,7 @@ from zope.interface.interface import InterfaceClass
 
 if TYPE_CHECKING:
     from ._records import Discovery, PluginRecord
+    from ._scan import Scan
 
 _T = TypeVar("_T")
 
@@ -118,36 +119,84 @@ getPlugIns = getPlugins
 
 def _plugins(interface: InterfaceClass, package: ModuleType, disable: Iterable[str],
              enable: Iterable[str]) -> Iterator[Any]:
-    from ._interfaces import extending
-    from ._matching import adapters_to, adapts, provides
-    from ._records import PLUGIN_FAULTS, LoadError, StaleRecord
-    from ._resolver import resolver
+    from ._matching import adapters_to
+    from ._records import PLUGIN_FAULTS, LoadError
     from ._rules import Rules
+    from ._unconfirmed import Unconfirmed
 
-    adapters = adapters_to(interface)
-    accepted = extending(interface)
-    process = resolver()
-    found = process.resolve(package, Rules(disable, enable), _wanted(accepted, adapters))
-    process.report(found.errors)
-    seen: set[int] = set()
+    query = _Query(interface, package.__name__, adapters_to(interface))
+    unconfirmed = Unconfirmed()
+    wanted = _wanted(query.accepted, query.adapters)
+    found = query.process.resolve(package, Rules(disable, enable), wanted, unconfirmed)
+    query.process.report(found.errors)
+    replaced: set[tuple[str, object]] = set()
     for record in found.plugins:
-        direct = provides(record, accepted, interface)
-        if not direct and not (adapters and adapts(record.interfaces, interface)):
+        if (record.module, record.origin) in replaced or not query.answers(record):
             continue
         try:
-            value = load(record, interface if direct else None)
-            if id(value) in seen:
-                continue
-            seen.add(id(value))
-            value = value if direct else interface(value, None)
-        except StaleRecord as exc:
-            process.report_stale(record, exc, package.__name__)
-            continue
+            scan = unconfirmed.replacement(record)
         except PLUGIN_FAULTS as exc:
-            process.report([LoadError(record.qualified_name, record.origin, exc)])
+            query.process.report([LoadError(record.qualified_name, record.origin, exc)])
             continue
+        if scan is None:
+            yield from query.loaded(record)
+            continue
+        # Another copy of the module was imported: what its scan finds stands for the
+        # records kept of the one scanned before.
+        replaced.add((record.module, record.origin))
+        yield from query.scanned(scan)
+    for scan in unconfirmed.remaining():
+        yield from query.scanned(scan)
+
+
+class _Query:
+    """One ``getPlugins`` call's loading: which records answer it, and every object yielded
+    once."""
+
+    def __init__(self, interface: InterfaceClass, group: str, adapters: bool) -> None:
+        from ._interfaces import extending
+        from ._resolver import resolver
+
+        self.interface, self.group, self.adapters = interface, group, adapters
+        self.accepted = extending(interface)
+        self.process = resolver()
+        self._seen: set[int] = set()
+
+    def answers(self, record: PluginRecord) -> bool:
+        """Whether ``record`` provides the interface, or adapts to it."""
+        from ._matching import adapts, provides
+
+        return provides(record, self.accepted, self.interface) or (
+            self.adapters and adapts(record.interfaces, self.interface))
+
+    def loaded(self, record: PluginRecord) -> Iterator[Any]:
+        """The object ``record`` answers with, unless it was yielded before, failed to load
+        (which is reported) or adapts to nothing."""
+        from ._matching import provides
+        from ._records import PLUGIN_FAULTS, LoadError, StaleRecord
+
+        direct = provides(record, self.accepted, self.interface)
+        try:
+            value = load(record, self.interface if direct else None)
+            if id(value) in self._seen:
+                return
+            self._seen.add(id(value))
+            value = value if direct else self.interface(value, None)
+        except StaleRecord as exc:
+            self.process.report_stale(record, exc, self.group)
+            return
+        except PLUGIN_FAULTS as exc:
+            self.process.report([LoadError(record.qualified_name, record.origin, exc)])
+            return
         if value is not None:
             yield value
+
+    def scanned(self, scan: Scan) -> Iterator[Any]:
+        """What a scan made during the call answers with (its errors reported)."""
+        self.process.report(scan.errors)
+        for record in scan.records.plugins if scan.records is not None else ():
+            if self.answers(record):
+                yield from self.loaded(record)
 
 
 def load(record: PluginRecord, interface: InterfaceClass | None = None) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,7 @@ from ._rules import Rules
 
 if TYPE_CHECKING:
     from ._scan import Scan, Scanner
+    from ._unconfirmed import Unconfirmed
 from ._entries import Entry, becomes_importable, decode, details_of, mentions
 from ._store import paused_gc
 
@@ -62,11 +64,14 @@ class _Kept(Value):
 class _Pass:
     """What one resolution gathers.  ``wanted`` (how the stored names of the interfaces that
     answer the query end, ``_api._wanted``, or None for everything) lets cached modules that
-    mention none of them be passed over."""
+    mention none of them be passed over; ``unconfirmed``, when given, receives the kept
+    entry-point scans taken without asking where their modules would be imported from."""
 
-    def __init__(self, package: str, wanted: tuple[str, ...] | None) -> None:
+    def __init__(self, package: str, wanted: tuple[str, ...] | None,
+                 unconfirmed: Unconfirmed | None) -> None:
         self.package = package
         self.wanted = wanted
+        self.unconfirmed = unconfirmed
         self.modules: list[ModuleRecords] = []
         self.errors: list[LoadError] = []
         self.skipped: list[Skip] = []
@@ -84,17 +89,27 @@ class _Pass:
             return None
         return next((origin for names, origin in self.directories if short in names), None)
 
-    def read_from(self, entry: Entry, module: str) -> bool:
-        """Whether importing ``module`` now would read the file ``entry`` was scanned from.
-        An index keeps one scan per entry point wherever its module was found; a working copy
-        ahead on ``sys.path`` (or the installed module behind it) is another file."""
-        # Imported here: a call whose group has no entry points never needs it.
-        from ._imports import would_read
-
+    def stands(self, entry: Entry, module: str, origin: Origin,
+               rescan: Callable[[], Scan]) -> bool:
+        """Whether a kept scan of the entry-point module ``module``, current with its file,
+        stands for it in this pass: taken, or passed over as mentioning nothing wanted.  Not
+        if it is damaged, nor if importing the module would read another file (a working copy
+        ahead on ``sys.path``, or the installed module behind one imported), as the finders
+        tell once per module and file -- unless the scan matters and the pass has
+        ``unconfirmed``: then it is taken unasked, and noted there with how to ``rescan``."""
+        matters = self.wanted is None or mentions(entry.details, self.wanted)
+        if matters and self.unconfirmed is not None:
+            taken = self.take(entry.details, module, origin)
+            if taken:
+                self.unconfirmed.add(module, origin, entry.filename, rescan)
+            return taken
         key = (module, entry.filename)
         if key not in self._read:
+            # Imported here: a call whose group has no entry points never needs it.
+            from ._imports import would_read
+
             self._read[key] = would_read(module, entry.filename)
-        return self._read[key]
+        return self._read[key] and (not matters or self.take(entry.details, module, origin))
 
     def add(self, scan: Scan) -> None:
         self.errors.extend(scan.errors)
@@ -129,10 +144,14 @@ class Resolver:
     # -- one pass --------------------------------------------------------------------------
 
     def resolve(self, package: ModuleType, rules: Rules | None = None,
-                wanted: tuple[str, ...] | None = None) -> Discovery:
+                wanted: tuple[str, ...] | None = None,
+                unconfirmed: Unconfirmed | None = None) -> Discovery:
         """Every plugin record of ``package`` from both sources, in the documented order;
-        with ``wanted``, modules whose cached records mention none of it are passed over."""
-        out = _Pass(package.__name__, wanted)
+        with ``wanted``, modules whose cached records mention none of it are passed over.
+        With ``unconfirmed``, kept entry-point scans that matter are taken without asking
+        where their modules would be imported from, and noted there: the caller confirms
+        each on import (``_unconfirmed``)."""
+        out = _Pass(package.__name__, wanted, unconfirmed)
         rules = rules if rules is not None else Rules()
         # The cyclic collector is held for the pass: each module a scan imports adds to what a
         # full collection walks, and the pass's many small objects keep setting collections
@@ -208,16 +227,13 @@ class Resolver:
             out.skipped.append(Skip(declared.module, origin, f"duplicate of the one from {first}"))
             return
         key = scan_key(distribution, declared)
-        entry = contribution.source.scans.get(key)
-        if (entry is not None and _current(entry, contribution.source.written_ns)
-                and out.read_from(entry, declared.module)):
-            if out.wanted is not None and not mentions(entry.details, out.wanted):
-                return
-            if out.take(entry.details, declared.module, origin):
-                return
-        where = (f"entry-point {contribution.source.group}", key)
-        out.add(self._scan(contribution.source, where, declared.module, declared.attribute,
-                           origin, None))
+        source, module = contribution.source, declared.module
+        entry = source.scans.get(key)
+        where = (f"entry-point {source.group}", key)
+        scan = partial(self._scan, source, where, module, declared.attribute, origin, None)
+        if (entry is None or not _current(entry, source.written_ns)
+                or not out.stands(entry, module, origin, scan)):
+            out.add(scan())
 
     # -- scanning --------------------------------------------------------------------------
 
