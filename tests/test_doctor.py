@@ -199,6 +199,32 @@ def test_measurements_use_the_caches_of_the_doctor_s_own_interpreter_options(
         f"compat_plugin.{sys.implementation.cache_tag}.opt-1.json"]
 
 
+def test_measurements_add_nothing_to_the_path_and_write_no_bytecode_where_the_doctor_does_not(
+    tree: PluginTree, tmp_path: Path
+) -> None:
+    """Run as ``python -B -P`` (3.11 and later; ``-B`` alone before) from a directory holding
+    another copy of the package, the doctor's timing children neither write bytecode nor
+    import that copy; warnings made errors, reading their output raises none."""
+    tree.plugin("one", TAP.replace("{name}", "one"))
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / tree.name).mkdir(parents=True)
+    (elsewhere / tree.name / "__init__.py").write_text("raise ImportError('the other copy')\n")
+    flags = ["-B"] + (["-P"] if sys.version_info >= (3, 11) else [])
+    if sys.version_info >= (3, 10):
+        flags += ["-X", "warn_default_encoding", "-W", "error::EncodingWarning"]
+    options = [*flags, "-c", DOCTOR.format(user=None)]
+    relay = ("import subprocess, sys\n"
+             f"command = [sys.executable, *{options!r}, *sys.argv[1:]]\n"
+             f"sys.exit(subprocess.run(command, cwd={str(elsewhere)!r}).returncode)\n")
+    result = run_python(relay, path=[tree.root], env={"PYTHONDONTWRITEBYTECODE": ""},
+                        check=False, args=["doctor", tree.plugins_name, "--json"])
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    (one,) = json.loads(result.stdout)["reports"]
+    assert [call["warm"] is not None for call in one["calls"]] == [True]
+    assert all(cost["seconds"] is not None for cost in one["costs"]), one["costs"]
+    assert sorted(tree.root.rglob("*.pyc")) == []
+
+
 @pytest.fixture
 def readonly_tree() -> Iterator[tuple[Path, PluginTree]]:
     """A plugin tree in a directory every user can read and only root can write, with a

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, NamedTuple
 
+from ._children import captured
 from ._inventory import CacheState, cache_states
 from ._matching import answering
 from ._output import (
@@ -226,11 +227,16 @@ def _children(codes: Sequence[str], env: dict[str, str] | None = None) -> list[f
             environment.pop(name, None)
         else:
             environment[name] = str(value)
+    # Nor may they add to that path (the working directory, the user's site directory, the
+    # site directories), or write bytecode, where this process does not.
+    options = [option for option, given in (
+        ("-B", sys.dont_write_bytecode), ("-s", sys.flags.no_user_site),
+        ("-S", sys.flags.no_site), ("-P", getattr(sys.flags, "safe_path", False))) if given]
 
     def run(code: str) -> float | None:
         try:
-            result = subprocess.run([sys.executable, "-c", code], env=environment,
-                                    capture_output=True, text=True, timeout=120)
+            result = captured([sys.executable, *options, "-c", code], env=environment,
+                              timeout=120)
         except (OSError, subprocess.TimeoutExpired):
             return None
         lines = result.stdout.split()

@@ -106,7 +106,7 @@ class Status(NamedTuple):
 def status() -> Status:
     """Look at the ``.pth`` file and start a new interpreter of the environment to see what it
     does (about as long as importing Twisted takes)."""
-    import subprocess
+    from ._children import captured
 
     path = pth_path()
     try:
@@ -117,9 +117,9 @@ def status() -> Status:
     environment = {k: v for k, v in os.environ.items() if k != ENVIRONMENT_VARIABLE}
     # ``python -c`` imports from its working directory first: run it where that adds nothing
     # (a checkout of compat_plugin, say, would answer for the installed one).
-    result = subprocess.run(
+    result = captured(
         [sys.executable, "-c", _CHECK], env=environment, cwd=os.path.dirname(path),
-        capture_output=True, text=True, timeout=120,
+        timeout=120,
     )
     try:
         active, patched = json.loads(result.stdout.strip().splitlines()[-1])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -18,13 +17,15 @@ from typing import Any
 import importlib_metadata
 from packaging.utils import canonicalize_name
 
+from ._children import captured
+
 
 def pip(*args: str, python: str | os.PathLike[str] = sys.executable,
         env: Mapping[str, str] | None = None) -> None:
     """Run pip (of ``python``, in ``env``) for real; its output is shown only if it fails."""
     command = [os.fspath(python), "-m", "pip", "--disable-pip-version-check", "--no-input",
                *args]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    result = captured(command, timeout=300, env=env)
     if result.returncode != 0:
         raise AssertionError(f"{command} failed:\n{result.stdout}\n{result.stderr}")
 

@@ -40,6 +40,7 @@ from typing import Any, cast
 import pytest
 from zope.interface.interface import InterfaceClass
 
+from ._children import captured
 from ._wheels import build_wheel, build_wheels, install_wheels, pip, write_project
 
 __all__ = [
@@ -96,9 +97,9 @@ def run_python(
                   *([] if library in sites else [library]),
                   *filter(None, [environment.get("PYTHONPATH")])]
     environment["PYTHONPATH"] = os.pathsep.join(pythonpath)
-    result = subprocess.run(
+    result = captured(
         [sys.executable, "-c", textwrap.dedent(code), *args],
-        env=environment, capture_output=True, text=True, user=user, timeout=timeout,
+        env=environment, user=user, timeout=timeout,
     )
     if check and result.returncode != 0:
         raise AssertionError(

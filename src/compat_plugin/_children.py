@@ -1,0 +1,18 @@
+"""Running another process and reading what it printed, as text in the locale's encoding."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+# What text=True decodes with, named: the default would warn under ``-X warn_default_encoding``
+# (and fail under ``-W error``).  Python 3.9 has neither that option nor the name.
+_LOCALE = "locale" if sys.version_info >= (3, 10) else None
+
+
+def captured(command: Sequence[str], **options: Any) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run(command, **options)``, its output captured and decoded; raises what
+    ``subprocess.run`` raises."""
+    return subprocess.run(command, capture_output=True, text=True, encoding=_LOCALE, **options)
