@@ -746,6 +746,24 @@ def test_cache_clear_removes_one_package_s_caches(
     assert not fallback.exists()
 
 
+def test_cache_clear_removes_the_caches_of_every_optimization_level(
+    tree: PluginTree, wheels: dict[str, Path], tmp_path: Path
+) -> None:
+    """Each level keeps caches of its own, and a cache clear leaves none of them standing."""
+    tree.plugin("alpha", ALPHA)
+    site = install_wheels(tmp_path / "site", wheels["hostapp-2.0"])
+    path = [tree.root, site]
+    for level in ("", "1", "2"):
+        ran(cli("list", tree.plugins_name, path=path, env={"PYTHONOPTIMIZE": level}))
+    tag = sys.implementation.cache_tag
+    levels = [f"{tag}.json", f"{tag}.opt-1.json", f"{tag}.opt-2.json"]
+    assert sorted(p.name[len("compat_plugin."):] for p in tree.cache_files()) == levels
+    assert len(indexes_of(tree.plugins_name, site)) == 3
+    ran(cli("cache", "clear", tree.plugins_name, path=path, env={"PYTHONOPTIMIZE": ""}))
+    assert tree.cache_files() == []
+    assert indexes_of(tree.plugins_name, site) == []
+
+
 # A writer killed between writing its temporary file and renaming it over the cache: here
 # no temporary is renamed, then the process is killed, leaving every one it wrote.
 _KILLED_WRITER = """

@@ -341,7 +341,7 @@ def cmd_clear(args: argparse.Namespace) -> int:
 
     removed = 0
     for package in [package_named(name, "cache clear") for name in args.packages]:
-        removed += sum(_remove(path) for path in cache_places(package))
+        removed += sum(_remove(path) for path in cache_places(package, every_level=True))
     if not args.packages:
         removed += sum(_remove(path) for path in per_user_files())
     print(f"removed {count(removed, 'cache file')}")

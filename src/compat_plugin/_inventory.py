@@ -18,7 +18,7 @@ from ._directory_file import NOTHING_STORED
 from ._directory_file import cache_places as directory_places
 from ._entrypoints import EntryIndex, index_places, read_index_at
 from ._path_entries import entry_state, holds_no_metadata, path_entries
-from ._store import user_cache_root
+from ._store import interpreter_tag, user_cache_root
 
 # Why a cache file that is there is of no use: one phrase for both kinds of cache, which
 # their readers do not tell apart.
@@ -65,15 +65,27 @@ def cache_states(package: ModuleType) -> Iterator[CacheState]:
         yield from _index_states(name, entry)
 
 
-def cache_places(package: ModuleType) -> list[str]:
-    """Every file that may hold a cache of ``package``, written or not, and the temporaries
-    of them that writers killed before renaming them left beside them."""
+def cache_places(package: ModuleType, every_level: bool = False) -> list[str]:
+    """Every file that may hold a cache of ``package`` for this process, written or not, and
+    the temporaries of them that writers killed before renaming them left beside them; with
+    ``every_level``, those of every optimization level (``-O``, ``-OO``) too."""
     places: list[str] = []
     for listing in plugin_directories(package):
         places += directory_places(listing.directory, listing.in_archive)
     for _, entry in path_entries():
         places += index_places(entry, package.__name__, True)
+    if every_level:
+        places = [other for place in places for other in _at_every_level(place)]
     return places + [left for place in places for left in _left_behind(place)]
+
+
+def _at_every_level(place: str) -> list[str]:
+    """The file ``place`` names for each optimization level: each cache's name ends with this
+    process's interpreter tag (``_store.interpreter_tag``) and ``.json``."""
+    own = f"{interpreter_tag()}.json"
+    if not place.endswith(own):
+        return [place]
+    return [f"{place[:-len(own)]}{interpreter_tag(level)}.json" for level in (0, 1, 2)]
 
 
 # ``write_atomic``'s temporary of a file NAME is ``.NAME`` and this; it stays only where its

@@ -33,12 +33,14 @@ if TYPE_CHECKING:  # an alias for the type checker only: making it costs every w
     Shape = Callable[[Any], bool]
 
 
-def interpreter_tag() -> str:
+def interpreter_tag(optimize: int | None = None) -> str:
     """The interpreter a cache is valid for (``cpython-311``, ``cpython-311.opt-1`` under
-    ``-O``, as bytecode is kept): records depend on it, and on ``__debug__`` and docstrings."""
+    ``-O``, as bytecode is kept): records depend on it, and on ``__debug__`` and docstrings.
+    ``optimize`` names another optimization level than this process's."""
     tag = sys.implementation.cache_tag
     tag = tag or f"{sys.implementation.name}-{sys.version_info[0]}{sys.version_info[1]}"
-    return f"{tag}.opt-{sys.flags.optimize}" if sys.flags.optimize else tag
+    level = sys.flags.optimize if optimize is None else optimize
+    return f"{tag}.opt-{level}" if level else tag
 
 
 def bytecode_directory(directory: str) -> str:
