@@ -713,7 +713,7 @@ def test_a_module_gone_from_a_copy_not_imported_yet_is_an_import_error(
     caplog.clear()
     assert tags() == ["a"]
     (message,) = problems(caplog)
-    assert message.startswith("ep_good.good:plugin from ep-good 1.0")
+    assert message.startswith("ep_good.good from ep-good 1.0")
     assert ": import error: ModuleNotFoundError: " in message
 
 

@@ -120,7 +120,6 @@ getPlugIns = getPlugins
 def _plugins(interface: InterfaceClass, package: ModuleType, disable: Iterable[str],
              enable: Iterable[str]) -> Iterator[Any]:
     from ._matching import adapters_to
-    from ._records import PLUGIN_FAULTS, LoadError
     from ._rules import Rules
     from ._unconfirmed import Unconfirmed
 
@@ -131,13 +130,10 @@ def _plugins(interface: InterfaceClass, package: ModuleType, disable: Iterable[s
     query.process.report(found.errors)
     replaced: set[tuple[str, object]] = set()
     for record in found.plugins:
-        if (record.module, record.origin) in replaced or not query.answers(record):
+        if ((record.module, record.origin) in replaced or not query.answers(record)
+                or not query.imported(record)):
             continue
-        try:
-            scan = unconfirmed.replacement(record)
-        except PLUGIN_FAULTS as exc:
-            query.process.report([LoadError(record.qualified_name, record.origin, exc)])
-            continue
+        scan = unconfirmed.replacement(record)
         if scan is None:
             yield from query.loaded(record)
             continue
@@ -168,6 +164,19 @@ class _Query:
 
         return provides(record, self.accepted, self.interface) or (
             self.adapters and adapts(record.interfaces, self.interface))
+
+    def imported(self, record: PluginRecord) -> bool:
+        """Whether ``record``'s module imports; if not, that is reported as a cold call would
+        report it, as the module's import error (whichever of its records was to load)."""
+        from ._imports import module_named
+        from ._records import PLUGIN_FAULTS, LoadError
+
+        try:
+            module_named(record.module)
+        except PLUGIN_FAULTS as exc:
+            self.process.report([LoadError(record.module, record.origin, exc)])
+            return False
+        return True
 
     def loaded(self, record: PluginRecord) -> Iterator[Any]:
         """The object ``record`` answers with, unless it was yielded before, failed to load

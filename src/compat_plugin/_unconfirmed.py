@@ -33,10 +33,9 @@ class Unconfirmed:
         self._pending[module, origin] = (filename, rescan)
 
     def replacement(self, record: PluginRecord) -> Scan | None:
-        """For the first record of an unconfirmed scan, import its module and confirm the
-        scan: None if the module was read from the scanned file (or names none), else the
-        scan of the module imported.  None for any other record.  Whatever the import raises
-        propagates, and the scan counts as confirmed: loading its records says the same."""
+        """For the first record of an unconfirmed scan, once its module is imported, confirm
+        the scan: None if the module was read from the scanned file (or names none), else the
+        scan of the module imported.  None for any other record."""
         pending = self._pending.pop((record.module, record.origin), None)
         if pending is None:
             return None
