@@ -1,5 +1,6 @@
 """The public functions: Twisted's ``getPlugins``, and the modern ``discover`` and ``load``
-(``getCache`` and its views are ``_cached``'s).
+(``getCache`` and its views are ``_cached``'s); and how ``getPlugins`` loads what the resolver
+found.
 
 Importing this module imports nothing else of compat_plugin's machinery: that happens on the
 first call, so ``from compat_plugin import getPlugins`` stays cheap.
@@ -14,8 +15,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zope.interface.interface import InterfaceClass
 
 if TYPE_CHECKING:
-    from ._records import Discovery, PluginRecord
+    from collections.abc import Callable
+
+    from ._records import Discovery, Origin, PluginRecord
     from ._scan import Scan
+
+    Rescan = Callable[[], Scan]
 
 _T = TypeVar("_T")
 
@@ -121,12 +126,11 @@ def _plugins(interface: InterfaceClass, package: ModuleType, disable: Iterable[s
              enable: Iterable[str]) -> Iterator[Any]:
     from ._matching import adapters_to
     from ._rules import Rules
-    from ._unconfirmed import Unconfirmed
 
     query = _Query(interface, package.__name__, adapters_to(interface))
     unconfirmed = Unconfirmed()
     wanted = _wanted(query.accepted, query.adapters)
-    found = query.process.resolve(package, Rules(disable, enable), wanted, unconfirmed)
+    found = query.process.resolve(package, Rules(disable, enable), wanted, unconfirmed.add)
     query.process.report(found.errors)
     replaced: set[tuple[str, object]] = set()
     for record in found.plugins:
@@ -143,6 +147,50 @@ def _plugins(interface: InterfaceClass, package: ModuleType, disable: Iterable[s
         yield from query.scanned(scan)
     for scan in unconfirmed.remaining():
         yield from query.scanned(scan)
+
+
+class Unconfirmed:
+    """The kept entry-point scans one ``getPlugins`` pass took before anything confirmed which
+    file their module would be imported from -- by entry point (its module and origin), each
+    with the file it was made from and how to scan what import finds instead.
+
+    An index keeps the scan of the file a module was found in; another copy found first (a
+    working copy ahead on ``sys.path``, the installed module behind an imported copy) would be
+    imported instead, and the scan does not answer for it.  ``discover`` asks the finders
+    before taking a scan (``_imports.would_read``); ``getPlugins`` imports each module whose
+    records it loads anyway, and that import -- the finders' own search, made once -- tells
+    which file was read.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[str, Origin], tuple[str, Rescan]] = {}
+
+    def add(self, module: str, origin: Origin, filename: str, rescan: Rescan) -> None:
+        """Take note of a scan of ``module`` (from ``filename``) taken for ``origin``."""
+        self._pending[module, origin] = (filename, rescan)
+
+    def replacement(self, record: PluginRecord) -> Scan | None:
+        """For the first record of an unconfirmed scan, once its module is imported, confirm
+        the scan: None if the module was read from the scanned file (or names none), else the
+        scan of the module imported.  None for any other record."""
+        pending = self._pending.pop((record.module, record.origin), None)
+        if pending is None:
+            return None
+        from ._imports import module_named, reads
+
+        filename, rescan = pending
+        return None if reads(module_named(record.module), filename) else rescan()
+
+    def remaining(self) -> Iterator[Scan]:
+        """Once no record is left to load: each scan still unconfirmed (none of its records
+        answered the query, though the index's text mentioned it) whose module would now be
+        read from another file, scanned as imported from there."""
+        from ._imports import would_read
+
+        pending, self._pending = self._pending, {}
+        for (module, _origin), (filename, rescan) in pending.items():
+            if not would_read(module, filename):
+                yield rescan()
 
 
 class _Query:

@@ -37,7 +37,9 @@ from ._rules import Rules
 
 if TYPE_CHECKING:
     from ._scan import Scan, Scanner
-    from ._unconfirmed import Unconfirmed
+
+    # Told of a kept entry-point scan taken unasked: module, origin, file, how to rescan it.
+    Unasked = Callable[[str, Origin, str, Callable[[], Scan]], None]
 from ._entries import Entry, becomes_importable, decode, details_of, mentions
 from ._store import paused_gc
 
@@ -64,14 +66,14 @@ class _Kept(Value):
 class _Pass:
     """What one resolution gathers.  ``wanted`` (how the stored names of the interfaces that
     answer the query end, ``_api._wanted``, or None for everything) lets cached modules that
-    mention none of them be passed over; ``unconfirmed``, when given, receives the kept
+    mention none of them be passed over; ``unasked``, when given, is told of the kept
     entry-point scans taken without asking where their modules would be imported from."""
 
     def __init__(self, package: str, wanted: tuple[str, ...] | None,
-                 unconfirmed: Unconfirmed | None) -> None:
+                 unasked: Unasked | None) -> None:
         self.package = package
         self.wanted = wanted
-        self.unconfirmed = unconfirmed
+        self.unasked = unasked
         self.modules: list[ModuleRecords] = []
         self.errors: list[LoadError] = []
         self.skipped: list[Skip] = []
@@ -96,12 +98,12 @@ class _Pass:
         if it is damaged, nor if importing the module would read another file (a working copy
         ahead on ``sys.path``, or the installed module behind one imported), as the finders
         tell once per module and file -- unless the scan matters and the pass has
-        ``unconfirmed``: then it is taken unasked, and noted there with how to ``rescan``."""
+        ``unasked``: then it is taken without asking, and ``unasked`` told how to rescan."""
         matters = self.wanted is None or mentions(entry.details, self.wanted)
-        if matters and self.unconfirmed is not None:
+        if matters and self.unasked is not None:
             taken = self.take(entry.details, module, origin)
             if taken:
-                self.unconfirmed.add(module, origin, entry.filename, rescan)
+                self.unasked(module, origin, entry.filename, rescan)
             return taken
         key = (module, entry.filename)
         if key not in self._read:
@@ -145,13 +147,12 @@ class Resolver:
 
     def resolve(self, package: ModuleType, rules: Rules | None = None,
                 wanted: tuple[str, ...] | None = None,
-                unconfirmed: Unconfirmed | None = None) -> Discovery:
+                unasked: Unasked | None = None) -> Discovery:
         """Every plugin record of ``package`` from both sources, in the documented order;
         with ``wanted``, modules whose cached records mention none of it are passed over.
-        With ``unconfirmed``, kept entry-point scans that matter are taken without asking
-        where their modules would be imported from, and noted there: the caller confirms
-        each on import (``_unconfirmed``)."""
-        out = _Pass(package.__name__, wanted, unconfirmed)
+        With ``unasked``, kept entry-point scans that matter are taken without asking where
+        their modules would be imported from, ``unasked`` told (``_api.Unconfirmed``)."""
+        out = _Pass(package.__name__, wanted, unasked)
         rules = rules if rules is not None else Rules()
         # The cyclic collector is held for the pass: each module a scan imports adds to what a
         # full collection walks, and the pass's many small objects keep setting collections
