@@ -701,17 +701,20 @@ def test_a_module_nothing_would_import_now_is_reported_as_a_cold_call_reports_it
 
 
 def test_a_module_gone_from_a_copy_not_imported_yet_is_an_import_error(
-    sites: Sites, caplog: pytest.LogCaptureFixture
+    sites: Sites, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Not imported, the copy's ``__init__`` could extend its ``__path__``: the kept scan
-    answers, and loading the plugin fails -- said as what it is."""
+    answers, and loading the plugin fails -- said as what it is, and tried once."""
     sites.make("site", "ephost", "ep-good")
     assert tags() == ["a", "good"]
     checkout = sites.make("checkout")
     write(checkout / "ep_good" / "__init__.py", "")
     sites.fresh()
     caplog.clear()
+    asked = Asked()
+    monkeypatch.setattr(sys, "meta_path", [asked, *sys.meta_path])
     assert tags() == ["a"]
+    assert asked.names.count("ep_good.good") == 1
     (message,) = problems(caplog)
     assert message.startswith("ep_good.good from ep-good 1.0")
     assert ": import error: ModuleNotFoundError: " in message

@@ -134,8 +134,10 @@ def _plugins(interface: InterfaceClass, package: ModuleType, disable: Iterable[s
     query.process.report(found.errors)
     replaced: set[tuple[str, object]] = set()
     for record in found.plugins:
-        if ((record.module, record.origin) in replaced or not query.answers(record)
-                or not query.imported(record)):
+        if (record.module, record.origin) in replaced or not query.answers(record):
+            continue
+        if not query.imported(record):  # said as the module's failure, checked no further
+            unconfirmed.forget(record)
             continue
         scan = unconfirmed.replacement(record)
         if scan is None:
@@ -169,11 +171,15 @@ class Unconfirmed:
         """Take note of a scan of ``module`` (from ``filename``) taken for ``origin``."""
         self._pending[module, origin] = (filename, rescan)
 
+    def forget(self, record: PluginRecord) -> tuple[str, Rescan] | None:
+        """Stop noting the scan ``record`` was taken from: what was noted of it, if anything."""
+        return self._pending.pop((record.module, record.origin), None)
+
     def replacement(self, record: PluginRecord) -> Scan | None:
         """For the first record of an unconfirmed scan, once its module is imported, confirm
         the scan: None if the module was read from the scanned file (or names none), else the
         scan of the module imported.  None for any other record."""
-        pending = self._pending.pop((record.module, record.origin), None)
+        pending = self.forget(record)
         if pending is None:
             return None
         from ._imports import module_named, reads
@@ -185,9 +191,11 @@ class Unconfirmed:
         """Once no record is left to load: each scan still unconfirmed (none of its records
         answered the query, though the index's text mentioned it) whose module would now be
         read from another file, scanned as imported from there."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
         from ._imports import would_read
 
-        pending, self._pending = self._pending, {}
         for (module, _origin), (filename, rescan) in pending.items():
             if not would_read(module, filename):
                 yield rescan()
