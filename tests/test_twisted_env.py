@@ -290,6 +290,25 @@ def test_enable_status_disable(legacy: LegacyEnvironment) -> None:
     assert (again.returncode, again.stdout) == (0, f"not enabled: no {pth}\n")
 
 
+def test_the_commands_refuse_an_interpreter_without_its_site_module(
+    legacy: LegacyEnvironment,
+) -> None:
+    """Under ``-S`` no ``.pth`` file is read, and a virtual environment does not know its own
+    site-packages: enabling would write into the base interpreter's."""
+    import zope.interface
+
+    # The environment's site-packages, then where its zope.interface comes from.
+    sites = [str(legacy.purelib), str(Path(zope.interface.__file__).parents[2])]
+    code = (f"import sys; sys.path += {sites!r}\n"
+            "from compat_plugin.cli import main\nraise SystemExit(main(sys.argv[1:]))")
+    for action in ("enable", "status", "disable"):
+        result = legacy.execute(legacy.python, "-S", "-c", code, "twisted", action)
+        assert result.returncode == 2, (action, result.stdout, result.stderr)
+        assert ("compat-plugin: error: python -S reads no .pth file: run it without -S"
+                in result.stderr.splitlines()), action
+    assert not legacy.pth.exists()
+
+
 def test_status_names_a_missing_hook_module(monkeypatch: pytest.MonkeyPatch) -> None:
     """A damaged install (the hook module gone, the package there): status says what is
     wrong, and the commands need the module for nothing else."""

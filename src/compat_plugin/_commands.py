@@ -395,5 +395,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_twisted(args: argparse.Namespace) -> int:
     from ._twisted_site import command
-
+    if sys.flags.no_site:  # then no .pth file is read, nor a virtual environment known
+        raise UsageError("python -S reads no .pth file: run it without -S", "twisted")
     return command(args)
