@@ -263,19 +263,23 @@ def test_a_cached_module_that_no_longer_imports_fails_as_a_cold_call_says_it(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Its dependency gone from ``sys.path`` (a process run with ``-S``, say), the module of
-    two cached plugins fails to import on a warm call: said once, as the module's import
-    error, as a cold call says it."""
+    two cached plugins fails to import on a warm call: tried once and said once, as the
+    module's import error, as a cold call says it."""
     dependency = f"{tree.name}_dependency"
     (tmp_path / f"{dependency}.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path))
-    tree.plugin("needy", f"import {dependency}\n" + PLUGIN.format(name="needy")
-                + "\nagain = _Plugin()\n")
+    runs = tmp_path / "runs"
+    tree.plugin("needy", f"with open({str(runs)!r}, 'a') as runs:\n    runs.write('x')\n"
+                f"import {dependency}\n" + PLUGIN.format(name="needy") + "\nagain = _Plugin()\n")
     assert names(getPlugins(tree.ifaces().ITestPlugin, tree.package())) == ["needy", "needy"]
     sys.path.remove(str(tmp_path))
     del sys.modules[dependency]
     tree.purge()
-    with caplog.at_level(logging.WARNING, logger="compat_plugin"):
-        assert names(getPlugins(tree.ifaces().ITestPlugin, tree.package())) == []
+    runs.unlink()
+    for call in (1, 2):  # each call tries it again, once, as a cold call would
+        with caplog.at_level(logging.WARNING, logger="compat_plugin"):
+            assert names(getPlugins(tree.ifaces().ITestPlugin, tree.package())) == []
+        assert runs.read_text() == "x" * call
     (message,) = [r.getMessage() for r in caplog.records if r.name == "compat_plugin"]
     assert message.startswith(f"{tree.plugins_name}.needy from directory ")
     assert ": import error: ModuleNotFoundError: " in message

@@ -589,8 +589,8 @@ def test_a_working_copy_imported_ahead_of_the_installed_module_leaves_the_index_
 def test_a_working_copy_of_a_module_a_warm_call_loads_is_taken_for_what_it_holds(
     sites: Sites, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The kept scan mentions the asked interface: getPlugins takes it without asking the
-    finders first, and the module's own import shows that the copy ahead was read."""
+    """The kept scan mentions the asked interface, as the copy's plugins do: the copy ahead
+    is scanned for itself, not loaded by the installed module's records."""
     sites.make("site", "ephost", "ep-opt")
     assert tags() == ["a", "always"]  # indexed: the installed module's scan
     checkout = sites.make("checkout")
@@ -604,29 +604,6 @@ def test_a_working_copy_of_a_module_a_warm_call_loads_is_taken_for_what_it_holds
     sys.path.remove(str(checkout))
     sites.fresh()
     assert tags() == ["a", "always"]
-
-
-class Asked:
-    """A finder first on ``sys.meta_path`` that finds nothing and notes what it is asked."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        self.names.append(name)
-
-
-def test_a_warm_call_asks_the_finders_for_a_module_it_loads_only_to_import_it(
-    sites: Sites, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    sites.make("site", "ephost", "ep-good")
-    assert tags() == ["a", "good"]
-    sites.fresh()
-    asked = Asked()
-    monkeypatch.setattr(sys, "meta_path", [asked, *sys.meta_path])
-    assert tags() == ["a", "good"]
-    assert asked.names.count("ep_good.good") == 1  # imported; ep_good.other (ITwo) is not
-    assert asked.names.count("ep_good.other") == 1  # asked where it would be read from
 
 
 LOOKALIKE = '''
@@ -648,11 +625,11 @@ lookalike = Plugin()
 '''
 
 
-def test_a_copy_ahead_of_a_module_whose_scan_only_seemed_to_answer_is_scanned_after_the_rest(
+def test_a_copy_ahead_of_a_module_whose_scan_only_seemed_to_answer_is_scanned_for_itself(
     sites: Sites,
 ) -> None:
-    """Taken unasked because its text mentions an interface of the asked name, a kept scan
-    whose plugins provide another is confirmed once nothing is left to load."""
+    """A kept scan whose text mentions an interface of the asked name, though its plugins
+    provide another, does not answer for a copy ahead of its module."""
     site = sites.make("site", "ephost", "ep-opt")
     write(site / "ep_opt" / "mod.py", LOOKALIKE)
     assert tags() == ["a"]  # indexed: its plugin provides ep_opt.mod.IOne
@@ -701,20 +678,17 @@ def test_a_module_nothing_would_import_now_is_reported_as_a_cold_call_reports_it
 
 
 def test_a_module_gone_from_a_copy_not_imported_yet_is_an_import_error(
-    sites: Sites, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    sites: Sites, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Not imported, the copy's ``__init__`` could extend its ``__path__``: the kept scan
-    answers, and loading the plugin fails -- said as what it is, and tried once."""
+    answers, and loading the plugin fails -- said as what it is."""
     sites.make("site", "ephost", "ep-good")
     assert tags() == ["a", "good"]
     checkout = sites.make("checkout")
     write(checkout / "ep_good" / "__init__.py", "")
     sites.fresh()
     caplog.clear()
-    asked = Asked()
-    monkeypatch.setattr(sys, "meta_path", [asked, *sys.meta_path])
     assert tags() == ["a"]
-    assert asked.names.count("ep_good.good") == 1
     (message,) = problems(caplog)
     assert message.startswith("ep_good.good from ep-good 1.0")
     assert ": import error: ModuleNotFoundError: " in message

@@ -1,6 +1,6 @@
 """The public functions: Twisted's ``getPlugins``, and the modern ``discover`` and ``load``
 (``getCache`` and its views are ``_cached``'s); and how ``getPlugins`` loads what the resolver
-found.
+found (``_Query``).
 
 Importing this module imports nothing else of compat_plugin's machinery: that happens on the
 first call, so ``from compat_plugin import getPlugins`` stays cheap.
@@ -15,12 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zope.interface.interface import InterfaceClass
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from ._records import Discovery, Origin, PluginRecord
-    from ._scan import Scan
-
-    Rescan = Callable[[], Scan]
+    from ._records import Discovery, PluginRecord
 
 _T = TypeVar("_T")
 
@@ -128,77 +123,12 @@ def _plugins(interface: InterfaceClass, package: ModuleType, disable: Iterable[s
     from ._rules import Rules
 
     query = _Query(interface, package.__name__, adapters_to(interface))
-    unconfirmed = Unconfirmed()
     wanted = _wanted(query.accepted, query.adapters)
-    found = query.process.resolve(package, Rules(disable, enable), wanted, unconfirmed.add)
+    found = query.process.resolve(package, Rules(disable, enable), wanted)
     query.process.report(found.errors)
-    replaced: set[tuple[str, object]] = set()
     for record in found.plugins:
-        if (record.module, record.origin) in replaced or not query.answers(record):
-            continue
-        if not query.imported(record):  # said as the module's failure, checked no further
-            unconfirmed.forget(record)
-            continue
-        scan = unconfirmed.replacement(record)
-        if scan is None:
+        if query.answers(record) and query.imported(record):
             yield from query.loaded(record)
-            continue
-        # Another copy of the module was imported: what its scan finds stands for the
-        # records kept of the one scanned before.
-        replaced.add((record.module, record.origin))
-        yield from query.scanned(scan)
-    for scan in unconfirmed.remaining():
-        yield from query.scanned(scan)
-
-
-class Unconfirmed:
-    """The kept entry-point scans one ``getPlugins`` pass took before anything confirmed which
-    file their module would be imported from -- by entry point (its module and origin), each
-    with the file it was made from and how to scan what import finds instead.
-
-    An index keeps the scan of the file a module was found in; another copy found first (a
-    working copy ahead on ``sys.path``, the installed module behind an imported copy) would be
-    imported instead, and the scan does not answer for it.  ``discover`` asks the finders
-    before taking a scan (``_imports.would_read``); ``getPlugins`` imports each module whose
-    records it loads anyway, and that import -- the finders' own search, made once -- tells
-    which file was read.
-    """
-
-    def __init__(self) -> None:
-        self._pending: dict[tuple[str, Origin], tuple[str, Rescan]] = {}
-
-    def add(self, module: str, origin: Origin, filename: str, rescan: Rescan) -> None:
-        """Take note of a scan of ``module`` (from ``filename``) taken for ``origin``."""
-        self._pending[module, origin] = (filename, rescan)
-
-    def forget(self, record: PluginRecord) -> tuple[str, Rescan] | None:
-        """Stop noting the scan ``record`` was taken from: what was noted of it, if anything."""
-        return self._pending.pop((record.module, record.origin), None)
-
-    def replacement(self, record: PluginRecord) -> Scan | None:
-        """For the first record of an unconfirmed scan, once its module is imported, confirm
-        the scan: None if the module was read from the scanned file (or names none), else the
-        scan of the module imported.  None for any other record."""
-        pending = self.forget(record)
-        if pending is None:
-            return None
-        from ._imports import module_named, reads
-
-        filename, rescan = pending
-        return None if reads(module_named(record.module), filename) else rescan()
-
-    def remaining(self) -> Iterator[Scan]:
-        """Once no record is left to load: each scan still unconfirmed (none of its records
-        answered the query, though the index's text mentioned it) whose module would now be
-        read from another file, scanned as imported from there."""
-        pending, self._pending = self._pending, {}
-        if not pending:
-            return
-        from ._imports import would_read
-
-        for (module, _origin), (filename, rescan) in pending.items():
-            if not would_read(module, filename):
-                yield rescan()
 
 
 class _Query:
@@ -213,6 +143,7 @@ class _Query:
         self.accepted = extending(interface)
         self.process = resolver()
         self._seen: set[int] = set()
+        self._failed: set[str] = set()  # modules whose import failed in this call
 
     def answers(self, record: PluginRecord) -> bool:
         """Whether ``record`` provides the interface, or adapts to it."""
@@ -223,13 +154,17 @@ class _Query:
 
     def imported(self, record: PluginRecord) -> bool:
         """Whether ``record``'s module imports; if not, that is reported as a cold call would
-        report it, as the module's import error (whichever of its records was to load)."""
+        report it, as the module's import error (whichever of its records was to load), and
+        the call tries it no more."""
         from ._imports import module_named
         from ._records import PLUGIN_FAULTS, LoadError
 
+        if record.module in self._failed:
+            return False
         try:
             module_named(record.module)
         except PLUGIN_FAULTS as exc:
+            self._failed.add(record.module)
             self.process.report([LoadError(record.module, record.origin, exc)])
             return False
         return True
@@ -255,13 +190,6 @@ class _Query:
             return
         if value is not None:
             yield value
-
-    def scanned(self, scan: Scan) -> Iterator[Any]:
-        """What a scan made during the call answers with (its errors reported)."""
-        self.process.report(scan.errors)
-        for record in scan.records.plugins if scan.records is not None else ():
-            if self.answers(record):
-                yield from self.loaded(record)
 
 
 def load(record: PluginRecord, interface: InterfaceClass | None = None) -> Any:

@@ -50,13 +50,6 @@ def would_read(name: str, recorded: str) -> bool:
     found, certain = _located(name)
     if found is None or not certain:
         return not certain
-    return reads(found, recorded)
-
-
-def reads(found: Any, recorded: str) -> bool:
-    """Whether ``found`` -- a module, or the spec a finder gave for one -- is (or would be)
-    read from the file ``recorded``; yes when it names no file, which leaves nothing to tell
-    them apart.  Two spellings of one file (through a symbolic link) are one."""
     now = getattr(found, "__file__" if isinstance(found, ModuleType) else "origin", None)
     return (not isinstance(now, str) or recorded == now
             or os.path.realpath(recorded) == os.path.realpath(now))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from functools import partial
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -37,9 +36,6 @@ from ._rules import Rules
 
 if TYPE_CHECKING:
     from ._scan import Scan, Scanner
-
-    # Told of a kept entry-point scan taken unasked: module, origin, file, how to rescan it.
-    Unasked = Callable[[str, Origin, str, Callable[[], Scan]], None]
 from ._entries import Entry, becomes_importable, decode, details_of, mentions
 from ._store import paused_gc
 
@@ -66,14 +62,11 @@ class _Kept(Value):
 class _Pass:
     """What one resolution gathers.  ``wanted`` (how the stored names of the interfaces that
     answer the query end, ``_api._wanted``, or None for everything) lets cached modules that
-    mention none of them be passed over; ``unasked``, when given, is told of the kept
-    entry-point scans taken without asking where their modules would be imported from."""
+    mention none of them be passed over."""
 
-    def __init__(self, package: str, wanted: tuple[str, ...] | None,
-                 unasked: Unasked | None) -> None:
+    def __init__(self, package: str, wanted: tuple[str, ...] | None) -> None:
         self.package = package
         self.wanted = wanted
-        self.unasked = unasked
         self.modules: list[ModuleRecords] = []
         self.errors: list[LoadError] = []
         self.skipped: list[Skip] = []
@@ -91,27 +84,17 @@ class _Pass:
             return None
         return next((origin for names, origin in self.directories if short in names), None)
 
-    def stands(self, entry: Entry, module: str, origin: Origin,
-               rescan: Callable[[], Scan]) -> bool:
-        """Whether a kept scan of the entry-point module ``module``, current with its file,
-        stands for it in this pass: taken, or passed over as mentioning nothing wanted.  Not
-        if it is damaged, nor if importing the module would read another file (a working copy
-        ahead on ``sys.path``, or the installed module behind one imported), as the finders
-        tell once per module and file -- unless the scan matters and the pass has
-        ``unasked``: then it is taken without asking, and ``unasked`` told how to rescan."""
-        matters = self.wanted is None or mentions(entry.details, self.wanted)
-        if matters and self.unasked is not None:
-            taken = self.take(entry.details, module, origin)
-            if taken:
-                self.unasked(module, origin, entry.filename, rescan)
-            return taken
+    def read_from(self, entry: Entry, module: str) -> bool:
+        """Whether importing ``module`` now would read the file ``entry`` was scanned from.
+        An index keeps one scan per entry point wherever its module was found; a working copy
+        ahead on ``sys.path`` (or the installed module behind it) is another file."""
+        # Imported here: a call whose group has no entry points never needs it.
+        from ._imports import would_read
+
         key = (module, entry.filename)
         if key not in self._read:
-            # Imported here: a call whose group has no entry points never needs it.
-            from ._imports import would_read
-
             self._read[key] = would_read(module, entry.filename)
-        return self._read[key] and (not matters or self.take(entry.details, module, origin))
+        return self._read[key]
 
     def add(self, scan: Scan) -> None:
         self.errors.extend(scan.errors)
@@ -146,13 +129,10 @@ class Resolver:
     # -- one pass --------------------------------------------------------------------------
 
     def resolve(self, package: ModuleType, rules: Rules | None = None,
-                wanted: tuple[str, ...] | None = None,
-                unasked: Unasked | None = None) -> Discovery:
+                wanted: tuple[str, ...] | None = None) -> Discovery:
         """Every plugin record of ``package`` from both sources, in the documented order;
-        with ``wanted``, modules whose cached records mention none of it are passed over.
-        With ``unasked``, kept entry-point scans that matter are taken without asking where
-        their modules would be imported from, ``unasked`` told (``_api.Unconfirmed``)."""
-        out = _Pass(package.__name__, wanted, unasked)
+        with ``wanted``, modules whose cached records mention none of it are passed over."""
+        out = _Pass(package.__name__, wanted)
         rules = rules if rules is not None else Rules()
         # The cyclic collector is held for the pass: each module a scan imports adds to what a
         # full collection walks, and the pass's many small objects keep setting collections
@@ -228,13 +208,16 @@ class Resolver:
             out.skipped.append(Skip(declared.module, origin, f"duplicate of the one from {first}"))
             return
         key = scan_key(distribution, declared)
-        source, module = contribution.source, declared.module
-        entry = source.scans.get(key)
-        where = (f"entry-point {source.group}", key)
-        scan = partial(self._scan, source, where, module, declared.attribute, origin, None)
-        if (entry is None or not _current(entry, source.written_ns)
-                or not out.stands(entry, module, origin, scan)):
-            out.add(scan())
+        entry = contribution.source.scans.get(key)
+        if (entry is not None and _current(entry, contribution.source.written_ns)
+                and out.read_from(entry, declared.module)):
+            if out.wanted is not None and not mentions(entry.details, out.wanted):
+                return
+            if out.take(entry.details, declared.module, origin):
+                return
+        where = (f"entry-point {contribution.source.group}", key)
+        out.add(self._scan(contribution.source, where, declared.module, declared.attribute,
+                           origin, None))
 
     # -- scanning --------------------------------------------------------------------------
 
