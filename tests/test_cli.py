@@ -728,13 +728,17 @@ def test_cache_clear_removes_one_package_s_caches(
     # A sys.path entry holding a distribution: it has an index of each group.
     site = install_wheels(tmp_path / "site", wheels["hostapp-2.0"])
     path = [tree.root, site]
-    ran(cli("list", tree.plugins_name, path=path))
     ran(cli("list", more, path=path))
     (fallback,) = user_cache().glob("*.json")
-    assert indexes_of(tree.plugins_name, site) and indexes_of(more, site)
+    for level in ("", "1", "2"):  # each optimization level keeps caches of its own
+        ran(cli("list", tree.plugins_name, path=path, env={"PYTHONOPTIMIZE": level}))
+    tag = sys.implementation.cache_tag
+    assert sorted(p.name for p in tree.cache_files()) == [
+        f"compat_plugin.{tag}{level}.json" for level in ("", ".opt-1", ".opt-2")]
+    assert len(indexes_of(tree.plugins_name, site)) == 3 and indexes_of(more, site)
 
-    # Its directory's cache, and its group's indexes (the environment's own site-packages has
-    # one too).
+    # Its directory's caches, and its group's indexes (the environment's own site-packages has
+    # one too), of every level.
     removed = ran(cli("cache", "clear", tree.plugins_name, path=path))
     assert re.fullmatch(r"removed \d+ cache files\n", removed)
     assert tree.cache_files() == []
@@ -744,24 +748,6 @@ def test_cache_clear_removes_one_package_s_caches(
     ran(cli("cache", "clear", more, path=path))
     assert indexes_of(more, site) == []
     assert not fallback.exists()
-
-
-def test_cache_clear_removes_the_caches_of_every_optimization_level(
-    tree: PluginTree, wheels: dict[str, Path], tmp_path: Path
-) -> None:
-    """Each level keeps caches of its own, and a cache clear leaves none of them standing."""
-    tree.plugin("alpha", ALPHA)
-    site = install_wheels(tmp_path / "site", wheels["hostapp-2.0"])
-    path = [tree.root, site]
-    for level in ("", "1", "2"):
-        ran(cli("list", tree.plugins_name, path=path, env={"PYTHONOPTIMIZE": level}))
-    tag = sys.implementation.cache_tag
-    levels = [f"{tag}.json", f"{tag}.opt-1.json", f"{tag}.opt-2.json"]
-    assert sorted(p.name[len("compat_plugin."):] for p in tree.cache_files()) == levels
-    assert len(indexes_of(tree.plugins_name, site)) == 3
-    ran(cli("cache", "clear", tree.plugins_name, path=path, env={"PYTHONOPTIMIZE": ""}))
-    assert tree.cache_files() == []
-    assert indexes_of(tree.plugins_name, site) == []
 
 
 # A writer killed between writing its temporary file and renaming it over the cache: here
