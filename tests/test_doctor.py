@@ -225,6 +225,18 @@ def test_measurements_add_nothing_to_the_path_and_write_no_bytecode_where_the_do
     assert sorted(tree.root.rglob("*.pyc")) == []
 
 
+def test_measurements_read_what_their_children_print_in_the_c_locale(tree: PluginTree) -> None:
+    """``LC_ALL=C`` runs Python in UTF-8 mode, children included: what a plugin module prints
+    beyond ASCII while imported is read as they wrote it."""
+    chatty = "import sys\nprint('Grüße', file=sys.stderr)\n"
+    tree.plugin("one", TAP.replace("{name}", "one") + chatty)
+    result = run_python(DOCTOR.format(user=None), path=[tree.root], env={"LC_ALL": "C"},
+                        check=False, args=["doctor", tree.plugins_name, "--json"])
+    assert result.returncode == 0, result.stderr
+    (one,) = json.loads(result.stdout)["reports"]
+    assert all(cost["seconds"] is not None for cost in one["costs"]), one["costs"]
+
+
 @pytest.fixture
 def readonly_tree() -> Iterator[tuple[Path, PluginTree]]:
     """A plugin tree in a directory every user can read and only root can write, with a

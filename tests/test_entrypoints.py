@@ -694,6 +694,32 @@ def test_a_module_gone_from_a_copy_not_imported_yet_is_an_import_error(
     assert ": import error: ModuleNotFoundError: " in message
 
 
+def test_a_module_two_entry_points_name_that_no_longer_imports_fails_for_each(
+    sites: Sites, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its dependency gone from ``sys.path``, a cached module fails to import on a warm call:
+    imported once, and said for each entry point naming it, as a cold call says it."""
+    site = sites.make("site", "ephost", "ep-attrs")
+    deps = sites.make("deps", "ep-optional-dependency")
+    write(site / "ep_attrs" / "things.py",
+          "import ep_optional_dependency\n" + plugin("one") + "\nsecond = Plugin('two')\n")
+    (metadata,) = site.glob("ep_attrs-*.dist-info")
+    write(metadata / "entry_points.txt",
+          f"[{GROUP}]\none = ep_attrs.things:plugin\ntwo = ep_attrs.things:second\n")
+    assert tags() == ["a", "one", "two"]
+    sys.path.remove(str(deps))
+    for run in ("warm", "cold"):
+        sites.fresh()
+        if run == "cold":
+            beside(site).unlink()
+        caplog.clear()
+        assert tags() == ["a"], run
+        assert sorted(problems(caplog)) == [
+            f"ep_attrs.things from ep-attrs 1.0 (entry point {name!r}): import error: "
+            "ModuleNotFoundError: No module named 'ep_optional_dependency'"
+            for name in ("one", "two")], run
+
+
 def test_an_entry_named_relative_to_the_working_directory_is_indexed_by_full_paths(
     sites: Sites, monkeypatch: pytest.MonkeyPatch, debug: pytest.LogCaptureFixture
 ) -> None:

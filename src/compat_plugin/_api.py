@@ -143,7 +143,7 @@ class _Query:
         self.accepted = extending(interface)
         self.process = resolver()
         self._seen: set[int] = set()
-        self._failed: set[str] = set()  # modules whose import failed in this call
+        self._failed: dict[str, BaseException] = {}  # modules whose import failed, and how
 
     def answers(self, record: PluginRecord) -> bool:
         """Whether ``record`` provides the interface, or adapts to it."""
@@ -154,20 +154,20 @@ class _Query:
 
     def imported(self, record: PluginRecord) -> bool:
         """Whether ``record``'s module imports; if not, that is reported as a cold call would
-        report it, as the module's import error (whichever of its records was to load), and
-        the call tries it no more."""
+        report it, as the module's import error, for the origin of each record it had (each
+        entry point naming it), and the call tries it no more."""
         from ._imports import module_named
         from ._records import PLUGIN_FAULTS, LoadError
 
-        if record.module in self._failed:
-            return False
-        try:
-            module_named(record.module)
-        except PLUGIN_FAULTS as exc:
-            self._failed.add(record.module)
-            self.process.report([LoadError(record.module, record.origin, exc)])
-            return False
-        return True
+        failure = self._failed.get(record.module)
+        if failure is None:
+            try:
+                module_named(record.module)
+                return True
+            except PLUGIN_FAULTS as exc:
+                failure = self._failed[record.module] = exc
+        self.process.report([LoadError(record.module, record.origin, failure)])
+        return False
 
     def loaded(self, record: PluginRecord) -> Iterator[Any]:
         """The object ``record`` answers with, unless it was yielded before, failed to load

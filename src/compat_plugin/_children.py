@@ -8,11 +8,13 @@ from collections.abc import Sequence
 from typing import Any
 
 # What text=True decodes with, named: the default would warn under ``-X warn_default_encoding``
-# (and fail under ``-W error``).  Python 3.9 has neither that option nor the name.
-_LOCALE = "locale" if sys.version_info >= (3, 10) else None
+# (and fail under ``-W error``).  In UTF-8 mode (``LC_ALL=C`` turns it on) the children inherit,
+# they write UTF-8 whatever the locale's encoding.  Python 3.9 has neither that option nor the
+# name "locale", and decodes as this does by default.
+_ENCODING = ("utf-8" if sys.flags.utf8_mode else "locale") if sys.version_info >= (3, 10) else None
 
 
 def captured(command: Sequence[str], **options: Any) -> subprocess.CompletedProcess[str]:
     """``subprocess.run(command, **options)``, its output captured and decoded; raises what
     ``subprocess.run`` raises."""
-    return subprocess.run(command, capture_output=True, text=True, encoding=_LOCALE, **options)
+    return subprocess.run(command, capture_output=True, text=True, encoding=_ENCODING, **options)
