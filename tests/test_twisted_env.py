@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zope.interface
 
 from compat_plugin._twisted_site import PTH_NAME, PTH_TEXT
 
@@ -295,8 +296,6 @@ def test_the_commands_refuse_an_interpreter_without_its_site_module(
 ) -> None:
     """Under ``-S`` no ``.pth`` file is read, and a virtual environment does not know its own
     site-packages: enabling would write into the base interpreter's."""
-    import zope.interface
-
     # The environment's site-packages, then where its zope.interface comes from.
     sites = [str(legacy.purelib), str(Path(zope.interface.__file__).parents[2])]
     code = (f"import sys; sys.path += {sites!r}\n"

@@ -1,4 +1,5 @@
-"""Running another process and reading what it printed, as text in the locale's encoding."""
+"""Running another process and reading what it printed, as text: in the locale's encoding, or
+in UTF-8 in UTF-8 mode, as Python reads text by default."""
 
 from __future__ import annotations
 
