@@ -202,14 +202,18 @@ def test_measurements_use_the_caches_of_the_doctor_s_own_interpreter_options(
 def test_measurements_add_nothing_to_the_path_and_write_no_bytecode_where_the_doctor_does_not(
     tree: PluginTree, tmp_path: Path
 ) -> None:
-    """Run as ``python -B -P`` (3.11 and later; ``-B`` alone before) from a directory holding
-    another copy of the package, the doctor's timing children neither write bytecode nor
-    import that copy; warnings made errors, reading their output raises none."""
+    """Run as ``python -B -P`` from a directory holding another copy of the package, the
+    doctor's timing children neither write bytecode nor import that copy (before 3.11, which
+    has no ``-P``: ``-B`` alone, and no copy); warnings made errors, reading their output
+    raises none."""
     tree.plugin("one", TAP.replace("{name}", "one"))
     elsewhere = tmp_path / "elsewhere"
-    (elsewhere / tree.name).mkdir(parents=True)
-    (elsewhere / tree.name / "__init__.py").write_text("raise ImportError('the other copy')\n")
-    flags = ["-B"] + (["-P"] if sys.version_info >= (3, 11) else [])
+    elsewhere.mkdir()
+    flags = ["-B"]
+    if sys.version_info >= (3, 11):
+        flags.append("-P")
+        (elsewhere / tree.name).mkdir()
+        (elsewhere / tree.name / "__init__.py").write_text("raise ImportError('the other copy')\n")
     if sys.version_info >= (3, 10):
         flags += ["-X", "warn_default_encoding", "-W", "error::EncodingWarning"]
     options = [*flags, "-c", DOCTOR.format(user=None)]
