@@ -119,7 +119,7 @@ getPlugIns = getPlugins
 
 def _plugins(interface: InterfaceClass, package: ModuleType, disable: Iterable[str],
              enable: Iterable[str]) -> Iterator[Any]:
-    from ._matching import adapters_to
+    from ._matching import adapters_to, provides
     from ._rules import Rules
 
     query = _Query(interface, package.__name__, adapters_to(interface))
@@ -127,8 +127,12 @@ def _plugins(interface: InterfaceClass, package: ModuleType, disable: Iterable[s
     found = query.process.resolve(package, Rules(disable, enable), wanted)
     query.process.report(found.errors)
     for record in found.plugins:
-        if query.answers(record) and query.imported(record):
-            yield from query.loaded(record)
+        direct = provides(record, query.accepted, interface)
+        if not direct and not query.adapted(record):
+            continue
+        module = query.imported(record)
+        if module is not None:
+            yield from query.loaded(record, module, direct)
 
 
 class _Query:
@@ -145,39 +149,36 @@ class _Query:
         self._seen: set[int] = set()
         self._failed: dict[str, BaseException] = {}  # modules whose import failed, and how
 
-    def answers(self, record: PluginRecord) -> bool:
-        """Whether ``record`` provides the interface, or adapts to it."""
-        from ._matching import adapts, provides
+    def adapted(self, record: PluginRecord) -> bool:
+        """Whether Twisted's adapter registry adapts ``record`` to the interface."""
+        from ._matching import adapts
 
-        return provides(record, self.accepted, self.interface) or (
-            self.adapters and adapts(record.interfaces, self.interface))
+        return self.adapters and adapts(record.interfaces, self.interface)
 
-    def imported(self, record: PluginRecord) -> bool:
-        """Whether ``record``'s module imports; if not, that is reported as a cold call would
-        report it, as the module's import error, for the origin of each record it had (each
-        entry point naming it), and the call tries it no more."""
+    def imported(self, record: PluginRecord) -> ModuleType | None:
+        """``record``'s module, imported; None if it fails to import, which is reported as a
+        cold call would report it, as the module's import error, for the origin of each record
+        it had (each entry point naming it), and the call tries it no more."""
         from ._imports import module_named
         from ._records import PLUGIN_FAULTS, LoadError
 
         failure = self._failed.get(record.module)
         if failure is None:
             try:
-                module_named(record.module)
-                return True
+                return module_named(record.module)
             except PLUGIN_FAULTS as exc:
                 failure = self._failed[record.module] = exc
         self.process.report([LoadError(record.module, record.origin, failure)])
-        return False
+        return None
 
-    def loaded(self, record: PluginRecord) -> Iterator[Any]:
-        """The object ``record`` answers with, unless it was yielded before, failed to load
+    def loaded(self, record: PluginRecord, module: ModuleType, direct: bool) -> Iterator[Any]:
+        """The object ``record`` names in ``module``, as it answers (``direct``: it provides
+        the interface, else it is adapted to it), unless it was yielded before, failed to load
         (which is reported) or adapts to nothing."""
-        from ._matching import provides
         from ._records import PLUGIN_FAULTS, LoadError, StaleRecord
 
-        direct = provides(record, self.accepted, self.interface)
         try:
-            value = load(record, self.interface if direct else None)
+            value = _checked(record, module, self.interface if direct else None)
             if id(value) in self._seen:
                 return
             self._seen.add(id(value))
@@ -199,11 +200,18 @@ def load(record: PluginRecord, interface: InterfaceClass | None = None) -> Any:
     (providing ``interface``, when given, is enough); any error from the import itself
     propagates (a plugin module may raise anything).
     """
-    from ._imports import module_named, resolve_attribute
+    from ._imports import module_named
+
+    return _checked(record, module_named(record.module), interface)
+
+
+def _checked(record: PluginRecord, module: ModuleType, interface: InterfaceClass | None
+             ) -> Any:
+    """``record``'s object in its imported ``module``, checked as :func:`load` checks it."""
+    from ._imports import resolve_attribute
     from ._interfaces import adapt_to_marker, interface_names
     from ._records import StaleRecord
 
-    module = module_named(record.module)
     try:
         value = resolve_attribute(module, record.attribute)
     except AttributeError:
