@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 
 from compat_plugin import getPlugins
+from compat_plugin.testing import run_python
 
 from .conftest import (
     CACHE_NAME,
@@ -526,6 +527,47 @@ def test_dangling_module_link_is_named_in_the_log(tree: PluginTree, tmp_path: Pa
     child = run(tree, "ITestPlugin")
     assert [log for log in child.logs if str(link) in log["message"]]
 
+
+
+QUIET = """
+import importlib, json, sys
+from compat_plugin import getPlugins
+
+plugins, ifaces = (importlib.import_module(f"{PACKAGE}.{name}") for name in ("plugins", "ifaces"))
+if HEAR:
+    import logging
+
+    said = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            said.append([record.levelname, record.module, record.funcName, record.getMessage()])
+
+    logging.getLogger("compat_plugin").addHandler(Keep())
+    logging.getLogger("compat_plugin").setLevel(logging.DEBUG)
+tags = sorted(plugin.tag for plugin in getPlugins(ifaces.ITestPlugin, plugins))
+print(json.dumps({"tags": tags, "logging": "logging" in sys.modules,
+                  "said": said if HEAR else []}))
+"""
+
+
+def test_what_is_said_below_warning_imports_logging_only_for_who_can_hear_it(
+    tree: PluginTree, tmp_path: Path
+) -> None:
+    """A directory holding a dangling module link is passed over, said at DEBUG level, on every
+    listing: a warm process that never imported :mod:`logging` does not import it to say so
+    (a cold one has, with packaging, to index the entry points of its ``sys.path``); one that
+    listens hears it, from the function that said it."""
+    link = dangling(tree, tmp_path)
+    heard = json.loads(run_python(f"PACKAGE = {tree.name!r}\nHEAR = True\n{QUIET}",
+                                  path=[tree.root]).stdout)
+    assert heard["tags"] == ["a", "z"]
+    assert [level for level, module, function, message in heard["said"]
+            if (module, function) == ("_directories", "list_directory")
+            and str(link) in message] == ["DEBUG"]
+    quiet = json.loads(run_python(f"PACKAGE = {tree.name!r}\nHEAR = False\n{QUIET}",
+                                  path=[tree.root]).stdout)
+    assert quiet == {"tags": ["a", "z"], "logging": False, "said": []}
 
 # -- spaces and non-ASCII characters -------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from types import ModuleType
 
-from ._log import logger
+from ._log import debug
 from ._records import Stamp
 from ._store import paused_gc
 
@@ -135,7 +135,7 @@ def list_directory(directory: str) -> Listing | None:
                     try:
                         st = entry.stat()
                     except OSError as exc:
-                        logger().debug("passing over plugin module %s: %s", entry.path, exc)
+                        debug("passing over plugin module %s: %s", entry.path, exc)
                         continue
                     add_name(stem)
                     add_file(name)
@@ -178,7 +178,7 @@ def _with_packages_and_bytecode(
         try:
             st = entry.stat()
         except OSError as exc:
-            logger().debug("passing over plugin module %s: %s", entry.path, exc)
+            debug("passing over plugin module %s: %s", entry.path, exc)
             continue
         listing.add(stem, entry.name, st.st_mtime_ns, st.st_size)
     return listing

@@ -56,7 +56,7 @@ from typing import Any
 
 from ._directories import Listing
 from ._entries import Entry, becomes_importable, mentions, stored_misses
-from ._log import logger
+from ._log import debug
 from ._records import Stamp, same_second
 from ._store import (
     INT,
@@ -141,7 +141,7 @@ class StoredEntries:
             lines = self._text.decode("ascii").split("\n")
             self._lines = lines if len(lines) == len(self._names) + 1 else []
             if not self._lines:  # from now on, the file holds nothing
-                logger().debug("ignoring a plugin cache: its line count does not match")
+                debug("ignoring a plugin cache: its line count does not match")
                 self._position, self._names = {}, []
         return self._lines or None
 
@@ -248,7 +248,7 @@ def read_entries(path: str, directory: str, package: str) -> StoredEntries:
     if header is None:
         return NOTHING_STORED
     if not (_HEADER(header) and _written_for(header, directory, package)):
-        logger().debug("ignoring plugin cache %s: written for something else", path)
+        debug("ignoring plugin cache %s: written for something else", path)
         return NOTHING_STORED
     columns = header["modules"]
     count = len(columns["names"])
@@ -262,8 +262,8 @@ def read_entries(path: str, directory: str, package: str) -> StoredEntries:
         or len(columns) != len(_COLUMNS)  # the four columns, and nothing else
         or any(len(columns[name]) != count for name in _COLUMNS)
     ):
-        logger().debug("ignoring plugin cache %s: its checksum or line count does not match",
-                       path)
+        debug("ignoring plugin cache %s: its checksum or line count does not match",
+              path)
         return NOTHING_STORED
     stored = StoredEntries(columns, header["missing"], details, written_ns)
     # Repeated names would leave some line without its module.

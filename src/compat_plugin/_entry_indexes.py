@@ -18,7 +18,7 @@ from ._entrypoints import (
     read_index_at,
     save_index,
 )
-from ._log import logger
+from ._log import info, logger
 from ._path_entries import custom_finders, entry_state, holds_no_metadata, path_entries
 from ._records import Origin, Stamp, Value
 from ._store import CacheFile, bytecode_directory, writes_disabled
@@ -119,8 +119,8 @@ class EntryIndexes:
         for index, why in stale.values():
             own = self._own_index(index.entry, group) if why == "denied" else None
             if own is None:
-                logger().info("entry points of %s %s; reading its metadata again",
-                              index.entry or ".", _REASONS[why])
+                info("entry points of %s %s; reading its metadata again",
+                     index.entry or ".", _REASONS[why])
                 own = _built(index.entry, group, index.stamp, index.links, index)
             self._indexes[index.entry, group] = own
         return self._merged(group) if stale else view

@@ -47,10 +47,10 @@ def adapt_to_marker(value: object) -> object:
         # An object that cannot even say what it declares -- a proxy that works only inside a
         # request (web frameworks' ``request``), a lazy object not configured yet -- declares
         # no marker: no plugin, and no fault of the module importing it.
-        from ._log import logger
+        from ._log import debug
 
-        logger().debug("an object of type %s cannot say what it provides (%s: %s): taken as "
-                       "no plugin", type(value).__name__, type(exc).__name__, exc)
+        debug("an object of type %s cannot say what it provides (%s: %s): taken as "
+              "no plugin", type(value).__name__, type(exc).__name__, exc)
         return None
     # Most plugins declare a marker outright: answer that without going through adaptation.
     if spec.isOrExtends(IPlugin) or (twisted_marker is not None

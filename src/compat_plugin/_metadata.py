@@ -27,7 +27,7 @@ from ._entrypoints import (
     Gate,
     Shadowed,
 )
-from ._log import logger
+from ._log import debug, logger
 from ._path_entries import Unread, Watched, change_marks, is_path_finder
 from ._records import Stamp, Value
 
@@ -40,8 +40,8 @@ def _context(**fields: Any) -> Any:
 def index_entry(entry: str, group: str, stamp: Stamp | None) -> EntryIndex:
     """Read what the distributions of one ``sys.path`` entry declare for ``group``: those that
     importlib-metadata's path finder finds there, in the order it gives them."""
-    logger().debug("reading installed metadata in %s for entry points of %s",
-                   entry or ".", group)
+    debug("reading installed metadata in %s for entry points of %s",
+          entry or ".", group)
     # importlib-metadata remembers a directory's listing while the directory's time stays the
     # same; an entry changed without its time changing (an archive extracted with its times
     # restored, a file system keeping whole seconds) would be read from that memory, and the
@@ -125,9 +125,9 @@ def _index_of(entry: str, group: str, stamp: Stamp | None, found: Iterable[Any])
         else:
             declared = outcome
             if not has_metadata:
-                logger().debug("%s has no METADATA or PKG-INFO: a copy of %s without metadata "
-                               "(its entry points count only if no copy has metadata, "
-                               "unchecked)", where, key)
+                debug("%s has no METADATA or PKG-INFO: a copy of %s without metadata "
+                      "(its entry points count only if no copy has metadata, "
+                      "unchecked)", where, key)
         if key in winners:
             if declared:
                 shadowed.append(Shadowed(key, _version(dist), where, winners[key]))

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
 
-from ._log import logger
+from ._log import debug, info
 
 if TYPE_CHECKING:  # an alias for the type checker only: making it costs every warm call
     Shape = Callable[[Any], bool]
@@ -141,7 +141,7 @@ def parse_json(raw: bytes | str, where: str) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        logger().debug("ignoring unreadable plugin cache %s: %s", where, exc)
+        debug("ignoring unreadable plugin cache %s: %s", where, exc)
         return None
 
 
@@ -333,4 +333,4 @@ class CacheFile:
         reason = exc.strerror or str(exc)
         later = [p for p in self.places if p not in self._refused]
         instead = f"; using {later[0]} instead" if later else ""
-        logger().info("plugin cache %s is not writable (%s)%s", place, reason, instead)
+        info("plugin cache %s is not writable (%s)%s", place, reason, instead)
