@@ -573,6 +573,52 @@ def test_custom_distribution_finder(copy: Any, tmp_path: Path, front: bool) -> N
     assert len(cold.shadowed) == 1
 
 
+
+SUBCLASS_FINDER = """
+import importlib_metadata
+import pathlib
+import sys
+
+
+class Declaring(importlib_metadata.PathDistribution):
+    # A distribution of files on disk whose entry points are no file: the class gives them.
+    def read_text(self, filename):
+        if str(filename) == "entry_points.txt":
+            return f"[{GROUP}]\\nfrom-class = md_fromclass:fromclass\\n"
+        return super().read_text(filename)
+
+
+class SubclassFinder(importlib_metadata.DistributionFinder):
+    def find_spec(self, *args, **kwargs):
+        return None
+
+    def find_distributions(self, context=importlib_metadata.DistributionFinder.Context()):
+        wanted = context.name and importlib_metadata.Prepared.normalize(context.name)
+        if not wanted or wanted == "md_fromclass":
+            yield Declaring(pathlib.Path(INFO))
+
+
+sys.meta_path.insert(0, SubclassFinder())
+"""
+
+
+def test_a_path_distribution_of_its_own_class_is_asked_for_its_entry_points(
+    copy: Any, tmp_path: Path
+) -> None:
+    """A directory without ``entry_points.txt`` declares nothing to importlib-metadata's own
+    path distribution, which is therefore not asked; a subclass of it may declare entry points
+    all the same, and is."""
+    modules, info = tmp_path / "modules", tmp_path / "elsewhere" / "md_fromclass-1.0.dist-info"
+    modules.mkdir()
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: md-fromclass\nVersion: 1.0\n",
+                                   encoding="utf-8")
+    (modules / "md_fromclass.py").write_text(plugin_module("fromclass"), encoding="utf-8")
+    setup = f"INFO = {str(info)!r}\n{SUBCLASS_FINDER}"
+    cold, _ = cold_and_warm([modules, copy("base")], setup=setup, custom=True)
+    assert copies(cold, "md-fromclass") == {("1.0", "md_fromclass-1.0.dist-info")}
+
+
 # -- Editable installs -------------------------------------------------------------------------
 
 
@@ -663,7 +709,8 @@ def test_only_an_egg_info_outside_the_site_directories_is_watched(tmp_path: Path
     context = importlib_metadata.DistributionFinder.Context(path=[str(tmp_path)])  # type: ignore[no-untyped-call]
     found = list(importlib_metadata.MetadataPathFinder.find_distributions(context))
     assert len(found) == 2
-    (watched,) = _metadata._rewritten_in_place(str(tmp_path), found)
+    places = [_metadata._Copy(dist).where for dist in found]
+    (watched,) = _metadata._rewritten_in_place(str(tmp_path), places)
     assert watched.where == str(tmp_path / "md_old.egg-info")
     assert not watched.changed(None)
     declared = tmp_path / "md_old.egg-info" / "entry_points.txt"
@@ -671,7 +718,7 @@ def test_only_an_egg_info_outside_the_site_directories_is_watched(tmp_path: Path
     assert watched.changed(None)
     # Recorded, then copied into an image layer (times cut to whole seconds): the same file;
     # rewritten, another.
-    (watched,) = _metadata._rewritten_in_place(str(tmp_path), found)
+    (watched,) = _metadata._rewritten_in_place(str(tmp_path), places)
     assert watched.declared is not None
     second = watched.declared.mtime_ns // 10**9 * 10**9
     os.utime(declared, ns=(second, second))
@@ -681,7 +728,7 @@ def test_only_an_egg_info_outside_the_site_directories_is_watched(tmp_path: Path
     assert watched.changed(written_later)
     for place in (*site.getsitepackages(), site.getusersitepackages(),
                   sysconfig.get_paths()["purelib"]):
-        assert _metadata._rewritten_in_place(place, found) == ()
+        assert _metadata._rewritten_in_place(place, places) == ()
 
 
 # -- METADATA edited after installation -------------------------------------------------------
