@@ -2158,20 +2158,21 @@ def test_the_per_user_cache_serves_then_is_adopted_beside(
     assert noisy(caplog) == []
 
 
-def test_a_pass_holds_the_cyclic_collector_and_gives_it_back(ptree: PluginTree) -> None:
-    ptree.plugin("seen", "import gc\n\nCOLLECTING = gc.isenabled()\n")
+def test_a_pass_holds_full_collections_and_gives_them_back(ptree: PluginTree) -> None:
+    ptree.plugin("seen", "import gc\n\nCOLLECTING = gc.isenabled(), gc.get_threshold()\n")
     ptree.plugin("broken", "raise RuntimeError('broken at import')\n")
-    assert gc.isenabled()
+    before = gc.get_threshold()
     assert tags(ptree, "ITestPlugin") == ["a"]
-    assert importlib.import_module(f"{ptree.plugins_name}.seen").COLLECTING is False
-    assert gc.isenabled()  # after a failed import too
+    enabled, during = importlib.import_module(f"{ptree.plugins_name}.seen").COLLECTING
+    assert enabled and during[:2] == before[:2] and during[2] > 10**6
+    assert gc.get_threshold() == before  # after a failed import too
     ptree.purge()
-    gc.disable()
+    gc.set_threshold(300, 3, 4)
     try:
         assert tags(ptree, "ITestPlugin") == ["a"]
-        assert not gc.isenabled()  # the caller's choice stands
+        assert gc.get_threshold() == (300, 3, 4)  # the caller's choice stands
     finally:
-        gc.enable()
+        gc.set_threshold(*before)
 
 
 def test_a_cache_serves_its_directory_by_any_path_and_no_copy_of_it(

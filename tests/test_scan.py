@@ -290,8 +290,8 @@ def test_a_lazy_module_named_by_code_the_scan_runs_is_left_unloaded(
 
 
 def test_a_scan_leaves_no_garbage_cycle_holding_its_frame(tree: PluginTree) -> None:
-    """A cold call scans every module with the garbage collector paused: a scan's frame kept
-    alive by what it noted would hold everything it touched until the collector ran."""
+    """A cold call scans every module with full collections held: a scan's frame kept alive
+    by what it noted would hold everything it touched until the collector ran."""
     tree.plugin("cycle", optional("import compat_plugin_test_cycle_needs"))
     code = Scanner._import.__code__
     gc.collect()

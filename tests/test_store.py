@@ -496,21 +496,23 @@ def test_a_sealed_document_shows_any_change(document: dict[str, Any], after: byt
     assert not (type(recorded) is int and _store.seal_holds(text, recorded, rest))
 
 
-def test_paused_gc_holds_the_collector_and_restores_it() -> None:
-    assert gc.isenabled()
-    with _store.paused_gc():
-        assert not gc.isenabled()
-        with _store.paused_gc():
-            assert not gc.isenabled()
-        assert not gc.isenabled()  # the inner block leaves it as it found it
-    assert gc.isenabled()
-    with pytest.raises(RuntimeError), _store.paused_gc():
+def test_full_collections_are_held_and_the_thresholds_restored() -> None:
+    before = gc.get_threshold()
+    young, middle, _ = before
+    with _store.held_full_collections():
+        assert gc.isenabled()  # young collections keep their course
+        held = gc.get_threshold()
+        assert held[:2] == (young, middle) and held[2] > 10**6
+        with _store.held_full_collections():
+            assert gc.get_threshold() == held
+        assert gc.get_threshold() == held  # the inner hold leaves them to the outer one
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), _store.held_full_collections():
         raise RuntimeError("inside")
-    assert gc.isenabled()
-    gc.disable()
+    assert gc.get_threshold() == before
     try:
-        with _store.paused_gc():
-            pass
-        assert not gc.isenabled()
+        with _store.held_full_collections():
+            gc.set_threshold(500, 5, 7)  # changed meanwhile: left as it was made
+        assert gc.get_threshold() == (500, 5, 7)
     finally:
-        gc.enable()
+        gc.set_threshold(*before)

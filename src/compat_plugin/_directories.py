@@ -17,7 +17,6 @@ from types import ModuleType
 
 from ._log import debug
 from ._records import Stamp
-from ._store import paused_gc
 
 
 class Listing:
@@ -105,8 +104,7 @@ def plugin_directories(package: ModuleType) -> Iterator[Listing]:
         if absolute in seen:
             continue
         seen.add(absolute)
-        with paused_gc():
-            listing = list_directory(absolute)
+        listing = list_directory(absolute)
         if listing is not None:
             yield listing
 

@@ -18,7 +18,7 @@ from ._directory_file import (
 )
 from ._entries import Entry, becomes_importable, mentions
 from ._records import Stamp, Value
-from ._store import CacheFile, paused_gc
+from ._store import CacheFile
 
 
 class ModuleFile(Value):
@@ -76,8 +76,7 @@ class DirectoryCache:
         """What the cache file at ``place`` holds (read once per process)."""
         stored = self._read.get(place)
         if stored is None:
-            with paused_gc():
-                stored = read_entries(place, self.directory, self.package)
+            stored = read_entries(place, self.directory, self.package)
             self._read[place] = stored
         return stored
 

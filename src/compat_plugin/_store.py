@@ -174,18 +174,29 @@ def seal_holds(raw: bytes, recorded: int, after: bytes | memoryview = b"") -> bo
             and zlib.crc32(after, zlib.crc32(body)) == recorded)
 
 
+# The oldest generation's threshold while full collections are held: more collections of the
+# middle one than any pass makes.
+_HELD = 1 << 30
+
+
 @contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Hold the cyclic garbage collector while building many small acyclic objects: the
-    thousands of lists and tuples of a cache or a listing, which collections would only walk
-    (in a process that has just imported a lot, perhaps with everything else)."""
-    enabled = gc.isenabled()
-    gc.disable()
+def held_full_collections() -> Iterator[None]:
+    """Hold the cyclic collector's full collections -- those of the oldest generation, which
+    walk every object the process holds -- while young collections keep their course.
+
+    For a pass that imports and builds much: each module it imports adds to what a full
+    collection walks, and what it makes keeps counting towards one.  Young collections stay:
+    held as well, they would leave all the pass made to one collection after it, walking
+    tens of thousands of objects no longer in the processor's cache.  The thresholds are
+    restored afterwards, unless changed meanwhile; nested holds leave them to the outermost.
+    """
+    young, middle, oldest = gc.get_threshold()
+    gc.set_threshold(young, middle, _HELD)
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        if gc.get_threshold() == (young, middle, _HELD):
+            gc.set_threshold(young, middle, oldest)
 
 
 # -- Shapes: what a stored document must look like --------------------------------------------
