@@ -15,6 +15,8 @@ import os
 import stat
 import subprocess
 import sys
+import threading
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -498,7 +500,7 @@ def test_a_sealed_document_shows_any_change(document: dict[str, Any], after: byt
 
 def test_full_collections_are_held_and_the_thresholds_restored() -> None:
     before = gc.get_threshold()
-    young, middle, _ = before
+    young, middle, oldest = before
     with _store.held_full_collections():
         assert gc.isenabled()  # young collections keep their course
         held = gc.get_threshold()
@@ -512,7 +514,36 @@ def test_full_collections_are_held_and_the_thresholds_restored() -> None:
     assert gc.get_threshold() == before
     try:
         with _store.held_full_collections():
-            gc.set_threshold(500, 5, 7)  # changed meanwhile: left as it was made
+            gc.set_threshold(500)  # the young one set meanwhile stays; the hold is given back
+        assert gc.get_threshold() == (500, middle, oldest)
+        with _store.held_full_collections():
+            gc.set_threshold(500, 5, 7)  # the oldest one set meanwhile stays too
         assert gc.get_threshold() == (500, 5, 7)
     finally:
         gc.set_threshold(*before)
+
+
+def test_holds_of_several_threads_give_the_threshold_back_once_all_have_ended() -> None:
+    before = gc.get_threshold()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads taking turns as often as they can
+    started = threading.Barrier(4)
+    during: list[int] = []
+
+    def passes() -> None:
+        started.wait()
+        for _ in range(200):
+            with _store.held_full_collections():
+                time.sleep(0)  # another thread's turn, mid-pass
+                during.append(gc.get_threshold()[2])
+
+    try:
+        threads = [threading.Thread(target=passes) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert gc.get_threshold() == before
+    assert len(during) == 800 and min(during) > 10**6  # each pass held, all the while

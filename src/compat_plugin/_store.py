@@ -17,6 +17,7 @@ a reader sees the old file or the new one, never a mix.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import gc
 import json
@@ -177,6 +178,10 @@ def seal_holds(raw: bytes, recorded: int, after: bytes | memoryview = b"") -> bo
 # The oldest generation's threshold while full collections are held: more collections of the
 # middle one than any pass makes.
 _HELD = 1 << 30
+# The holds under way, in every thread, and the threshold the last to end gives back.
+_holding = _thread.allocate_lock()
+_holds = 0
+_given_back = 0
 
 
 @contextlib.contextmanager
@@ -187,16 +192,26 @@ def held_full_collections() -> Iterator[None]:
     For a pass that imports and builds much: each module it imports adds to what a full
     collection walks, and what it makes keeps counting towards one.  Young collections stay:
     held as well, they would leave all the pass made to one collection after it, walking
-    tens of thousands of objects no longer in the processor's cache.  The thresholds are
-    restored afterwards, unless changed meanwhile; nested holds leave them to the outermost.
+    tens of thousands of objects no longer in the processor's cache.  The first hold to begin
+    (of any thread) raises the oldest generation's threshold and the last to end restores it,
+    unless it was set meanwhile; the other thresholds are never touched.  Where the collector
+    has no oldest generation to hold (a free-threaded build's), the threshold does nothing,
+    and neither does this.
     """
-    young, middle, oldest = gc.get_threshold()
-    gc.set_threshold(young, middle, _HELD)
+    global _holds, _given_back
+    with _holding:
+        if not _holds:
+            young, middle, _given_back = gc.get_threshold()
+            gc.set_threshold(young, middle, _HELD)
+        _holds += 1
     try:
         yield
     finally:
-        if gc.get_threshold() == (young, middle, _HELD):
-            gc.set_threshold(young, middle, oldest)
+        with _holding:
+            _holds -= 1
+            young, middle, oldest = gc.get_threshold()
+            if not _holds and oldest == _HELD:
+                gc.set_threshold(young, middle, _given_back)
 
 
 # -- Shapes: what a stored document must look like --------------------------------------------
