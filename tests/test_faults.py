@@ -528,7 +528,6 @@ def test_dangling_module_link_is_named_in_the_log(tree: PluginTree, tmp_path: Pa
     assert [log for log in child.logs if str(link) in log["message"]]
 
 
-
 QUIET = """
 import importlib, json, sys
 from compat_plugin import getPlugins
@@ -568,6 +567,7 @@ def test_what_is_said_below_warning_imports_logging_only_for_who_can_hear_it(
     quiet = json.loads(run_python(f"PACKAGE = {tree.name!r}\nHEAR = False\n{QUIET}",
                                   path=[tree.root]).stdout)
     assert quiet == {"tags": ["a", "z"], "logging": False, "said": []}
+
 
 # -- spaces and non-ASCII characters -------------------------------------------------------------
 

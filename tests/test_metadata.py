@@ -36,6 +36,7 @@ from typing import Any
 
 import importlib_metadata
 import pytest
+from packaging.utils import canonicalize_name
 
 from compat_plugin import _metadata
 from compat_plugin._entrypoints import Declared
@@ -573,7 +574,6 @@ def test_custom_distribution_finder(copy: Any, tmp_path: Path, front: bool) -> N
     assert len(cold.shadowed) == 1
 
 
-
 SUBCLASS_FINDER = """
 import importlib_metadata
 import pathlib
@@ -729,6 +729,73 @@ def test_only_an_egg_info_outside_the_site_directories_is_watched(tmp_path: Path
     for place in (*site.getsitepackages(), site.getusersitepackages(),
                   sysconfig.get_paths()["purelib"]):
         assert _metadata._rewritten_in_place(place, places) == ()
+
+
+# -- What an index build looks at itself -----------------------------------------------------
+
+
+def _layout(entry: Path, kind: str) -> None:
+    """One distribution in ``entry``, of the ``kind`` the test below names."""
+    declared = f"[{GROUP}]\nthing = md_{kind.replace('-', '_')}:thing\n"
+    header = f"Metadata-Version: 2.1\nName: md-{kind}\nVersion: 1.0\n"
+    name = f"md_{kind.replace('-', '_')}-1.0"
+    info = entry / (f"{name}.egg-info" if kind.startswith("egg") else f"{name}.dist-info")
+    if kind == "egg-file":  # setuptools' oldest form: the metadata is the file itself
+        info.write_text(header, encoding="utf-8")
+        return
+    info.mkdir()
+    if kind != "no-metadata":
+        (info / ("PKG-INFO" if kind.startswith("egg") else "METADATA")).write_text(
+            header, encoding="utf-8")
+    declared_in = info / "entry_points.txt"
+    if kind == "dangling-link":
+        declared_in.symlink_to(entry / "gone.txt")
+    elif kind == "directory":
+        declared_in.mkdir()
+    elif kind != "undeclared":
+        declared_in.write_text(declared, encoding="utf-8")
+
+
+KINDS = ["declared", "undeclared", "dangling-link", "directory", "no-metadata", "egg-file",
+         "egg-directory"]
+
+
+@pytest.mark.parametrize("through", ["plain", "link-then-parent"])
+def test_an_index_build_sees_what_importlib_metadata_sees(tmp_path: Path, through: str) -> None:
+    """Whether a copy has metadata and which entry points it declares, decided partly without
+    asking importlib-metadata (with ``os.path``, and not at all where no ``entry_points.txt``
+    is), agree with what importlib-metadata answers -- also on an entry that goes up from
+    where a symbolic link leads, which text alone would take for another directory."""
+    entry = tmp_path / "real" / "site"
+    entry.mkdir(parents=True)
+    for kind in KINDS:
+        _layout(entry, kind)
+    if through == "link-then-parent":
+        (tmp_path / "real" / "deep").mkdir()
+        (tmp_path / "other").mkdir()
+        (tmp_path / "other" / "link").symlink_to(tmp_path / "real" / "deep")
+        entry = tmp_path / "other" / "link" / ".." / "site"
+    context = importlib_metadata.DistributionFinder.Context(path=[str(entry)])  # type: ignore[no-untyped-call]
+    found = list(importlib_metadata.MetadataPathFinder.find_distributions(context))
+    assert len(found) == len(KINDS)
+    for dist in found:
+        probe = getattr(dist, "_has_metadata", None)  # importlib-metadata 10's own judgement
+        if probe is not None:
+            assert _metadata._Copy(dist).has_metadata == probe(), dist._path
+    index = _metadata.index_entry(str(entry), GROUP, None)
+    compat = {d.key: [(e.name, e.value) for e in d.entry_points] for d in index.distributions}
+    named = {}
+    for dist in found:
+        selected = [(e.name, e.value) for e in dist.entry_points.select(group=GROUP)]
+        if selected:
+            named[canonicalize_name(dist._normalized_name)] = selected
+    assert named == {"md-declared": [("thing", "md_declared:thing")],
+                     "md-egg-directory": [("thing", "md_egg_directory:thing")],
+                     "md-no-metadata": [("thing", "md_no_metadata:thing")]}
+    assert compat == named
+    assert {d.metadata for d in index.distributions} == {
+        str(entry / f"md_{key[3:].replace('-', '_')}-1.0.{'egg' if 'egg' in key else 'dist'}-info")
+        for key in named}
 
 
 # -- METADATA edited after installation -------------------------------------------------------

@@ -164,6 +164,7 @@ class _Copy(Value):
         path = getattr(dist, "_path", None)
         # importlib-metadata's own distribution of a directory (or file) on the file system:
         # its metadata and entry points are files there, to be looked at with ``os.path``.
+        # The class itself, as importlib-metadata defines it: a subclass may read otherwise.
         self.on_disk = type(dist) is metadata.PathDistribution and isinstance(path,
                                                                                pathlib.Path)
         self.where = _metadata_directory(dist)
@@ -180,13 +181,9 @@ class _Copy(Value):
 def _has_metadata(dist: Any, on_disk: str | None = None) -> bool:
     """Whether ``dist`` supplies core metadata, as importlib-metadata judges it from version 10
     on (its own ``_has_metadata``): for a distribution on the file system, whether a METADATA
-    or PKG-INFO file is there (not whether it reads), or the distribution is a file itself.
-
-    ``on_disk``, the metadata directory of importlib-metadata's own distribution of a path on
-    the file system, is checked by that rule with strings, not its path objects: several
-    microseconds less for each of an entry's thousands.  On importlib-metadata before 10, the
-    same rule is applied to every distribution with a path.
-    """
+    or PKG-INFO file is there (not whether it reads), or the distribution is a file itself --
+    checked with strings for ``on_disk``, importlib-metadata's own distribution's path (some
+    microseconds less for each of thousands), and by the same rule before version 10."""
     try:
         if on_disk is not None:
             return (os.path.exists(os.path.join(on_disk, "METADATA"))
@@ -209,12 +206,19 @@ def _metadata_directory(dist: Any) -> str:
 
     importlib-metadata has no public name for a distribution's metadata directory; its
     ``PathDistribution`` keeps it as ``_path``, relative where the ``sys.path`` entry is
-    (``""``, the working directory): made absolute, as a process started elsewhere finds it.
+    (``""``, the working directory): made absolute, as a process started elsewhere finds it,
+    and otherwise as it is.
     """
     path = getattr(dist, "_path", None)
     if isinstance(path, pathlib.PurePath):
-        return os.path.abspath(path)
-    return str(path if path is not None else dist)
+        # Not ``os.path.abspath``, which drops ``name/..`` as text: through a symbolic link,
+        # the file system goes up from where the link leads, as importlib-metadata's path does.
+        text = os.fspath(path)
+        return text if os.path.isabs(text) else os.path.join(os.getcwd(), text)
+    try:
+        return str(path if path is not None else dist)
+    except Exception:  # a distribution that cannot say where it is
+        return f"<{type(dist).__name__}>"
 
 
 class _Failed(Value):
