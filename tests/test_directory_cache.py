@@ -2158,8 +2158,29 @@ def test_the_per_user_cache_serves_then_is_adopted_beside(
     assert noisy(caplog) == []
 
 
+SEEN = """
+import gc
+import weakref
+
+
+class Node:
+    pass
+
+
+# A cycle a plugin module's import leaves as garbage is collected while the pass goes on:
+# young collections, which the import's own allocations set off, still run.
+reclaimed = []
+node = Node()
+node.itself = node
+weakref.finalize(node, reclaimed.append, True)
+del node
+kept = [[] for _ in range(50_000)]  # young objects, alive: enough to set collections off
+COLLECTING = gc.isenabled() and reclaimed == [True], gc.get_threshold()
+"""
+
+
 def test_a_pass_holds_full_collections_and_gives_them_back(ptree: PluginTree) -> None:
-    ptree.plugin("seen", "import gc\n\nCOLLECTING = gc.isenabled(), gc.get_threshold()\n")
+    ptree.plugin("seen", SEEN)
     ptree.plugin("broken", "raise RuntimeError('broken at import')\n")
     before = gc.get_threshold()
     assert tags(ptree, "ITestPlugin") == ["a"]

@@ -135,10 +135,10 @@ class Resolver:
         out = _Pass(package.__name__, wanted)
         rules = rules if rules is not None else Rules()
         # Full collections are held for the pass (``held_full_collections`` says why): measured
-        # on a cold pass over a thousand modules, the collector's time is then about what
-        # twisted.plugin's call spends in it, where holding it whole took twice that, in one
-        # collection after the pass, and letting it run freely set off a full collection
-        # costing as much again.
+        # on a cold pass over a thousand modules, the collector then takes about what it takes
+        # in twisted.plugin's call; held whole, up to twice that, in one collection after the
+        # pass (and a plugin module's import piled up its cyclic garbage meanwhile); let run
+        # freely, a full collection could fall in the pass, costing as much again.
         with held_full_collections():
             self._directory_modules(package, rules, out)
             self._entry_point_modules(package.__name__, rules, out)
