@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -521,6 +522,62 @@ def test_full_collections_are_held_and_the_thresholds_restored() -> None:
         assert gc.get_threshold() == (500, 5, 7)
     finally:
         gc.set_threshold(*before)
+
+
+
+def _fork() -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # forking with threads running
+        return os.fork()
+
+
+def _exit_code(pid: int) -> int:
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here")
+def test_a_child_forked_during_holds_keeps_only_its_own_thread_s() -> None:
+    before = gc.get_threshold()
+    inside, leave = threading.Event(), threading.Event()
+
+    def another_pass() -> None:
+        with _store.held_full_collections():
+            inside.set()
+            leave.wait()
+
+    other = threading.Thread(target=another_pass)
+    other.start()
+    inside.wait()
+    try:
+        assert gc.get_threshold()[2] > 10**6
+        # Forked while only another thread holds: that hold never ends in the child, which
+        # gets the threshold back at once; its own holds work as anywhere.
+        pid = _fork()
+        if pid == 0:
+            os._exit(0 if gc.get_threshold() == before and _holds_and_restores() else 1)
+        assert _exit_code(pid) == 0
+        # Forked inside a hold of its own thread: the child's hold ends as the parent's does.
+        pid, held, ended = -1, False, False
+        try:
+            with _store.held_full_collections():
+                pid = _fork()
+                held = gc.get_threshold()[2] > 10**6
+            ended = gc.get_threshold() == before
+        finally:
+            if pid == 0:
+                os._exit(0 if held and ended else 1)
+        assert _exit_code(pid) == 0
+    finally:
+        leave.set()
+        other.join()
+    assert gc.get_threshold() == before
+
+
+def _holds_and_restores() -> bool:
+    before = gc.get_threshold()
+    with _store.held_full_collections():
+        held = gc.get_threshold()[2] > 10**6
+    return held and gc.get_threshold() == before
 
 
 def test_holds_of_several_threads_give_the_threshold_back_once_all_have_ended() -> None:

@@ -178,9 +178,10 @@ def seal_holds(raw: bytes, recorded: int, after: bytes | memoryview = b"") -> bo
 # The oldest generation's threshold while full collections are held: more collections of the
 # middle one than any pass makes.
 _HELD = 1 << 30
-# The holds under way, in every thread, and the threshold the last to end gives back.
+# The holds under way, by thread (how deeply each is nested), and the threshold the last to end
+# gives back.
 _holding = _thread.allocate_lock()
-_holds = 0
+_holders: dict[int, int] = {}
 _given_back = 0
 
 
@@ -194,24 +195,47 @@ def held_full_collections() -> Iterator[None]:
     held as well, they would leave all the pass made to one collection after it, walking
     tens of thousands of objects no longer in the processor's cache.  The first hold to begin
     (of any thread) raises the oldest generation's threshold and the last to end restores it,
-    unless it was set meanwhile; the other thresholds are never touched.  Where the collector
-    has no oldest generation to hold (a free-threaded build's), the threshold does nothing,
-    and neither does this.
+    unless it was set meanwhile; the other thresholds are never touched.  A child process
+    forked meanwhile keeps only its own thread's holds.  Where the collector has no oldest
+    generation to hold (a free-threaded build's), the threshold does nothing, and neither does
+    this.
     """
-    global _holds, _given_back
+    global _given_back
+    me = _thread.get_ident()
     with _holding:
-        if not _holds:
+        if not _holders:
             young, middle, _given_back = gc.get_threshold()
             gc.set_threshold(young, middle, _HELD)
-        _holds += 1
+        _holders[me] = _holders.get(me, 0) + 1
     try:
         yield
     finally:
         with _holding:
-            _holds -= 1
-            young, middle, oldest = gc.get_threshold()
-            if not _holds and oldest == _HELD:
-                gc.set_threshold(young, middle, _given_back)
+            depth = _holders.pop(me, 1) - 1
+            if depth:
+                _holders[me] = depth
+            _give_back_if_done()
+
+
+def _give_back_if_done() -> None:
+    """Restore the oldest generation's threshold if no hold is left and it is still raised."""
+    young, middle, oldest = gc.get_threshold()
+    if not _holders and oldest == _HELD:
+        gc.set_threshold(young, middle, _given_back)
+
+
+def _forked() -> None:
+    """In a forked child, only the thread that forked runs on: the others' holds will never
+    end, and the lock may have been taken by one of them."""
+    global _holding, _holders
+    _holding = _thread.allocate_lock()
+    me = _thread.get_ident()
+    _holders = {me: _holders[me]} if me in _holders else {}
+    _give_back_if_done()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_forked)
 
 
 # -- Shapes: what a stored document must look like --------------------------------------------
