@@ -21,6 +21,7 @@ import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -536,7 +537,7 @@ def _exit_code(pid: int) -> int:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here")
-def test_a_child_forked_during_holds_keeps_only_its_own_thread_s() -> None:
+def test_a_child_forked_during_holds_holds_nothing() -> None:
     before = gc.get_threshold()
     inside, leave = threading.Event(), threading.Event()
 
@@ -556,22 +557,55 @@ def test_a_child_forked_during_holds_keeps_only_its_own_thread_s() -> None:
         if pid == 0:
             os._exit(0 if gc.get_threshold() == before and _holds_and_restores() else 1)
         assert _exit_code(pid) == 0
-        # Forked inside a hold of its own thread: the child's hold ends as the parent's does.
-        pid, held, ended = -1, False, False
+        # Forked inside a hold of its own thread: none either (a worker may run its task and
+        # exit, never leaving the hold), and leaving it changes nothing.
+        pid, unheld, ended = -1, False, False
         try:
             with _store.held_full_collections():
                 pid = _fork()
-                held = gc.get_threshold()[2] > 10**6
-            ended = gc.get_threshold() == before
+                unheld = gc.get_threshold() == before
+            ended = gc.get_threshold() == before and _holds_and_restores()
         finally:
             if pid == 0:
-                os._exit(0 if held and ended else 1)
+                os._exit(0 if unheld and ended else 1)
         assert _exit_code(pid) == 0
     finally:
         leave.set()
         other.join()
     assert gc.get_threshold() == before
 
+
+
+def test_a_hold_begun_while_one_is_being_taken_in_the_same_thread_goes_ahead() -> None:
+    """Code may run in the middle of a hold's own bookkeeping, in its thread -- a finalizer or
+    ``gc`` callback of a collection it sets off, a signal handler, a debugger's trace function
+    -- and call getPlugins: that second hold must not wait for the first to finish."""
+    before = gc.get_threshold()
+    seen: list[int] = []
+    bookkeeping = _store.held_full_collections.__wrapped__.__code__  # type: ignore[attr-defined]
+
+    def taken() -> bool:
+        lock = _store._holding
+        return bool(getattr(lock, "_is_owned", getattr(lock, "locked", bool))())
+
+    def tracing(frame: FrameType, event: str, arg: object) -> Any:
+        if frame.f_code is bookkeeping and event == "line" and not seen and taken():
+            seen.append(0)
+            with _store.held_full_collections():
+                seen.append(gc.get_threshold()[2])
+        return tracing
+
+    def hold() -> None:
+        sys.settrace(tracing)
+        with _store.held_full_collections():
+            pass
+
+    worker = threading.Thread(target=hold, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "the second hold waited for the first"
+    assert seen[:1] == [0] and seen[1] > 10**6
+    assert gc.get_threshold() == before
 
 def _holds_and_restores() -> bool:
     before = gc.get_threshold()

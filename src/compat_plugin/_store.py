@@ -178,11 +178,12 @@ def seal_holds(raw: bytes, recorded: int, after: bytes | memoryview = b"") -> bo
 # The oldest generation's threshold while full collections are held: more collections of the
 # middle one than any pass makes.
 _HELD = 1 << 30
-# The holds under way, by thread (how deeply each is nested), and the threshold the last to end
-# gives back.
-_holding = _thread.allocate_lock()
-_holders: dict[int, int] = {}
-_given_back = 0
+# The holds under way, one token each, and the threshold the last to end gives back.  The lock
+# is reentrant: a finalizer, a ``gc`` callback or a signal handler run while it is taken may
+# call getPlugins, which holds again in the same thread.
+_holding = _thread.RLock()
+_holders: set[object] = set()
+_given_back = 10
 
 
 @contextlib.contextmanager
@@ -195,25 +196,26 @@ def held_full_collections() -> Iterator[None]:
     held as well, they would leave all the pass made to one collection after it, walking
     tens of thousands of objects no longer in the processor's cache.  The first hold to begin
     (of any thread) raises the oldest generation's threshold and the last to end restores it,
-    unless it was set meanwhile; the other thresholds are never touched.  A child process
-    forked meanwhile keeps only its own thread's holds.  Where the collector has no oldest
-    generation to hold (a free-threaded build's), the threshold does nothing, and neither does
-    this.
+    unless it was set meanwhile (the other thresholds are never touched, but one set by
+    another thread at the very moment of either may be undone).  An interruption anywhere
+    before the body runs undoes the hold; a forked child holds nothing, whatever its parent
+    was holding.  Where the collector has no oldest generation to hold (a free-threaded
+    build's), the threshold does nothing, and neither does this.
     """
     global _given_back
-    me = _thread.get_ident()
-    with _holding:
-        if not _holders:
-            young, middle, _given_back = gc.get_threshold()
-            gc.set_threshold(young, middle, _HELD)
-        _holders[me] = _holders.get(me, 0) + 1
+    token = object()
     try:
+        with _holding:
+            _holders.add(token)
+            if len(_holders) == 1:
+                young, middle, oldest = gc.get_threshold()
+                if oldest != _HELD:  # not left raised by an interrupted hold
+                    _given_back = oldest
+                gc.set_threshold(young, middle, _HELD)
         yield
     finally:
         with _holding:
-            depth = _holders.pop(me, 1) - 1
-            if depth:
-                _holders[me] = depth
+            _holders.discard(token)
             _give_back_if_done()
 
 
@@ -225,12 +227,12 @@ def _give_back_if_done() -> None:
 
 
 def _forked() -> None:
-    """In a forked child, only the thread that forked runs on: the others' holds will never
-    end, and the lock may have been taken by one of them."""
-    global _holding, _holders
-    _holding = _thread.allocate_lock()
-    me = _thread.get_ident()
-    _holders = {me: _holders[me]} if me in _holders else {}
+    """In a forked child, no hold of the parent's counts: those of other threads never end
+    there, and the forking thread's may not either (a worker that runs its task and exits, as
+    multiprocessing's do).  What the child still runs of a pass runs unheld."""
+    global _holding
+    _holding = _thread.RLock()
+    _holders.clear()
     _give_back_if_done()
 
 
