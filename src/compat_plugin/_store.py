@@ -17,7 +17,6 @@ a reader sees the old file or the new one, never a mix.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import gc
 import json
@@ -178,10 +177,10 @@ def seal_holds(raw: bytes, recorded: int, after: bytes | memoryview = b"") -> bo
 # The oldest generation's threshold while full collections are held: more collections of the
 # middle one than any pass makes.
 _HELD = 1 << 30
-# The holds under way, one token each, and the threshold the last to end gives back.  The lock
-# is reentrant: a finalizer, a ``gc`` callback or a signal handler run while it is taken may
-# call getPlugins, which holds again in the same thread.
-_holding = _thread.RLock()
+# The holds under way, one token each, and the threshold the last to end gives back.  No lock:
+# each step below is one operation of the interpreter, in an order that leaves no interleaving
+# of threads with the threshold raised and no hold; and code run in the middle of a hold's own
+# steps (a finalizer, a ``gc`` callback, a signal handler) may hold again, in that thread.
 _holders: set[object] = set()
 _given_back = 10
 
@@ -194,29 +193,27 @@ def held_full_collections() -> Iterator[None]:
     For a pass that imports and builds much: each module it imports adds to what a full
     collection walks, and what it makes keeps counting towards one.  Young collections stay:
     held as well, they would leave all the pass made to one collection after it, walking
-    tens of thousands of objects no longer in the processor's cache.  The first hold to begin
-    (of any thread) raises the oldest generation's threshold and the last to end restores it,
-    unless it was set meanwhile (the other thresholds are never touched, but one set by
-    another thread at the very moment of either may be undone).  An interruption anywhere
-    before the body runs undoes the hold; a forked child holds nothing, whatever its parent
-    was holding.  Where the collector has no oldest generation to hold (a free-threaded
-    build's), the threshold does nothing, and neither does this.
+    tens of thousands of objects no longer in the processor's cache.  While any hold (of any
+    thread) lasts, the oldest generation's threshold is raised -- but for an instant, where
+    one begins as the last ends -- and the last to end restores it, unless it was set
+    meanwhile (the other thresholds are kept, but one another thread sets at the very moment
+    may be undone).  An interruption before the body runs undoes the hold;
+    a forked child holds nothing, whatever its parent was holding.  Where the collector has no
+    oldest generation to hold (a free-threaded build's), the threshold does nothing, and
+    neither does this.
     """
     global _given_back
     token = object()
     try:
-        with _holding:
-            _holders.add(token)
-            if len(_holders) == 1:
-                young, middle, oldest = gc.get_threshold()
-                if oldest != _HELD:  # not left raised by an interrupted hold
-                    _given_back = oldest
-                gc.set_threshold(young, middle, _HELD)
+        _holders.add(token)
+        young, middle, oldest = gc.get_threshold()
+        if oldest != _HELD:  # the caller's, not another hold's
+            _given_back = oldest
+        gc.set_threshold(young, middle, _HELD)
         yield
     finally:
-        with _holding:
-            _holders.discard(token)
-            _give_back_if_done()
+        _holders.discard(token)
+        _give_back_if_done()
 
 
 def _give_back_if_done() -> None:
@@ -224,14 +221,14 @@ def _give_back_if_done() -> None:
     young, middle, oldest = gc.get_threshold()
     if not _holders and oldest == _HELD:
         gc.set_threshold(young, middle, _given_back)
+        if _holders:  # one began meanwhile, and may have raised it before this restored it
+            gc.set_threshold(young, middle, _HELD)
 
 
 def _forked() -> None:
     """In a forked child, no hold of the parent's counts: those of other threads never end
     there, and the forking thread's may not either (a worker that runs its task and exits, as
     multiprocessing's do).  What the child still runs of a pass runs unheld."""
-    global _holding
-    _holding = _thread.RLock()
     _holders.clear()
     _give_back_if_done()
 
