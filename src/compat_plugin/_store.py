@@ -197,10 +197,10 @@ def held_full_collections() -> Iterator[None]:
     thread) lasts, the oldest generation's threshold is raised -- but for an instant, where
     one begins as the last ends -- and the last to end restores it, unless it was set
     meanwhile (the other thresholds are kept, but one another thread sets at the very moment
-    may be undone).  An interruption before the body runs undoes the hold;
-    a forked child holds nothing, whatever its parent was holding.  Where the collector has no
-    oldest generation to hold (a free-threaded build's), the threshold does nothing, and
-    neither does this.
+    may be undone).  An interruption before the body runs undoes the hold; a forked child
+    holds nothing, whatever its parent was holding.  Where the collector has no oldest
+    generation to hold (a free-threaded build's), the threshold does nothing, and neither
+    does this.
     """
     global _given_back
     token = object()
