@@ -525,7 +525,6 @@ def test_full_collections_are_held_and_the_thresholds_restored() -> None:
         gc.set_threshold(*before)
 
 
-
 def _fork() -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # forking with threads running
@@ -573,7 +572,6 @@ def test_a_child_forked_during_holds_holds_nothing() -> None:
         leave.set()
         other.join()
     assert gc.get_threshold() == before
-
 
 
 def _at_each_step(step: Callable[[], object]) -> int:
