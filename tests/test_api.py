@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import importlib
 import json
 import logging
@@ -390,22 +389,22 @@ def test_warm_call_imports_only_matching_modules(tree: PluginTree) -> None:
         found = list(getPlugins(ITestPlugin, package))
         nobody = list(getPlugins(INobody, package))
         new = set(sys.modules) - before
-        import sysconfig  # after the call: which of what it imported is the standard library's
+        import json, sysconfig  # after the call: which of its imports are the standard library
         library = sysconfig.get_paths()["stdlib"]
         standard = sorted(m for m in new if getattr(sys.modules[m], "__spec__", None) and (
             sys.modules[m].__spec__.origin in ("built-in", "frozen")
             or (sys.modules[m].__spec__.origin or "").startswith(library)))
-        print(len(found), len(nobody), "compat_plugin._scan" in new,
-              sorted(m for m in new if not m.startswith("compat_plugin")), standard)
+        print(json.dumps([len(found), len(nobody), "compat_plugin._scan" in new,
+                          sorted(m for m in new if not m.startswith("compat_plugin")), standard]))
     """
     run_python(code, path=[str(tree.root)])  # cold: fills the cache
-    out = run_python(code, path=[str(tree.root)]).stdout.split(" ", 3)
+    out = json.loads(run_python(code, path=[str(tree.root)]).stdout)
     pkg = tree.plugins_name
     # The scanning machinery is not even imported; besides the matching modules, only the
     # standard library's modules reading and checking the cache takes (json, zlib... and what
     # they import, which depends on the Python), and never the importlib package.
-    assert out[:3] == ["4", "0", "False"]
-    new, standard = (ast.literal_eval(part + "]") for part in out[3].strip()[:-1].split("] "))
+    assert out[:3] == [4, 0, False]
+    new, standard = out[3:]
     assert [name for name in new if name.startswith(pkg)] == [
         f"{pkg}.mod{i:02d}" for i in (0, 5, 10, 15)]
     assert set(new) - {name for name in new if name.startswith(pkg)} <= set(standard)

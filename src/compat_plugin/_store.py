@@ -182,7 +182,7 @@ _HELD = 1 << 30
 # of threads with the threshold raised and no hold; and code run in the middle of a hold's own
 # steps (a finalizer, a ``gc`` callback, a signal handler) may hold again, in that thread.
 _holders: set[object] = set()
-_given_back = 10
+_given_back = gc.get_threshold()[2]  # until the first hold reads it again
 
 
 @contextlib.contextmanager
