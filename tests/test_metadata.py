@@ -432,13 +432,13 @@ def test_gate_verdict_is_kept_and_made_again_when_the_host_moves(copy: Any) -> N
     assert downgraded.gated == gated
 
 
-def test_requirements_are_parsed_only_when_a_verdict_needs_them(copy: Any) -> None:
-    # md-twin requires nothing: its index is built without packaging's requirement parser.
+def test_packaging_is_imported_only_when_a_verdict_needs_it(copy: Any) -> None:
+    # md-twin requires nothing: its index is built without packaging, names included.
     plain = compare([copy("twin1"), copy("host2")])
     plain.assert_agrees()
     assert plain.reads() and plain.gated == set()
     assert "importlib_metadata" in plain.imported
-    assert "packaging.requirements" not in plain.imported
+    assert [name for name in plain.imported if name.partition(".")[0] == "packaging"] == []
     judged = compare([copy("base")])
     assert judged.gated == {"md-licensed-setuptools", "md-licensed-hatchling"}
     assert "packaging.requirements" in judged.imported
@@ -796,6 +796,35 @@ def test_an_index_build_sees_what_importlib_metadata_sees(tmp_path: Path, throug
     assert {d.metadata for d in index.distributions} == {
         str(entry / f"md_{key[3:].replace('-', '_')}-1.0.{'egg' if 'egg' in key else 'dist'}-info")
         for key in named}
+
+
+def test_distribution_names_are_packaging_s_canonical_names(tmp_path: Path) -> None:
+    """An index names each copy by what importlib-metadata tells copies apart by, normalized by
+    packaging -- from importlib-metadata's own normalization for its own class, from packaging
+    for a subclass, which may name itself otherwise."""
+    stems = {"Md.Odd__Name-1.0.dist-info": "METADATA", "MD_Upper.egg-info": "PKG-INFO",
+             "md-dashed-1.0.dist-info": "METADATA"}
+    for stem, core in stems.items():
+        (tmp_path / stem).mkdir()
+        name = stem.partition(".egg-info")[0].rpartition("-1.0")[0] or stem[:-9]
+        (tmp_path / stem / core).write_text(f"Metadata-Version: 2.1\nName: {name}\n"
+                                            "Version: 1.0\n", encoding="utf-8")
+        (tmp_path / stem / "entry_points.txt").write_text(f"[{GROUP}]\nthing = m:thing\n",
+                                                          encoding="utf-8")
+    context = importlib_metadata.DistributionFinder.Context(path=[str(tmp_path)])  # type: ignore[no-untyped-call]
+    found = list(importlib_metadata.MetadataPathFinder.find_distributions(context))
+    index = _metadata.index_entry(str(tmp_path), GROUP, None)
+    keys = sorted(d.key for d in index.distributions)
+    assert keys == sorted(canonicalize_name(d._normalized_name) for d in found)
+    assert {"md-odd-name", "md-upper"} <= set(keys)
+
+    class Renamed(importlib_metadata.PathDistribution):
+        @property
+        def _normalized_name(self) -> str:
+            return "Md.Odd__Name"
+
+    assert _metadata._key(_metadata._Copy(Renamed(tmp_path / "md-dashed-1.0.dist-info"))) == (
+        "md-odd-name")
 
 
 # -- METADATA edited after installation -------------------------------------------------------

@@ -3,8 +3,8 @@
 Imported only when an index must be built (an entry is new or changed), when finders other
 than the path finder provide distributions, or when a host-compatibility verdict must be made
 again.  Everything about installed metadata is asked of importlib-metadata (the PyPI
-distribution, on every Python); names, requirements and markers go to packaging.  This module
-only arranges their answers into the records ``_entrypoints`` keeps.
+distribution, on every Python), names too; requirements and markers go to packaging.  This
+module only arranges their answers into the records ``_entrypoints`` keeps.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 import importlib_metadata as metadata
-from packaging.utils import canonicalize_name
 
 from ._entrypoints import (
     Declared,
@@ -56,11 +55,10 @@ def index_entry(entry: str, group: str, stamp: Stamp | None) -> EntryIndex:
 
 
 def _rewritten_in_place(entry: str, places: list[str]) -> tuple[Watched, ...]:
-    """The ``*.egg-info`` directories among ``places`` (the metadata directories of an entry's
-    distributions) that setuptools may rewrite in place, as they are before they are read:
-    those of an entry that is not a site directory of this interpreter (a working copy, or
-    its ``src``), where ``pip install`` and ``egg_info`` leave them, changing nothing of the
-    entry's own stamp when run again."""
+    """The ``*.egg-info`` directories among ``places`` (an entry's metadata directories) that
+    setuptools may rewrite in place, as they are before they are read: those of an entry that
+    is no site directory of this interpreter (a working copy, or its ``src``), where ``pip
+    install`` and ``egg_info`` leave them, changing nothing of the entry's stamp when rerun."""
     import site
 
     installed = [*getattr(site, "getsitepackages", list)(),
@@ -111,7 +109,7 @@ def _index_of(entry: str, group: str, stamp: Stamp | None, copies: list[_Copy]) 
     unread: list[Unread] = []
     for copy in ordered:
         dist, where, has_metadata = copy.dist, copy.where, copy.has_metadata
-        key = _key(dist)
+        key = _key(copy)
         if not key:
             continue
         (names if has_metadata else nameless).append(key)
@@ -126,9 +124,8 @@ def _index_of(entry: str, group: str, stamp: Stamp | None, copies: list[_Copy]) 
         else:
             declared = outcome
             if not has_metadata:
-                debug("%s has no METADATA or PKG-INFO: a copy of %s without metadata "
-                      "(its entry points count only if no copy has metadata, "
-                      "unchecked)", where, key)
+                debug("%s has no METADATA or PKG-INFO: a copy of %s without metadata (its entry "
+                      "points count only if no copy has metadata, unchecked)", where, key)
         if key in winners:
             if declared:
                 shadowed.append(Shadowed(key, _version(dist), where, winners[key]))
@@ -143,13 +140,21 @@ def _index_of(entry: str, group: str, stamp: Stamp | None, copies: list[_Copy]) 
                       tuple(distributions), tuple(shadowed), unread=tuple(unread))
 
 
-def _key(dist: Any) -> str:
-    """The normalized name importlib-metadata tells copies of a distribution apart by (for a
-    distribution on the file system, taken from its metadata directory's name)."""
+def _key(copy: _Copy) -> str:
+    """The name importlib-metadata tells copies of a distribution apart by (on the file system,
+    from its metadata directory's name), normalized in packaging's canonical form."""
     try:
-        name = getattr(dist, "_normalized_name", None) or dist.metadata.get("Name")
+        name = getattr(copy.dist, "_normalized_name", None)
+        if copy.on_disk and name:
+            # importlib-metadata's own class gives PEP 503's form with each "-" written "_":
+            # swapped back it is packaging's, whose utils module (and the platform tags it
+            # imports) would take longer to import than all of a build's reads.
+            return str(name).replace("_", "-")
+        name = name or copy.dist.metadata.get("Name")
     except Exception:
         return ""
+    from packaging.utils import canonicalize_name
+
     return canonicalize_name(name) if isinstance(name, str) else ""
 
 
@@ -162,11 +167,9 @@ class _Copy(Value):
     def __init__(self, dist: Any) -> None:
         self.dist = dist
         path = getattr(dist, "_path", None)
-        # importlib-metadata's own distribution of a directory (or file) on the file system:
-        # its metadata and entry points are files there, to be looked at with ``os.path``.
-        # The class itself, as importlib-metadata defines it: a subclass may read otherwise.
-        self.on_disk = type(dist) is metadata.PathDistribution and isinstance(path,
-                                                                               pathlib.Path)
+        # importlib-metadata's own class (a subclass may read otherwise) of a directory or file
+        # on the file system: its metadata and entry points are files there, for ``os.path``.
+        self.on_disk = type(dist) is metadata.PathDistribution and isinstance(path, pathlib.Path)
         self.where = _metadata_directory(dist)
         self.has_metadata = _has_metadata(dist, self.where if self.on_disk else None)
 
@@ -182,8 +185,8 @@ def _has_metadata(dist: Any, on_disk: str | None = None) -> bool:
     """Whether ``dist`` supplies core metadata, as importlib-metadata judges it from version 10
     on (its own ``_has_metadata``): for a distribution on the file system, whether a METADATA
     or PKG-INFO file is there (not whether it reads), or the distribution is a file itself --
-    checked with strings for ``on_disk``, importlib-metadata's own distribution's path (some
-    microseconds less for each of thousands), and by the same rule before version 10."""
+    with strings for ``on_disk``, the path of importlib-metadata's own distribution (faster for
+    thousands), and by the same rule before version 10."""
     try:
         if on_disk is not None:
             return (os.path.exists(os.path.join(on_disk, "METADATA"))
@@ -222,8 +225,7 @@ def _metadata_directory(dist: Any) -> str:
 
 
 class _Failed(Value):
-    """Why a distribution's entry points could not be read: ``denied`` (permissions) or not,
-    and the WARNING saying so."""
+    """Why a distribution's entry points could not be read: ``denied`` or not, and the WARNING."""
 
     __slots__ = ("denied", "message")
 
@@ -234,8 +236,7 @@ class _Failed(Value):
 def _entry_points_of(copy: _Copy, group: str, has_file: bool) -> tuple[Declared, ...] | Unread:
     """The entry points ``copy`` declares in ``group``, parsed by importlib-metadata; or, if
     they cannot be read (said with a WARNING), what the index keeps of that.  A failure is
-    confirmed by a second read, the marks taken before it: one mended in between must not be
-    recorded as lasting."""
+    confirmed by a second read, marks taken before it: one mended in between is not lasting."""
     first = _attempt(copy, group, has_file)
     if not isinstance(first, _Failed):
         return first
@@ -260,8 +261,8 @@ def _attempt(copy: _Copy, group: str, has_file: bool) -> tuple[Declared, ...] | 
     # importlib-metadata reads the entry points of its own distribution on the file system
     # from ``entry_points.txt`` alone, and finds none where no such name is: not asked then,
     # as most of an entry's distributions declare none (their reads were a tenth of a build).
-    if copy.on_disk and not has_file and not os.path.lexists(
-            os.path.join(where, "entry_points.txt")):
+    declared_in = os.path.join(where, "entry_points.txt")
+    if copy.on_disk and not has_file and not os.path.lexists(declared_in):
         return ()
     try:
         try:
@@ -273,7 +274,6 @@ def _attempt(copy: _Copy, group: str, has_file: bool) -> tuple[Declared, ...] | 
                        f"ignoring the entry points of the distribution at {where} until it is "
                        f"mended: {type(exc).__name__}: {exc}")
     # importlib-metadata reads a file it may not open as no file: no entry points at all.
-    declared_in = os.path.join(where, "entry_points.txt")
     if not selected and has_file and not os.access(declared_in, os.R_OK):
         return _Failed(True, f"cannot read {declared_in} (permission denied): the entry points "
                              f"of the distribution at {where} are left out until it can be read")
@@ -349,6 +349,7 @@ def judge(distribution: Distribution, top_level: str,
     # Imported here, not with this module: building an index needs no requirement parsed, and
     # packaging's requirement parser takes longer to import than importlib-metadata itself.
     from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
 
     depends: list[tuple[str, str, Stamp | None]] = []
     reason = ""
