@@ -295,6 +295,28 @@ def test_an_output_that_escapes_in_its_own_way_is_left_so(tree: PluginTree) -> N
     assert b"Named caf\xff." in done.stdout
 
 
+def test_a_table_aligns_wide_characters_by_the_columns_they_take(tree: PluginTree) -> None:
+    """A plugin named in CJK (Python identifiers may be) takes two columns per character: the
+    columns after it still line up in a terminal."""
+    tree.plugin("stones", '''
+        from zope.interface import implementer
+        from compat_plugin import IPlugin
+        @implementer(IPlugin)
+        class P:
+            pass
+        石頭 = P()
+        rock = P()
+    ''')
+    printed = ran(cli("list", tree.plugins_name, "--wide", path=[tree.root])).splitlines()
+
+    def provides_at(name: str) -> int:
+        line = next(line for line in printed if f"stones:{name} " in line)
+        before = line[:line.index("IPlugin")]
+        return sum(2 if "\u3040" <= character <= "\u9fff" else 1 for character in before)
+
+    assert provides_at("石頭") == provides_at("rock") == printed[0].index("PROVIDES")
+
+
 def test_list_interface_iplugin_names_both_markers_as_one(world: World) -> None:
     """Short, ``IPlugin`` names either marker; both are one concept, returning every plugin."""
     everything = ran(cli("list", PACKAGE, path=world.path), 1)

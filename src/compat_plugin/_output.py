@@ -76,17 +76,40 @@ def shown(text: str) -> str:
     return text.translate(_ACTED_ON)
 
 
+def display_width(text: str) -> int:
+    """The terminal columns ``text`` (one line) takes: two for each East Asian wide or
+    full-width character, none for a combining mark or a format character (a joiner)."""
+    if text.isascii():
+        return len(text)
+    from unicodedata import category, east_asian_width
+
+    return sum(0 if category(c) in ("Mn", "Me", "Cf") else 2 if east_asian_width(c) in "WF"
+               else 1 for c in text)
+
+
+def _cut(line: str, width: int) -> str:
+    """``line`` ending in "…" where it would go beyond ``width`` columns."""
+    if display_width(line) <= width:
+        return line
+    kept = used = 0
+    for character in line:
+        used += display_width(character)
+        if used > width - 1:
+            break
+        kept += 1
+    return line[:kept] + "…"
+
+
 def table(header: Sequence[str], rows: list[Sequence[str]], width: int | None = None) -> str:
-    """Rows in aligned columns, each cell :func:`shown`; the last column is cut to keep lines
-    within ``width``."""
-    rows = [[shown(cell) for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    """Rows in aligned columns, each cell :func:`shown` and padded by the columns it takes in a
+    terminal (:func:`display_width`); the last column is cut to keep lines within ``width``."""
+    rows = [[shown(cell) for cell in row] for row in [header, *rows]]
+    widths = [max(display_width(row[i]) for row in rows) for i in range(len(header))]
     lines = []
-    for row in [header, *rows]:
-        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
-        if width is not None and len(line) > width:
-            line = line[: width - 1] + "…"
-        lines.append(line)
+    for row in rows:
+        cells = (cell + " " * (w - display_width(cell)) for cell, w in zip(row, widths))
+        line = "  ".join(cells).rstrip()
+        lines.append(line if width is None else _cut(line, width))
     return "\n".join(lines)
 
 
