@@ -229,6 +229,34 @@ def test_measurements_add_nothing_to_the_path_and_write_no_bytecode_where_the_do
     assert sorted(tree.root.rglob("*.pyc")) == []
 
 
+def test_measurements_run_no_site_module_where_the_doctor_runs_none(
+    tree: PluginTree, tmp_path: Path
+) -> None:
+    """Run as ``python -S``, the doctor's timing children do not run the site module either: a
+    ``sitecustomize`` on their path, which it would import, is never imported."""
+    tree.plugin("one", TAP.replace("{name}", "one"))
+    marks, custom = tmp_path / "marks", tmp_path / "custom"
+    marks.mkdir()
+    custom.mkdir()
+    (custom / "sitecustomize.py").write_text(
+        f"import os\nopen(os.path.join({str(marks)!r}, str(os.getpid())), 'w').close()\n")
+    # The doctor gets the site directories (its dependencies) and the sitecustomize on its
+    # path from this relay, which itself runs the site module without that sitecustomize.
+    relay = ("import os, site, subprocess, sys\n"
+             f"path = [os.environ['PYTHONPATH'], *site.getsitepackages(), {str(custom)!r}]\n"
+             "env = {**os.environ, 'PYTHONPATH': os.pathsep.join(path)}\n"
+             f"command = [sys.executable, '-S', '-c', {DOCTOR.format(user=None)!r}, "
+             "*sys.argv[1:]]\n"
+             "sys.exit(subprocess.run(command, env=env).returncode)\n")
+    result = run_python(relay, path=[tree.root], check=False,
+                        args=["doctor", tree.plugins_name, "--json"])
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    (one,) = json.loads(result.stdout)["reports"]
+    assert [call["warm"] is not None for call in one["calls"]] == [True]
+    assert all(cost["seconds"] is not None for cost in one["costs"]), one["costs"]
+    assert sorted(marks.iterdir()) == []
+
+
 def test_measurements_read_what_their_children_print_in_the_c_locale(tree: PluginTree) -> None:
     """``LC_ALL=C`` runs Python in UTF-8 mode, children included: what a plugin module prints
     beyond ASCII while imported is read as they wrote it."""
