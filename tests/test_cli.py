@@ -34,6 +34,7 @@ from .conftest import (
     PluginTree,
     World,
     install_wheels,
+    plugin_source,
     run_python,
     write,
 )
@@ -60,13 +61,41 @@ def cli(
     program: Sequence[str] = (sys.executable, "-m", "compat_plugin"),
 ) -> subprocess.CompletedProcess[str]:
     """Run the command with ``path`` in front of ``PYTHONPATH``."""
-    environment = dict(os.environ)
-    environment.update(env or {})
+    return subprocess.run(
+        [*program, *args], env=_environment(path, env), capture_output=True, text=True,
+        timeout=120,
+    )
+
+
+def _environment(path: Sequence[Path], env: dict[str, str] | None) -> dict[str, str]:
+    environment = {**os.environ, **(env or {})}
     pythonpath = [*map(str, path), *filter(None, [os.environ.get("PYTHONPATH")])]
     environment["PYTHONPATH"] = os.pathsep.join(pythonpath)
-    return subprocess.run(
-        [*program, *args], env=environment, capture_output=True, text=True, timeout=120
-    )
+    return environment
+
+
+def on_a_terminal(*args: str, path: Sequence[Path] = (), columns: int = 80) -> str:
+    """What the command prints (both streams) on a terminal ``columns`` wide: a pseudo-terminal,
+    its line ends as the command wrote them."""
+    import pty
+
+    leader, follower = pty.openpty()
+    environment = _environment(path, {"COLUMNS": str(columns), "PYTHONIOENCODING": "utf-8"})
+    child = subprocess.Popen([sys.executable, "-m", "compat_plugin", *args], stdin=follower,
+                             stdout=follower, stderr=follower, env=environment)
+    os.close(follower)
+    chunks = []
+    try:
+        while True:
+            chunks.append(os.read(leader, 1 << 16))
+            if not chunks[-1]:
+                break
+    except OSError:  # Linux: the last end of the terminal was closed
+        pass
+    finally:
+        os.close(leader)
+        child.wait(timeout=120)
+    return b"".join(chunks).decode().replace("\r\n", "\n")
 
 
 def ran(result: subprocess.CompletedProcess[str], status: int = 0) -> str:
@@ -307,7 +336,8 @@ def test_a_table_aligns_wide_characters_by_the_columns_they_take(tree: PluginTre
         石頭 = P()
         rock = P()
     ''')
-    printed = ran(cli("list", tree.plugins_name, "--wide", path=[tree.root])).splitlines()
+    printed = ran(cli("list", tree.plugins_name, "--wide", path=[tree.root],
+                      env={"PYTHONIOENCODING": "utf-8"})).splitlines()
 
     def provides_at(name: str) -> int:
         line = next(line for line in printed if f"stones:{name} " in line)
@@ -315,6 +345,26 @@ def test_a_table_aligns_wide_characters_by_the_columns_they_take(tree: PluginTre
         return sum(2 if "\u3040" <= character <= "\u9fff" else 1 for character in before)
 
     assert provides_at("石頭") == provides_at("rock") == printed[0].index("PROVIDES")
+
+
+def test_on_a_terminal_no_line_is_wider_than_it(tree: PluginTree) -> None:
+    """On a terminal 120 columns wide, what the commands print stays within 120 columns -- the
+    tables of ``list``, the doctor's indented ones, the progress line of ``cache regenerate``
+    -- with a plugin module named in CJK, each character of it two columns."""
+    name = "石" * 30
+    tree.plugin(name, plugin_source("stone " * 20))
+
+    def columns(line: str) -> int:
+        return sum(2 if character == "石" else 1 for character in line)
+
+    for command, shows in ((["list"], name[:10]), (["doctor"], name[:10]),
+                           (["cache", "regenerate"], "1 module scanned, now")):
+        printed = on_a_terminal(*command, tree.plugins_name, path=[tree.root], columns=120)
+        assert shows in printed, (command, printed)
+        # The progress line is redrawn after a carriage return, the line cleared.
+        pieces = [piece.replace("\x1b[K", "") for line in printed.split("\n")
+                  for piece in line.split("\r")]
+        assert [piece for piece in pieces if columns(piece) > 120] == [], command
 
 
 def test_list_interface_iplugin_names_both_markers_as_one(world: World) -> None:

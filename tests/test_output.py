@@ -13,11 +13,13 @@ def test_wide_characters_take_two_columns_and_marks_none() -> None:
     assert display_width("café") == 4  # one precomposed letter
     assert display_width("cafe\u0301") == 4  # a combining accent after its letter
     assert display_width("a\u200db") == 2  # a zero-width joiner
+    assert display_width("co\xadop") == 5  # a soft hyphen, which terminals show
+    assert display_width("\u1112\u1161\u11ab") == 2  # 한, decomposed: one wide syllable
 
 
 def test_cells_are_padded_by_the_columns_they_take() -> None:
-    printed = table(("PLUGIN", "DESCRIPTION"), [("石頭", "wide"), ("rock", "narrow"),
-                                                ("cafe\u0301", "marked")])
+    rows = [("石頭", "wide"), ("rock", "narrow"), ("cafe\u0301", "marked")]
+    printed = table(("PLUGIN", "DESCRIPTION"), rows)
     assert printed.splitlines() == ["PLUGIN  DESCRIPTION", "石頭    wide", "rock    narrow",
                                     "cafe\u0301    marked"]
 

@@ -15,6 +15,7 @@ from ._output import (
     cache_columns,
     columns,
     count,
+    cut,
     describe_error,
     error_json,
     first_line,
@@ -310,11 +311,8 @@ class _Progress:
     """What ``cache regenerate`` is doing, on stderr when it is a terminal (quiet when piped)."""
 
     def __init__(self, packages: int) -> None:
-        self.shown = sys.stderr.isatty()
-        self.packages = packages
-        self.current = 0
-        self.modules = 0
-        self.name = ""
+        self.shown, self.packages = sys.stderr.isatty(), packages
+        self.current, self.modules, self.name = 0, 0, ""
 
     def package(self, name: str) -> None:
         self.current, self.modules, self.name = self.current + 1, 0, name
@@ -326,7 +324,7 @@ class _Progress:
 
     def _show(self, detail: str) -> None:
         if self.shown:
-            text = f"[{self.current}/{self.packages}] {self.name}{detail}"[: columns() - 1]
+            text = cut(f"[{self.current}/{self.packages}] {self.name}{detail}", columns() - 1)
             sys.stderr.write(f"\r\x1b[K{text}")
             sys.stderr.flush()
 

@@ -266,7 +266,8 @@ def report_json(report: Report) -> dict[str, Any]:
 
 def report_text(report: Report, wide: bool) -> str:
     """The report as ``doctor`` prints it: a section per concern, then a summary line."""
-    cut = width(wide)
+    limit = width(wide)
+    cut = None if limit is None else limit - 2  # the tables are indented by two columns
     sections = [report.package]
     fates: list[Sequence[str]] = [
         (f.fate, f.target, source(f.origin, wide),

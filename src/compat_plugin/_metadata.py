@@ -142,7 +142,7 @@ def _index_of(entry: str, group: str, stamp: Stamp | None, copies: list[_Copy]) 
 
 def _key(copy: _Copy) -> str:
     """The name importlib-metadata tells copies of a distribution apart by (on the file system,
-    from its metadata directory's name), normalized in packaging's canonical form."""
+    from its metadata directory's name), in the form packaging's ``canonicalize_name`` gives."""
     try:
         name = getattr(copy.dist, "_normalized_name", None)
         if copy.on_disk and name:

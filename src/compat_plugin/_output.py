@@ -78,16 +78,23 @@ def shown(text: str) -> str:
 
 def display_width(text: str) -> int:
     """The terminal columns ``text`` (one line) takes: two for each East Asian wide or
-    full-width character, none for a combining mark or a format character (a joiner)."""
+    full-width character; none for a combining mark, a format character (a joiner; not the
+    soft hyphen, which terminals show) or a Hangul vowel or final consonant that joins the
+    syllable before it (decomposed Hangul: macOS file names)."""
     if text.isascii():
         return len(text)
     from unicodedata import category, east_asian_width
 
-    return sum(0 if category(c) in ("Mn", "Me", "Cf") else 2 if east_asian_width(c) in "WF"
-               else 1 for c in text)
+    def columns_of(c: str) -> int:
+        if (category(c) in ("Mn", "Me") or (category(c) == "Cf" and c != "\xad")
+                or "\u1160" <= c <= "\u11ff" or "\ud7b0" <= c <= "\ud7ff"):
+            return 0
+        return 2 if east_asian_width(c) in "WF" else 1
+
+    return sum(map(columns_of, text))
 
 
-def _cut(line: str, width: int) -> str:
+def cut(line: str, width: int) -> str:
     """``line`` ending in "…" where it would go beyond ``width`` columns."""
     if display_width(line) <= width:
         return line
@@ -100,16 +107,17 @@ def _cut(line: str, width: int) -> str:
     return line[:kept] + "…"
 
 
-def table(header: Sequence[str], rows: list[Sequence[str]], width: int | None = None) -> str:
+def table(header: Sequence[str], rows: Sequence[Sequence[str]],
+          width: int | None = None) -> str:
     """Rows in aligned columns, each cell :func:`shown` and padded by the columns it takes in a
     terminal (:func:`display_width`); the last column is cut to keep lines within ``width``."""
-    rows = [[shown(cell) for cell in row] for row in [header, *rows]]
-    widths = [max(display_width(row[i]) for row in rows) for i in range(len(header))]
+    cells = [[shown(cell) for cell in row] for row in [header, *rows]]
+    widths = [max(display_width(row[i]) for row in cells) for i in range(len(header))]
     lines = []
-    for row in rows:
-        cells = (cell + " " * (w - display_width(cell)) for cell, w in zip(row, widths))
-        line = "  ".join(cells).rstrip()
-        lines.append(line if width is None else _cut(line, width))
+    for row in cells:
+        line = "  ".join(cell + " " * (w - display_width(cell))
+                         for cell, w in zip(row, widths)).rstrip()
+        lines.append(line if width is None else cut(line, width))
     return "\n".join(lines)
 
 
