@@ -709,7 +709,7 @@ def test_only_an_egg_info_outside_the_site_directories_is_watched(tmp_path: Path
     context = importlib_metadata.DistributionFinder.Context(path=[str(tmp_path)])  # type: ignore[no-untyped-call]
     found = list(importlib_metadata.MetadataPathFinder.find_distributions(context))
     assert len(found) == 2
-    places = [_metadata._Copy(dist).where for dist in found]
+    places = [_metadata.Copy(dist).where for dist in found]
     (watched,) = _metadata._rewritten_in_place(str(tmp_path), places)
     assert watched.where == str(tmp_path / "md_old.egg-info")
     assert not watched.changed(None)
@@ -781,7 +781,7 @@ def test_an_index_build_sees_what_importlib_metadata_sees(tmp_path: Path, throug
     for dist in found:
         probe = getattr(dist, "_has_metadata", None)  # importlib-metadata 10's own judgement
         if probe is not None:
-            assert _metadata._Copy(dist).has_metadata == probe(), dist._path
+            assert _metadata.Copy(dist).has_metadata == probe(), dist._path
     index = _metadata.index_entry(str(entry), GROUP, None)
     compat = {d.key: [(e.name, e.value) for e in d.entry_points] for d in index.distributions}
     named = {}
@@ -823,7 +823,7 @@ def test_distribution_names_are_importlib_metadata_s_in_packaging_s_form(tmp_pat
         def _normalized_name(self) -> str:
             return "Md.Odd__Name"
 
-    assert _metadata._key(_metadata._Copy(Renamed(tmp_path / "md-dashed-1.0.dist-info"))) == (
+    assert _metadata._key(_metadata.Copy(Renamed(tmp_path / "md-dashed-1.0.dist-info"))) == (
         "md-odd-name")
 
 

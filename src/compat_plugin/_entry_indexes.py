@@ -246,7 +246,7 @@ class EntryIndexes:
             return ""
         gate = contribution.source.gates.get(distribution.key)
         if gate is None or not _gate_holds(gate.depends, view):
-            from ._metadata import judge
+            from ._gate import judge
 
             gate = judge(distribution, group.partition(".")[0], view.locate)
             contribution.source.judged(distribution.key, gate)

@@ -2,36 +2,28 @@
 
 Imported only when an index must be built (an entry is new or changed), when finders other
 than the path finder provide distributions, or when a host-compatibility verdict must be made
-again.  Everything about installed metadata is asked of importlib-metadata (the PyPI
-distribution, on every Python), names too; requirements and markers go to packaging.  This
-module only arranges their answers into the records ``_entrypoints`` keeps.
+(``_gate``).  Everything about installed metadata is asked of importlib-metadata (the PyPI
+distribution, on every Python), names too.  This module only arranges its answers into the
+records ``_entrypoints`` keeps.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.machinery
 import os
 import pathlib
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import importlib_metadata as metadata
 
-from ._entrypoints import (
-    Declared,
-    Distribution,
-    EntryIndex,
-    Gate,
-    Shadowed,
-)
+from ._entrypoints import Declared, Distribution, EntryIndex, Shadowed
 from ._log import debug, logger
 from ._path_entries import Unread, Watched, change_marks, is_path_finder
 from ._records import Stamp, Value
 
 
-def _context(**fields: Any) -> Any:
+def finder_query(**fields: Any) -> Any:
     """A query for ``find_distributions`` (by name, along paths)."""
     return metadata.DistributionFinder.Context(**fields)  # type: ignore[no-untyped-call]
 
@@ -46,8 +38,8 @@ def index_entry(entry: str, group: str, stamp: Stamp | None) -> EntryIndex:
     # restored, a file system keeping whole seconds) would be read from that memory, and the
     # index stored for the entry's new state would lack what changed.  Builds are rare.
     metadata.MetadataPathFinder.invalidate_caches()
-    context = _context(path=[entry])
-    copies = [_Copy(dist) for dist in metadata.MetadataPathFinder.find_distributions(context)]
+    context = finder_query(path=[entry])
+    copies = [Copy(dist) for dist in metadata.MetadataPathFinder.find_distributions(context)]
     watched = _rewritten_in_place(entry, [copy.where for copy in copies])
     index = _index_of(entry, group, stamp, copies)
     index.watched = watched
@@ -88,17 +80,17 @@ def custom_sources(group: str) -> tuple[list[EntryIndex], list[EntryIndex]]:
             continue
         label = f"<{type(finder).__name__}>"
         try:
-            found = list(find(_context()))
+            found = list(find(finder_query()))
         except Exception as exc:
             logger().warning("ignoring the distributions of finder %s: %s: %s", label,
                              type(exc).__name__, exc)
             continue
-        copies = [_Copy(dist) for dist in found]
+        copies = [Copy(dist) for dist in found]
         (after if seen_path_finder else before).append(_index_of(label, group, None, copies))
     return before, after
 
 
-def _index_of(entry: str, group: str, stamp: Stamp | None, copies: list[_Copy]) -> EntryIndex:
+def _index_of(entry: str, group: str, stamp: Stamp | None, copies: list[Copy]) -> EntryIndex:
     """Arrange one source's distributions: copies with metadata first (importlib-metadata
     prefers them), the first copy of each name winning, and the entry points of ``group``."""
     ordered = [c for c in copies if c.has_metadata] + [c for c in copies if not c.has_metadata]
@@ -132,7 +124,7 @@ def _index_of(entry: str, group: str, stamp: Stamp | None, copies: list[_Copy]) 
             continue
         winners[key] = where
         if declared:
-            name, version, requires = _describe(dist, key, where) if has_metadata else (
+            name, version, requires = _describe(copy, key) if has_metadata else (
                 key, "", ())
             distributions.append(Distribution(key, name, version, where, declared_stamp,
                                               has_metadata, declared, requires))
@@ -140,7 +132,7 @@ def _index_of(entry: str, group: str, stamp: Stamp | None, copies: list[_Copy]) 
                       tuple(distributions), tuple(shadowed), unread=tuple(unread))
 
 
-def _key(copy: _Copy) -> str:
+def _key(copy: Copy) -> str:
     """The name importlib-metadata tells copies of a distribution apart by (on the file system,
     from its metadata directory's name), in the form packaging's ``canonicalize_name`` gives."""
     try:
@@ -158,7 +150,7 @@ def _key(copy: _Copy) -> str:
     return canonicalize_name(name) if isinstance(name, str) else ""
 
 
-class _Copy(Value):
+class Copy(Value):
     """One distribution importlib-metadata found, with where its metadata is and whether it
     supplies core metadata, each learnt once for all the index build asks of them."""
 
@@ -233,7 +225,7 @@ class _Failed(Value):
         self.denied, self.message = denied, message
 
 
-def _entry_points_of(copy: _Copy, group: str, has_file: bool) -> tuple[Declared, ...] | Unread:
+def _entry_points_of(copy: Copy, group: str, has_file: bool) -> tuple[Declared, ...] | Unread:
     """The entry points ``copy`` declares in ``group``, parsed by importlib-metadata; or, if
     they cannot be read (said with a WARNING), what the index keeps of that.  A failure is
     confirmed by a second read, marks taken before it: one mended in between is not lasting."""
@@ -248,7 +240,7 @@ def _entry_points_of(copy: _Copy, group: str, has_file: bool) -> tuple[Declared,
     return Unread(copy.where, again.denied, marks)
 
 
-def _attempt(copy: _Copy, group: str, has_file: bool) -> tuple[Declared, ...] | _Failed:
+def _attempt(copy: Copy, group: str, has_file: bool) -> tuple[Declared, ...] | _Failed:
     """One read of ``copy``'s entry points in ``group`` (its ``entry_points.txt`` a file there
     when ``has_file``)."""
     dist, where = copy.dist, copy.where
@@ -307,9 +299,10 @@ def _one_by_one(dist: Any, group: str) -> list[tuple[str, str, Any]]:
     return selected
 
 
-def _describe(dist: Any, key: str, where: str) -> tuple[str, str, tuple[str, ...]]:
-    """Name, version and requirements of ``dist``; what cannot be read is said and left
+def _describe(copy: Copy, key: str) -> tuple[str, str, tuple[str, ...]]:
+    """Name, version and requirements of ``copy``; what cannot be read is said and left
     empty (its entry points still count, as they do to importlib-metadata)."""
+    dist, where = copy.dist, copy.where
     try:
         fields = dist.metadata
         name, version = fields.get("Name"), fields.get("Version")
@@ -332,69 +325,3 @@ def _version(dist: Any) -> str:
         return str(dist.metadata.get("Version") or "")
     except Exception:
         return ""
-
-
-# -- The host-compatibility gate -----------------------------------------------------------------
-
-
-def judge(distribution: Distribution, top_level: str,
-          locate: Callable[[str], EntryIndex | None]) -> Gate:
-    """Whether ``distribution``'s requirements accept the installed host: the distribution,
-    among those it requires, that installs the package ``top_level``; ``locate`` names the
-    index holding the copy of a distribution that counts (``GroupView.locate``).
-
-    Markers are evaluated for this interpreter without extras.  The verdict records where each
-    required distribution was found, so it can be reused while that holds.
-    """
-    # Imported here, not with this module: building an index needs no requirement parsed, and
-    # packaging's requirement parser takes longer to import than importlib-metadata itself.
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
-
-    depends: list[tuple[str, str, Stamp | None]] = []
-    reason = ""
-    for text in distribution.requires:
-        try:
-            requirement = Requirement(text)
-        except InvalidRequirement:
-            logger().warning("ignoring invalid requirement %r of %s", text, distribution.key)
-            continue
-        key = canonicalize_name(requirement.name)
-        source = locate(key)
-        depends.append((key, source.entry if source else "", source.stamp if source else None))
-        if reason or source is None:
-            continue
-        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
-            continue
-        host = _first_named(key, source)
-        if host is None or not _installs(host, top_level):
-            continue
-        version = str(host.version)
-        if not requirement.specifier.contains(version, prereleases=True):
-            reason = f"requires {requirement} but {key} {version} is installed"
-    return Gate(reason, tuple(depends))
-
-
-def _first_named(key: str, source: EntryIndex) -> Any:
-    """The copy of distribution ``key`` that counts in ``source``."""
-    context = _context(name=key, path=[source.entry])
-    found: list[Any] = list(
-        metadata.MetadataPathFinder.find_distributions(context) if source.stamp is not None
-        else metadata.distributions(name=key)
-    )
-    copies = sorted(map(_Copy, found), key=lambda copy: not copy.has_metadata)
-    return copies[0].dist if copies else None
-
-
-def _installs(dist: Any, top_level: str) -> bool:
-    """Whether ``dist`` installs the top-level module or package ``top_level``: by its
-    ``top_level.txt``, else by the files it lists (as ``packages_distributions`` decides)."""
-    declared = (dist.read_text("top_level.txt") or "").split()
-    if declared:
-        return top_level in declared
-    modules = {top_level + suffix for suffix in importlib.machinery.all_suffixes()}
-    for file in dist.files or ():
-        parts = file.parts
-        if (parts[0] == top_level and len(parts) > 1) or (len(parts) == 1 and parts[0] in modules):
-            return True
-    return False
