@@ -432,6 +432,25 @@ def test_gate_verdict_is_kept_and_made_again_when_the_host_moves(copy: Any) -> N
     assert downgraded.gated == gated
 
 
+def test_a_declaring_distribution_s_metadata_is_parsed_once(
+    copy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its name, version and requirements are each read from it: of one parse.
+    reads: list[str] = []
+    read_text = importlib_metadata.PathDistribution.read_text
+
+    def counted(self: Any, filename: str) -> str | None:
+        if filename in ("METADATA", "PKG-INFO"):
+            reads.append(str(self._path))
+        return read_text(self, filename)
+
+    monkeypatch.setattr(importlib_metadata.PathDistribution, "read_text", counted)
+    index = _metadata.index_entry(str(copy("base")), GROUP, None)
+    assert {"md-licensed-setuptools", "md-licensed-hatchling"} <= {
+        d.key for d in index.distributions if d.requires}
+    assert sorted(reads) == sorted({d.metadata for d in index.distributions})
+
+
 def test_packaging_is_imported_only_when_a_verdict_needs_it(copy: Any) -> None:
     # md-twin requires nothing: its index is built without packaging, names included.
     plain = compare([copy("twin1"), copy("host2")])

@@ -10,6 +10,7 @@ records ``_entrypoints`` keeps.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pathlib
 import sys
@@ -299,10 +300,21 @@ def _one_by_one(dist: Any, group: str) -> list[tuple[str, str, Any]]:
     return selected
 
 
+class _ReadOnce(metadata.PathDistribution):
+    """importlib-metadata's own distribution of a path, its core metadata parsed once for all
+    that is asked of it (its name, version and requirements would each parse it again)."""
+
+    @functools.cached_property
+    def metadata(self) -> Any:
+        return super().metadata
+
+
 def _describe(copy: Copy, key: str) -> tuple[str, str, tuple[str, ...]]:
     """Name, version and requirements of ``copy``; what cannot be read is said and left
     empty (its entry points still count, as they do to importlib-metadata)."""
     dist, where = copy.dist, copy.where
+    if copy.on_disk:
+        dist = _ReadOnce(dist._path)
     try:
         fields = dist.metadata
         name, version = fields.get("Name"), fields.get("Version")
