@@ -262,8 +262,7 @@ def read_entries(path: str, directory: str, package: str) -> StoredEntries:
         or len(columns) != len(_COLUMNS)  # the four columns, and nothing else
         or any(len(columns[name]) != count for name in _COLUMNS)
     ):
-        debug("ignoring plugin cache %s: its checksum or line count does not match",
-              path)
+        debug("ignoring plugin cache %s: its checksum or line count does not match", path)
         return NOTHING_STORED
     stored = StoredEntries(columns, header["missing"], details, written_ns)
     # Repeated names would leave some line without its module.

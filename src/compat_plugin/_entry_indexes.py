@@ -119,8 +119,8 @@ class EntryIndexes:
         for index, why in stale.values():
             own = self._own_index(index.entry, group) if why == "denied" else None
             if own is None:
-                info("entry points of %s %s; reading its metadata again",
-                     index.entry or ".", _REASONS[why])
+                info("entry points of %s %s; reading its metadata again", index.entry or ".",
+                     _REASONS[why])
                 own = _built(index.entry, group, index.stamp, index.links, index)
             self._indexes[index.entry, group] = own
         return self._merged(group) if stale else view

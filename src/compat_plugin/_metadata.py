@@ -32,8 +32,7 @@ def finder_query(**fields: Any) -> Any:
 def index_entry(entry: str, group: str, stamp: Stamp | None) -> EntryIndex:
     """Read what the distributions of one ``sys.path`` entry declare for ``group``: those that
     importlib-metadata's path finder finds there, in the order it gives them."""
-    debug("reading installed metadata in %s for entry points of %s",
-          entry or ".", group)
+    debug("reading installed metadata in %s for entry points of %s", entry or ".", group)
     # importlib-metadata remembers a directory's listing while the directory's time stays the
     # same; an entry changed without its time changing (an archive extracted with its times
     # restored, a file system keeping whole seconds) would be read from that memory, and the

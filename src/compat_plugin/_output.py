@@ -112,11 +112,11 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]],
     """Rows in aligned columns, each cell :func:`shown` and padded by the columns it takes in a
     terminal (:func:`display_width`); the last column is cut to keep lines within ``width``."""
     cells = [[shown(cell) for cell in row] for row in [header, *rows]]
-    widths = [max(display_width(row[i]) for row in cells) for i in range(len(header))]
+    spans = [[display_width(cell) for cell in row] for row in cells]
+    widths = [max(row[i] for row in spans) for i in range(len(header))]
     lines = []
-    for row in cells:
-        line = "  ".join(cell + " " * (w - display_width(cell))
-                         for cell, w in zip(row, widths)).rstrip()
+    for row, span in zip(cells, spans):
+        line = "  ".join(cell + " " * (w - n) for cell, n, w in zip(row, span, widths)).rstrip()
         lines.append(line if width is None else cut(line, width))
     return "\n".join(lines)
 
